@@ -1,0 +1,38 @@
+# relforge: two commands from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# The CPU build of torch, pinned here (a plain `torch` requirement would pull a multi-GB CUDA build).
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= test
+STAMP := $(VENV)/.relforge-installed
+DEMO_OUT ?= demo_out
+
+.PHONY: all install demo test test-slow bench clean
+
+all: test
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m relforge.demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow and not gpu"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m "slow"
+
+bench: $(STAMP)
+	$(PY) bench/generate.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache build dist src/*.egg-info

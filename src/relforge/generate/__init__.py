@@ -1,0 +1,1 @@
+"""Synthesis of relational databases: schema -> links -> values (see generate/pipeline.py)."""

@@ -1,0 +1,309 @@
+"""Generator configuration: one frozen dataclass per stage, nested in :class:`GeneratorConfig`.
+
+Every knob can be overridden from a TOML file whose tables mirror the sections::
+
+    [schema]
+    n_tables = [5, 10]
+    layouts = ["barabasi_albert", "layered"]
+
+    [links]
+    inactive = [0.0, 0.3]
+
+Validation is generic and driven by each field's ``metadata``: ``min``/``max`` bound numbers (and
+both ends of a range), ``choices`` restricts string lists, and a 2-tuple is a range whose low end may
+not exceed its high end. Any violation raises :class:`RelforgeError` naming ``section.key``.
+Ranges are inclusive: ``(lo, hi)`` of ints means ``U{lo..hi}``, of floats ``U(lo, hi)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relforge.errors import RelforgeError
+
+# Names of the families/functions each section may pick from (implemented in layouts.py / scm.py).
+GRAPH_LAYOUTS = (
+    "barabasi_albert",
+    "reverse_random_tree",
+    "watts_strogatz",
+    "erdos_renyi",
+    "random_tree",
+    "layered",
+    "random_cauchy",
+)
+ACTIVATIONS = (
+    "relu", "elu", "selu", "silu", "softsign", "tanh", "sigmoid", "hardswish", "mish", "leaky_relu",
+    "gelu", "softplus", "hardsigmoid", "hardtanh", "celu", "tanhshrink", "rrelu", "logsigmoid",
+    "softshrink", "hardshrink", "identity", "abs", "sin", "cos", "sign", "clamp", "signed_log1p",
+    "smooth_bent", "sine_sum",
+)  # generator.md §4.3 (29)
+WEIGHT_INITS = ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "trunc_normal", "sparse")
+AGGREGATIONS = ("sum", "max", "product", "logsumexp")
+SOURCES = ("ts", "uniform", "gaussian", "beta", "mixed", "lognormal", "exponential", "pareto", "poisson")
+PROPAGATIONS = ("type_eager", "type_lazy")
+TRANSFORMS = ("identity", "rank_uniform", "log", "sqrt", "standardize", "threshold", "square", "expm1")
+EDGE_WEIGHTS = ("normal", "lognormal", "cauchy", "uniform")
+
+
+def knob(default, doc: str = "", **meta):
+    """A config field with a default, a one-line doc (unit and spec section) and constraints."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use tuples for config defaults")
+    return field(default=default, metadata=dict(doc=doc, **meta))
+
+
+@dataclass(frozen=True)
+class SchemaConfig:
+    """Stage 1: the table DAG and per-table metadata (generator.md §1-2, paper Stage 1)."""
+
+    layouts: tuple[str, ...] = knob(("barabasi_albert", "reverse_random_tree", "watts_strogatz"),
+                                    "table-DAG families to pick from (§2)", choices=GRAPH_LAYOUTS)
+    n_tables: tuple[int, int] = knob((3, 20), "number of tables U{lo..hi} (§1)", min=1, max=500)
+    entity_rows: tuple[int, int] = knob((500, 1000), "rows of entity tables (§1)", min=1)
+    activity_rows: tuple[int, int] = knob((2000, 5000), "rows of activity tables (§1)", min=1)
+    n_features: tuple[int, int] = knob((3, 40), "feature columns per table, P(k) ~ 1/k (§1)", min=1, max=1000)
+    max_fkeys: int = knob(5, "max foreign keys per table (RT sampler cap, rt_pipeline §1)", min=1, max=64)
+    categorical_prob: float = knob(0.5, "probability a feature column is categorical (§2)", min=0.0, max=1.0)
+    n_categories: tuple[int, int] = knob((2, 10), "categories K of a categorical column (§1)", min=2, max=1000)
+    ba_m: int = knob(2, "Barabasi-Albert edges per new node (§2)", min=1, max=10)
+    ba_sink_dropout: float = knob(0.4, "BA leaf sparsification probability (§2)", min=0.0, max=1.0)
+    ws_k: tuple[int, ...] = knob((2, 4), "Watts-Strogatz ring degrees to pick from (§2)", min=2, max=64)
+    ws_rewire: tuple[float, float] = knob((0.1, 0.3), "Watts-Strogatz rewiring probability (§1)", min=0.0, max=1.0)
+    er_p: tuple[float, float] = knob((0.3, 0.8), "Erdos-Renyi edge probability (§1)", min=0.0, max=1.0)
+    layered_depth: tuple[int, int] = knob((2, 8), "Layered depth (§1)", min=1, max=100)
+    layered_dropout: float = knob(0.1, "Layered edge dropout (§2)", min=0.0, max=1.0)
+    edge_weights: tuple[str, ...] = knob(EDGE_WEIGHTS, "edge-weight distributions (§1)", choices=EDGE_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Stage 2: foreign keys from a hierarchical stochastic block model (generator.md §3)."""
+
+    levels: tuple[int, int] = knob((1, 5), "HSBM hierarchy levels (§3)", min=1, max=10)
+    clusters_per_level: tuple[int, int] = knob((1, 3), "clusters per level, parent and child (§3)", min=1, max=20)
+    within: tuple[float, float] = knob((0.9, 0.9), "link probability inside matching blocks (§3)", min=0.0, max=1.0)
+    between: tuple[float, float] = knob((0.001, 0.002), "link probability across blocks (§3)", min=0.0, max=1.0)
+    popularity_alpha: tuple[float, float] = knob((0.7, 2.5), "Lomax tail index of parent popularity; smaller = heavier (§3 v1.1/v2)", min=0.05, max=100.0)
+    inactive: tuple[float, float] = knob((0.0, 0.7), "share of parents with no children (§3 v2)", min=0.0, max=0.99)
+    chunk_mb: float = knob(64.0, "memory cap of one parents x children logit chunk, MB", min=1.0)
+
+
+@dataclass(frozen=True)
+class ScmConfig:
+    """Stage 3: per-table structural causal models (generator.md §4)."""
+
+    layouts: tuple[str, ...] = knob(GRAPH_LAYOUTS, "causal-DAG families (§4.1)", choices=GRAPH_LAYOUTS)
+    col_node_frac: tuple[float, float] = knob((0.3, 0.9), "p in N = C + ceil(C/p) + 3 nodes (§4.1)", min=0.01, max=1.0)
+    emb_dim: int = knob(16, "width of node embeddings / MLP hidden layers (§4.3 uses 32)", min=1, max=256)
+    mlp_layers: tuple[int, int] = knob((2, 4), "layers of each random MLP (§4.3)", min=1, max=8)
+    weight_density: tuple[float, float] = knob((0.3, 1.0), "Bernoulli keep-density of MLP weights (§4.3)", min=0.01, max=1.0)
+    activations: tuple[str, ...] = knob(ACTIVATIONS, "hidden activations (§4.3)", choices=ACTIVATIONS)
+    weight_inits: tuple[str, ...] = knob(WEIGHT_INITS, "weight initializations (§1)", choices=WEIGHT_INITS)
+    noise_ab: tuple[float, float] = knob((0.5, 5.0), "Beta(a, b) node noise parameters (§1)", min=0.01)
+    noise_scale: tuple[float, float] = knob((0.01, 0.3), "node noise std relative to signal", min=0.0)
+    aggregations: tuple[str, ...] = knob(AGGREGATIONS, "input aggregation (§4.2)", choices=AGGREGATIONS)
+    sources: tuple[str, ...] = knob(("ts", "uniform", "gaussian", "beta", "mixed"), "source generators (§4.5)", choices=SOURCES)
+    activity_ts_prob: float = knob(0.6, "probability an activity-table source is temporal (ts)", min=0.0, max=1.0)
+    propagations: tuple[str, ...] = knob(PROPAGATIONS, "type-eager / type-lazy (§4.3)", choices=PROPAGATIONS)
+    value_scales: tuple[float, ...] = knob((0.01, 0.1, 1.0, 10.0, 100.0), "source value scales (§1)", min=1e-12)
+    trend_alpha: tuple[float, float] = knob((0.0, 2.0), "power-law trend exponent (§1)", min=0.0)
+    cycle_freq: tuple[float, ...] = knob((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), "cycle frequency fractions (§1)", min=1e-6, max=1.0)
+    ar_rho: tuple[float, float] = knob((0.0, 0.9), "AR(1) noise coefficient (§1)", min=0.0, max=0.9999)
+    ar_sigma: tuple[float, float] = knob((0.05, 0.05), "AR(1) innovation std, activity tables (§1)", min=0.0)
+    permute_prob: tuple[float, float] = knob((0.3, 1.0), "categorical label permutation probability (§1)", min=0.0, max=1.0)
+    reverse_prob: tuple[float, float] = knob((0.2, 0.8), "categorical label reversal probability (§1)", min=0.0, max=1.0)
+    chunk_rows: int = knob(65536, "rows evaluated at once (memory bound)", min=64)
+
+
+@dataclass(frozen=True)
+class PostConfig:
+    """Post-processing and time (generator.md §5)."""
+
+    transforms: tuple[str, ...] = knob(("identity", "rank_uniform", "log", "sqrt", "standardize"), "column transforms (§5)", choices=TRANSFORMS)
+    nan_frac: tuple[float, float] = knob((0.01, 0.1), "NaN share per float column (§5)", min=0.0, max=0.99)
+    start: str = knob("1990-01-01", "earliest timestamp (§1)")
+    end: str = knob("2025-01-01", "latest timestamp (§1)")
+    val_frac: float = knob(0.8, "validation cut-off quantile of activity time (§5)", min=0.0, max=1.0)
+    test_frac: float = knob(0.9, "test cut-off quantile of activity time (§5)", min=0.0, max=1.0)
+    categorical_to_bool: bool = knob(True, "turn integer-labelled categoricals into booleans (code > 0) as plurel does (§5)")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """All generator knobs; ``GeneratorConfig()`` is the default configuration."""
+
+    schema: SchemaConfig = field(default_factory=SchemaConfig)
+    links: LinkConfig = field(default_factory=LinkConfig)
+    scm: ScmConfig = field(default_factory=ScmConfig)
+    post: PostConfig = field(default_factory=PostConfig)
+
+    def __post_init__(self):
+        validate(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def replace(self, **sections) -> "GeneratorConfig":
+        """``cfg.replace(schema={"n_tables": (5, 5)})``: a new config with some knobs changed."""
+        return from_dict(_deep_merge(self.to_dict(), sections))
+
+
+# ---------------------------------------------------------------- validation and loading
+
+
+def _err(path: str, msg: str):
+    raise RelforgeError(f"invalid config: {path}: {msg}")
+
+
+def _check_value(path: str, v, tp, meta: dict):
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(v, tuple):
+            _err(path, f"expected a list, got {type(v).__name__}")
+        if len(args) == 2 and args[1] is not Ellipsis:
+            if len(v) != 2:
+                _err(path, f"expected [low, high], got {len(v)} values")
+            for i, x in enumerate(v):
+                _check_value(path, x, args[i], meta)
+            if v[0] > v[1]:
+                _err(path, f"low end {v[0]} is greater than high end {v[1]}")
+        else:
+            if len(v) == 0:
+                _err(path, "must not be empty")
+            for x in v:
+                _check_value(path, x, args[0], meta)
+        return
+    if tp is bool:
+        if not isinstance(v, bool):
+            _err(path, f"expected true/false, got {v!r}")
+        return
+    if tp is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            _err(path, f"expected an integer, got {v!r}")
+    elif tp is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            _err(path, f"expected a number, got {v!r}")
+        if v != v or v in (float("inf"), float("-inf")):
+            _err(path, f"expected a finite number, got {v!r}")
+    elif tp is str:
+        if not isinstance(v, str):
+            _err(path, f"expected a string, got {v!r}")
+        if "choices" in meta and v not in meta["choices"]:
+            _err(path, f"unknown value {v!r} (choose from {', '.join(meta['choices'])})")
+        return
+    if "min" in meta and v < meta["min"]:
+        _err(path, f"{v} is below the minimum {meta['min']}")
+    if "max" in meta and v > meta["max"]:
+        _err(path, f"{v} is above the maximum {meta['max']}")
+
+
+def validate(cfg: GeneratorConfig) -> None:
+    hints_top = typing.get_type_hints(GeneratorConfig)
+    for sec in dataclasses.fields(cfg):
+        obj = getattr(cfg, sec.name)
+        if not isinstance(obj, hints_top[sec.name]):
+            _err(sec.name, "must be a table of settings")
+        hints = typing.get_type_hints(type(obj))
+        for f in dataclasses.fields(obj):
+            _check_value(f"{sec.name}.{f.name}", getattr(obj, f.name), hints[f.name], dict(f.metadata))
+    p = cfg.post
+    if not p.val_frac <= p.test_frac:
+        _err("post.val_frac", "must not exceed post.test_frac")
+    try:
+        import pandas as pd
+
+        if pd.Timestamp(p.start) >= pd.Timestamp(p.end):
+            _err("post.start", "must be before post.end")
+    except (ValueError, TypeError) as e:
+        _err("post.start/end", f"not a date: {e}")
+
+
+def _coerce(path: str, v, tp):
+    """TOML lists -> tuples, ints -> floats where a float is expected."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(v, (list, tuple)):
+            _err(path, f"expected a list, got {type(v).__name__}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is not Ellipsis:
+            return tuple(_coerce(path, x, args[min(i, 1)]) for i, x in enumerate(v))
+        return tuple(_coerce(path, x, args[0]) for x in v)
+    if tp is float and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    return v
+
+
+def from_dict(d: dict | None) -> GeneratorConfig:
+    """Build a validated config from nested overrides; unknown sections or keys are errors."""
+    d = d or {}
+    if not isinstance(d, dict):
+        _err("<root>", "must be a table of sections")
+    top = {f.name: f for f in dataclasses.fields(GeneratorConfig)}
+    hints_top = typing.get_type_hints(GeneratorConfig)
+    sections = {}
+    for sname, sval in d.items():
+        if sname not in top:
+            _err(sname, f"unknown section (known: {', '.join(top)})")
+        if not isinstance(sval, dict):
+            _err(sname, "must be a table of settings")
+        cls = hints_top[sname]
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {}
+        for k, v in sval.items():
+            if k not in known:
+                _err(f"{sname}.{k}", "unknown setting")
+            kw[k] = _coerce(f"{sname}.{k}", v, hints[k])
+        try:
+            sections[sname] = cls(**kw)
+        except TypeError as e:
+            _err(sname, str(e))
+    return GeneratorConfig(**sections)
+
+
+def load_config(source=None) -> GeneratorConfig:
+    """A config from None (defaults), a GeneratorConfig, a dict of overrides or a TOML file path."""
+    if source is None:
+        return GeneratorConfig()
+    if isinstance(source, GeneratorConfig):
+        return source
+    if isinstance(source, dict):
+        return from_dict(source)
+    path = Path(source)
+    if not path.is_file():
+        raise RelforgeError(f"config file not found: {str(path)!r}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise RelforgeError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    return from_dict(data)
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def describe() -> str:
+    """A commented TOML listing every knob with its default (``relforge config``)."""
+    lines = []
+    for sec in dataclasses.fields(GeneratorConfig):
+        cls = typing.get_type_hints(GeneratorConfig)[sec.name]
+        lines.append(f"[{sec.name}]  # {cls.__doc__.strip().splitlines()[0]}")
+        for f in dataclasses.fields(cls):
+            v = f.default
+            val = json.dumps(list(v) if isinstance(v, tuple) else v)
+            lines.append(f"{f.name} = {val}  # {f.metadata.get('doc', '')}")
+        lines.append("")
+    return "\n".join(lines)
