@@ -1,0 +1,73 @@
+"""Structural statistics of a database, shared by tests, benchmarks and the report.
+
+- :func:`child_counts` / :func:`dispersion`: how many child rows each parent row has along a foreign
+  key, and the variance-to-mean ratio of those counts (1 for Poisson-like uniform assignment; real
+  Formula 1 shows ~102 for drivers -> results and ~671 for constructors -> results).
+- :func:`lag1_autocorr`: lag-1 autocorrelation of a column with rows sorted by time.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from relforge.db.database import Database
+
+
+def child_counts(db: Database, child: str, fk_col: str) -> np.ndarray:
+    """Number of ``child`` rows referencing each row of the parent table (zeros included)."""
+    t = db[child]
+    parent = db[t.fkey_col_to_pkey_table[fk_col]]
+    pk = parent.df[parent.pkey_col].to_numpy()
+    fk = t.df[fk_col].dropna().to_numpy()
+    codes = pd.Index(pk).get_indexer(fk)
+    codes = codes[codes >= 0]
+    return np.bincount(codes, minlength=len(pk))
+
+
+def dispersion(counts: np.ndarray) -> float:
+    """Variance-to-mean ratio (population variance) of child counts; NaN if the mean is 0."""
+    counts = np.asarray(counts, dtype=np.float64)
+    m = counts.mean() if len(counts) else 0.0
+    return float(counts.var() / m) if m > 0 else float("nan")
+
+
+def link_dispersions(db: Database) -> dict[str, float]:
+    """``"parent->child.fk": dispersion`` for every foreign key of ``db`` (self-references included)."""
+    out = {}
+    for child, t in db.tables.items():
+        for c, p in t.fkey_col_to_pkey_table.items():
+            out[f"{p}->{child}.{c}"] = dispersion(child_counts(db, child, c))
+    return out
+
+
+def lag1_autocorr(values, order=None) -> float:
+    """Lag-1 autocorrelation of ``values`` (NaNs dropped) after sorting by ``order`` (e.g. time).
+
+    Returns NaN for fewer than 3 values or a constant series.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if order is not None:
+        idx = np.argsort(np.asarray(order), kind="stable")
+        v = v[idx]
+    v = v[np.isfinite(v)]
+    if len(v) < 3:
+        return float("nan")
+    a, b = v[:-1] - v[:-1].mean(), v[1:] - v[1:].mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 0 else float("nan")
+
+
+def activity_autocorrs(db: Database) -> dict[str, float]:
+    """Lag-1 autocorrelation of every numeric feature column of every timed table, in time order."""
+    out = {}
+    for name, t in db.tables.items():
+        if t.time_col is None:
+            continue
+        order = t.df[t.time_col].to_numpy()
+        for c in t.feature_cols:
+            s = t.df[c]
+            if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+                r = lag1_autocorr(s.to_numpy(dtype=np.float64, na_value=np.nan), order)
+                if np.isfinite(r):
+                    out[f"{name}.{c}"] = r
+    return out
