@@ -78,6 +78,14 @@ class SchemaConfig:
     layered_depth: tuple[int, int] = knob((2, 8), "Layered depth (§1)", min=1, max=100)
     layered_dropout: float = knob(0.1, "Layered edge dropout (§2)", min=0.0, max=1.0)
     edge_weights: tuple[str, ...] = knob(EDGE_WEIGHTS, "edge-weight distributions (§1)", choices=EDGE_WEIGHTS)
+    self_ref_prob: float = knob(0.15, "probability a table gets a nullable self-referencing key (reply -> earlier post) (§7.5.2)", min=0.0, max=1.0)
+    self_ref_roots: tuple[float, float] = knob((0.05, 0.5), "share of rows whose self-reference is null (tree roots) (§3 v2 TreeLink)", min=0.0, max=1.0)
+    nullable_fk_prob: float = knob(0.1, "probability a (non-self) foreign key is nullable (§3 v2 fk_nullable_share)", min=0.0, max=1.0)
+    fk_null_rate: tuple[float, float] = knob((0.01, 0.3), "null share of a nullable foreign key (§3 v2)", min=0.0, max=1.0)
+    datetime_prob: float = knob(0.05, "probability a feature column is a datetime feature", min=0.0, max=1.0)
+    text_prob: float = knob(0.05, "probability a feature column is text driven by a categorical latent", min=0.0, max=1.0)
+    text_categories: tuple[int, int] = knob((5, 50), "latent classes K of a text column", min=2, max=100000)
+    time_col_entity_prob: float = knob(0.0, "probability an entity table gets a creation-time column (§7.4)", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,10 @@ class LinkConfig:
     popularity_alpha: tuple[float, float] = knob((0.7, 2.5), "Lomax tail index of parent popularity; smaller = heavier (§3 v1.1/v2)", min=0.05, max=100.0)
     inactive: tuple[float, float] = knob((0.0, 0.7), "share of parents with no children (§3 v2)", min=0.0, max=0.99)
     chunk_mb: float = knob(64.0, "memory cap of one parents x children logit chunk, MB", min=1.0)
+    popularity_prob: float = knob(0.8, "probability a link has heavy-tailed parent popularity (§3 v2 popularity {None, Lomax})", min=0.0, max=1.0)
+    inactive_prob: float = knob(0.7, "probability a link has an inactive parent share at all (§3 v2)", min=0.0, max=1.0)
+    uniform_prob: float = knob(0.1, "probability a link is a uniform RandomLink instead of an HSBM (§3 v2 link_random_share)", min=0.0, max=1.0)
+    after_parent: bool = knob(True, "when child and parent tables both have times, a child never predates its parent (§7.4)")
 
 
 @dataclass(frozen=True)
@@ -114,7 +126,9 @@ class ScmConfig:
     trend_alpha: tuple[float, float] = knob((0.0, 2.0), "power-law trend exponent (§1)", min=0.0)
     cycle_freq: tuple[float, ...] = knob((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), "cycle frequency fractions (§1)", min=1e-6, max=1.0)
     ar_rho: tuple[float, float] = knob((0.0, 0.9), "AR(1) noise coefficient (§1)", min=0.0, max=0.9999)
-    ar_sigma: tuple[float, float] = knob((0.05, 0.05), "AR(1) innovation std, activity tables (§1)", min=0.0)
+    ar_sigma: tuple[float, float] = knob((0.05, 1.0), "AR(1) innovation std ~ LogU, timed tables (§1 uses 0.05; a range gives smooth and noisy series)", min=0.0)
+    max_parents: int = knob(4, "cap on a causal node's in-degree (dense ER/Cauchy graphs would cost O(N^2) encoders)", min=1, max=64)
+    fk_reader_share: tuple[float, float] = knob((0.2, 1.0), "share of a table's non-source nodes that read each foreign key (§7 key reader share)", min=0.0, max=1.0)
     permute_prob: tuple[float, float] = knob((0.3, 1.0), "categorical label permutation probability (§1)", min=0.0, max=1.0)
     reverse_prob: tuple[float, float] = knob((0.2, 0.8), "categorical label reversal probability (§1)", min=0.0, max=1.0)
     chunk_rows: int = knob(65536, "rows evaluated at once (memory bound)", min=64)
