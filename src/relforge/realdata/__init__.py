@@ -1,0 +1,69 @@
+"""Real relational databases (Formula 1 as rel-f1, Chinook, MovieLens small) and their tasks.
+
+The data files are never part of the repository: they are read from the real-data folder
+(``relforge.settings.data_dir()``: ``--data-dir``, else ``$RELFORGE_DATA``, else ``../shared/data``).
+
+>>> from relforge import realdata
+>>> db = realdata.load("f1")                                  # doctest: +SKIP
+>>> task = realdata.get_task("f1", "driver-dnf", db=db)       # doctest: +SKIP
+>>> task.splits["train"].head()                               # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from relforge.db.database import Database
+from relforge.errors import RelforgeError
+from relforge.realdata.tasks import get_task, list_tasks, make_task, task_def
+
+__all__ = ["DATABASES", "load", "list_databases", "get_task", "list_tasks", "make_task", "task_def", "describe"]
+
+#: name -> (module, loader function, one-line description)
+DATABASES: dict[str, tuple[str, str, str]] = {
+    "f1": ("relforge.realdata.f1", "load_f1", "Ergast Formula 1, cleaned as RelBench rel-f1 (9 tables)"),
+    "chinook": ("relforge.realdata.chinook", "load_chinook", "Chinook music store (11 tables; sales synthetic)"),
+    "movielens": ("relforge.realdata.movielens", "load_movielens", "MovieLens ml-latest-small (users, movies, ratings, tags)"),
+}
+
+
+def list_databases() -> list[str]:
+    """Names accepted by :func:`load`."""
+    return list(DATABASES)
+
+
+def load(name: str, data_dir: str | Path | None = None) -> Database:
+    """Load a real database by name (``"f1"``, ``"chinook"``, ``"movielens"``).
+
+    Parameters
+    ----------
+    name : database name; see :data:`DATABASES`.
+    data_dir : the real-data folder; default ``relforge.settings.data_dir()``.
+
+    Returns
+    -------
+    Database with primary keys ``0..n-1``, remapped foreign keys, time-sorted timed tables and
+    ``val_timestamp``/``test_timestamp`` set. Validated.
+    """
+    import importlib
+
+    if name not in DATABASES:
+        raise RelforgeError(f"unknown real database {name!r} (known: {', '.join(DATABASES)})")
+    mod, fn, _ = DATABASES[name]
+    return getattr(importlib.import_module(mod), fn)(data_dir)
+
+
+def describe(data_dir: str | Path | None = None, with_sizes: bool = False) -> list[dict]:
+    """One record per real database: name, description, tasks, and (``with_sizes``) table/row counts
+    (loading each database; the ones whose files are absent get ``error``)."""
+    out = []
+    for name, (_, _, doc) in DATABASES.items():
+        rec = dict(name=name, description=doc, tasks=list_tasks(name))
+        if with_sizes:
+            try:
+                db = load(name, data_dir)
+                rec.update(tables=len(db), rows=db.n_rows, val_timestamp=str(db.val_timestamp.date()),
+                           test_timestamp=str(db.test_timestamp.date()))
+            except RelforgeError as e:
+                rec["error"] = str(e)
+        out.append(rec)
+    return out
