@@ -36,6 +36,25 @@ def config_cmd():
     typer.echo(describe())
 
 
+@app.command("datasets")
+def datasets_cmd(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="real-data folder (default $RELFORGE_DATA or ../shared/data)"),
+    sizes: bool = typer.Option(True, "--sizes/--no-sizes", help="load each database to report tables and rows"),
+):
+    """List the real databases (f1, chinook, movielens) and their tasks."""
+    from relforge.realdata import describe
+
+    for rec in describe(data_dir, with_sizes=sizes):
+        line = f"{rec['name']}: {rec['description']}"
+        if "error" in rec:
+            line += f"  [unavailable: {rec['error']}]"
+        elif sizes:
+            line += (f"  [{rec['tables']} tables, {rec['rows']:,} rows, val {rec['val_timestamp']},"
+                     f" test {rec['test_timestamp']}]")
+        typer.echo(line)
+        typer.echo(f"  tasks: {', '.join(rec['tasks'])}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning RelforgeError into one line and exit code 2."""
     try:

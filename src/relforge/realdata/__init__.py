@@ -55,6 +55,10 @@ def load(name: str, data_dir: str | Path | None = None) -> Database:
 def describe(data_dir: str | Path | None = None, with_sizes: bool = False) -> list[dict]:
     """One record per real database: name, description, tasks, and (``with_sizes``) table/row counts
     (loading each database; the ones whose files are absent get ``error``)."""
+    if with_sizes:
+        from relforge.settings import data_dir as _data_dir
+
+        data_dir = _data_dir(data_dir)  # a missing root folder is an error, a missing database is not
     out = []
     for name, (_, _, doc) in DATABASES.items():
         rec = dict(name=name, description=doc, tasks=list_tasks(name))
