@@ -86,7 +86,8 @@ def test_text_carries_signal_and_is_deterministic():
 
 
 def test_phrases_distinct():
-    for style in ("name", "sentence", "label", "code"):
+    for style in ("name", "sentence", "label", "code", "person", "first_name", "last_name", "city", "country",
+                  "company", "email", "phone", "address", "clock"):
         for k in (1, 5, 60, 3000):
             p = phrases(style, k, rng=np.random.default_rng(k))
             assert len(p) == k and len(set(p)) == k, (style, k)

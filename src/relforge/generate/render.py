@@ -82,15 +82,52 @@ TAILS = (
     "overall", "this time", "as expected", "for the price", "again", "so far", "in my opinion",
     "all things considered", "compared to last time", "honestly",
 )
-_STYLE_WORDS = {
-    "name": ("name", "title", "product", "model", "brand", "nickname", "alias", "label_text"),
+FIRST_NAMES = (
+    "Ada", "Alan", "Amara", "Bea", "Carlos", "Chen", "Dara", "Elena", "Emil", "Farah", "Grace", "Hugo",
+    "Ines", "Ivan", "Jonas", "Kai", "Lena", "Luca", "Maya", "Mateo", "Nia", "Omar", "Priya", "Quinn",
+    "Rosa", "Sami", "Sofia", "Tariq", "Uma", "Vera", "Wei", "Yara", "Zane", "Noor", "Leo", "Aiko",
+)
+LAST_NAMES = (
+    "Almeida", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito", "Jensen",
+    "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov", "Quist", "Rossi", "Silva", "Tanaka",
+    "Umar", "Varga", "Weber", "Xu", "Yilmaz", "Zhang", "Novak", "Mensah", "Lindqvist", "Kim",
+)
+CITIES = (
+    "Lisbon", "Oslo", "Toronto", "Nairobi", "Osaka", "Lyon", "Austin", "Porto", "Krakow", "Seoul",
+    "Denver", "Bergen", "Quito", "Dublin", "Accra", "Perth", "Leeds", "Turin", "Malmo", "Hanoi",
+    "Cusco", "Tartu", "Ghent", "Cork", "Graz", "Bilbao", "Utrecht", "Tampere", "Brno", "Split",
+)
+COUNTRIES = (
+    "Portugal", "Norway", "Canada", "Kenya", "Japan", "France", "USA", "Poland", "Korea", "Ireland",
+    "Ghana", "Australia", "Italy", "Sweden", "Vietnam", "Peru", "Estonia", "Belgium", "Austria", "Spain",
+    "Netherlands", "Finland", "Czechia", "Croatia", "Brazil", "India", "Germany", "Chile", "Mexico", "Egypt",
+)
+STREETS = ("Oak", "Maple", "Harbor", "Mill", "Station", "Church", "Park", "River", "King", "Garden",
+           "Market", "Bridge", "Hill", "Lake", "Elm", "Cedar")
+STREET_KINDS = ("St", "Ave", "Rd", "Lane", "Way", "Blvd")
+COMPANY_KINDS = ("Labs", "Group", "Systems", "Partners", "Works", "Holdings", "Studio", "Logistics",
+                 "Foods", "Media", "Analytics", "Outfitters")
+_STYLE_WORDS = {  # checked in this order; the first keyword found in the column name wins
+    "email": ("email", "e_mail", "mail"),
+    "phone": ("phone", "fax", "mobile", "tel"),
+    "address": ("address", "street"),
+    "clock": ("clock", "time_of_day"),
+    "company": ("company", "employer", "vendor", "supplier", "manufacturer", "organization", "org_name"),
+    "first_name": ("firstname", "first_name", "forename", "given_name"),
+    "last_name": ("lastname", "last_name", "surname", "family_name"),
+    "person": ("firstname", "first_name", "lastname", "last_name", "surname", "fullname", "full_name",
+               "composer", "author", "artist_name", "person", "forename", "given", "nickname"),
+    "city": ("city", "town", "location", "place", "venue"),
+    "country": ("country", "nation", "nationality", "state", "province", "region"),
     "sentence": ("description", "comment", "note", "review", "body", "text", "message", "summary",
                  "content", "feedback", "bio", "remark", "reason"),
-    "label": ("status", "type", "category", "kind", "level", "tier", "state", "segment", "class",
-              "group", "stage", "mode", "region", "channel", "plan", "priority", "country", "city"),
-    "code": ("code", "sku", "ref", "number", "serial", "zip", "postal", "phone", "email", "iso", "tag"),
+    "label": ("status", "type", "category", "kind", "level", "tier", "segment", "class",
+              "group", "stage", "mode", "channel", "plan", "priority", "genre", "format", "gender"),
+    "code": ("code", "sku", "ref", "serial", "zip", "postal", "iso", "tag", "abbrev", "currency"),
+    "name": ("name", "title", "product", "model", "brand", "alias"),
 }
-_TEXT_STYLES = ("name", "sentence", "label", "code")
+_TEXT_STYLES = ("name", "sentence", "label", "code", "person", "first_name", "last_name", "city", "country", "email", "phone",
+                "address", "company", "clock")
 
 
 def text_style(spec: ColumnSpec) -> str:
@@ -98,8 +135,9 @@ def text_style(spec: ColumnSpec) -> str:
     if spec.role in _TEXT_STYLES:
         return spec.role
     low = spec.name.lower()
+    squashed = low.replace("_", "")
     for style, words in _STYLE_WORDS.items():
-        if any(w in low for w in words):
+        if any(w in low or w.replace("_", "") in squashed for w in words):
             return style
     return "name"
 
@@ -410,6 +448,37 @@ def phrases(style: str, k: int, *, rng: np.random.Generator) -> list[str]:
         pre = rng.choice(letters, size=(k, 2))
         num = rng.choice(10_000, size=k, replace=k > 10_000)
         return _dedupe([f"{a}{b}-{n:04d}" for (a, b), n in zip(pre, num)])
+    if style == "first_name":
+        return _combos(k, rng, FIRST_NAMES, ("",), fmt="{}{}", extra=tuple(a.title() for a in LAST_NAMES), extra_fmt="{1}-{0}")
+    if style == "last_name":
+        return _combos(k, rng, LAST_NAMES, ("",), fmt="{}{}", extra=LAST_NAMES, extra_fmt="{}-{}")
+    if style == "person":
+        return _combos(k, rng, FIRST_NAMES, LAST_NAMES, fmt="{} {}")
+    if style == "city":
+        return _combos(k, rng, CITIES, ("",), fmt="{}{}", extra=ADJECTIVES, extra_fmt="{} {}")
+    if style == "country":
+        return _combos(k, rng, COUNTRIES, ("",), fmt="{}{}", extra=("North", "South", "East", "West", "New", "Upper", "Lower"), extra_fmt="{} {}")
+    if style == "company":
+        return _combos(k, rng, tuple(n.title() for n in NOUNS), COMPANY_KINDS, fmt="{} {}")
+    if style == "email":
+        people = _combos(k, rng, FIRST_NAMES, LAST_NAMES, fmt="{}.{}")
+        doms = rng.choice(("mail.example", "post.example", "inbox.example", "corp.example"), size=k)
+        return _dedupe([f"{p.lower()}@{d}" for p, d in zip(people, doms)], sep=".")
+    if style == "phone":
+        num = rng.choice(10**7, size=k, replace=False) if k <= 10**7 else rng.integers(0, 10**7, size=k)
+        area = rng.integers(200, 1000, size=k)
+        return _dedupe([f"+1 ({a}) {n // 10**4:03d}-{n % 10**4:04d}" for a, n in zip(area, num)])
+    if style == "address":
+        nums = rng.integers(1, 1000, size=k)
+        st_ = rng.choice(len(STREETS), size=k)
+        kd = rng.choice(len(STREET_KINDS), size=k)
+        return _dedupe([f"{n} {STREETS[a]} {STREET_KINDS[b]}" for n, a, b in zip(nums, st_, kd)])
+    if style == "clock":
+        # class c -> a time of day increasing with c (the latent order survives)
+        secs = np.sort(rng.choice(86400, size=min(k, 86400), replace=False))
+        if k > 86400:
+            secs = np.resize(secs, k)
+        return _dedupe([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in secs])
     # name: "<adjective> <noun>" (+ a product word when many are needed), title case
     n_pairs = len(ADJECTIVES) * len(NOUNS)
     if k <= n_pairs:
@@ -423,17 +492,33 @@ def phrases(style: str, k: int, *, rng: np.random.Generator) -> list[str]:
     return _dedupe(out)
 
 
-def _dedupe(words: list[str]) -> list[str]:
+def _combos(k: int, rng: np.random.Generator, a: tuple, b: tuple, *, fmt: str, extra: tuple = (),
+            extra_fmt: str = "") -> list[str]:
+    """``k`` distinct strings ``fmt.format(a_i, b_j)`` (prefixed by ``extra`` words when pairs run out)."""
+    n_pairs = len(a) * len(b)
+    idx = rng.choice(n_pairs, size=min(k, n_pairs), replace=False)
+    out = [fmt.format(a[i // len(b)], b[i % len(b)]) for i in idx]
+    if k > n_pairs:
+        more = k - n_pairs
+        base = [fmt.format(a[i // len(b)], b[i % len(b)]) for i in rng.integers(0, n_pairs, size=more)]
+        if extra:
+            pre = rng.choice(len(extra), size=more)
+            base = [extra_fmt.format(extra[p], w) for p, w in zip(pre, base)]
+        out += base
+    return _dedupe(out)
+
+
+def _dedupe(words: list[str], sep: str = " ") -> list[str]:
     """Make a list of strings distinct by numbering repeats (" 2", " 3", ...)."""
     seen: dict[str, int] = {}
     out = []
     for w in words:
         if w in seen:
             seen[w] += 1
-            w2 = f"{w} {seen[w]}"
+            w2 = _numbered(w, seen[w], sep)
             while w2 in seen:
                 seen[w] += 1
-                w2 = f"{w} {seen[w]}"
+                w2 = _numbered(w, seen[w], sep)
             seen[w2] = 1
             out.append(w2)
         else:
@@ -442,12 +527,28 @@ def _dedupe(words: list[str]) -> list[str]:
     return out
 
 
+def _default_k(style: str, n: int) -> int:
+    """Distinct strings of a text column without a declared class count."""
+    fixed = {"label": 6, "sentence": 11, "country": 12, "city": 24, "name": 24, "code": 64, "first_name": 30,
+             "last_name": 30}
+    if style in fixed:
+        return fixed[style]
+    return int(min(max(n, 1), 5000))  # person, email, phone, address, company, clock: near one per row
+
+
+def _numbered(w: str, n: int, sep: str) -> str:
+    if sep == "." and "@" in w:  # emails: number the local part
+        local, dom = w.split("@", 1)
+        return f"{local}{n}@{dom}"
+    return f"{w}{sep}{n}"
+
+
 def _render_text(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Generator) -> pd.Series:
     style = text_style(spec)
     if _is_int_codes(latent):
         k = max(spec.n_categories, int(latent.max(initial=0)) + 1, 1)
     else:
-        k = spec.n_categories if spec.n_categories > 0 else {"label": 6, "sentence": 11}.get(style, 24)
+        k = spec.n_categories if spec.n_categories > 0 else _default_k(style, len(latent))
     codes = _codes(latent, k)
     if not spec.nullable:
         codes = np.where(codes < 0, _mode(codes), codes)
