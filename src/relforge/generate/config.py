@@ -96,7 +96,7 @@ class LinkConfig:
     clusters_per_level: tuple[int, int] = knob((1, 3), "clusters per level, parent and child (§3)", min=1, max=20)
     within: tuple[float, float] = knob((0.9, 0.9), "link probability inside matching blocks (§3)", min=0.0, max=1.0)
     between: tuple[float, float] = knob((0.001, 0.002), "link probability across blocks (§3)", min=0.0, max=1.0)
-    popularity_alpha: tuple[float, float] = knob((0.7, 2.5), "Lomax tail index of parent popularity; smaller = heavier (§3 v1.1/v2)", min=0.05, max=100.0)
+    popularity_alpha: tuple[float, float] = knob((0.5, 2.5), "Lomax tail index of parent popularity; smaller = heavier (§3 v1.1/v2; tuned so corpus VMR spans ~1..~2000, docs/benchmarks.md)", min=0.05, max=100.0)
     inactive: tuple[float, float] = knob((0.0, 0.7), "share of parents with no children (§3 v2)", min=0.0, max=0.99)
     chunk_mb: float = knob(64.0, "memory cap of one parents x children logit chunk, MB", min=1.0)
     popularity_prob: float = knob(0.8, "probability a link has heavy-tailed parent popularity (§3 v2 popularity {None, Lomax})", min=0.0, max=1.0)

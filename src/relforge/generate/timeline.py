@@ -60,9 +60,10 @@ def _window(cfg: PostConfig, rng: np.random.Generator) -> tuple[int, int]:
 
 
 def _calendar_times(n: int, first_day: int, n_days: int, *, rng: np.random.Generator,
-                    min_s: int | None = None) -> np.ndarray:
-    """``n`` sorted epoch seconds in the window, weighted by a random calendar and growth trend."""
+                    min_s: int | None = None, calendar: str | None = None) -> np.ndarray:
+    """``n`` sorted epoch seconds in the window, weighted by a calendar (random if None) and a growth trend."""
     name = list(CALENDARS)[int(rng.integers(len(CALENDARS)))]
+    name = calendar or name
     wd, hr = CALENDARS[name]
     wd = wd * rng.uniform(0.8, 1.2, size=7)  # per-table jitter of the weekday profile
     growth = rng.uniform(-1.0, 3.0)  # log-rate change over the window
