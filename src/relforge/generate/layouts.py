@@ -18,6 +18,8 @@ from collections import deque
 from typing import Callable
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from relforge.errors import RelforgeError
 from relforge.generate.config import EDGE_WEIGHTS
@@ -61,21 +63,16 @@ def _orient_low_high(edges: np.ndarray) -> np.ndarray:
 
 def _components(n: int, edges: np.ndarray) -> np.ndarray:
     """Weak-component label of every node (labels ordered by smallest member)."""
-    parent = np.arange(n)
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for u, v in edges:
-        ru, rv = find(int(u)), find(int(v))
-        if ru != rv:
-            parent[max(ru, rv)] = min(ru, rv)
-    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
-    _, labels = np.unique(roots, return_inverse=True)
-    return labels.astype(np.int64)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    adj = coo_matrix((np.ones(len(e), dtype=np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
+    _, labels = connected_components(adj, directed=True, connection="weak")
+    first = np.full(labels.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(n))
+    rank = np.empty_like(first)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[labels].astype(np.int64)
 
 
 def n_components(n: int, edges: np.ndarray) -> int:
