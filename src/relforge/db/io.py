@@ -40,6 +40,12 @@ def check_output_dir(path: str | Path, overwrite: bool) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, overwrite: bool = False):
     """Yield a temporary folder next to ``path``; on success it replaces ``path`` atomically."""
@@ -48,6 +54,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; publish with the usual mode
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}"
             os.replace(path, old)
@@ -69,6 +76,8 @@ def atomic_file(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        if os.path.exists(tmp):
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; publish with the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -197,13 +197,6 @@ def _self_ref_levels(t: Table, name: str) -> np.ndarray | None:
     raise RelforgeError(f"table {name!r}: self-referencing foreign keys {', '.join(self_fks)} form a cycle")
 
 
-def _publishable(tmp: Path) -> None:
-    """Give a finished temporary file the usual permissions (mkstemp creates it private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-
-
 def _check_target(path: str | Path, overwrite: bool) -> Path:
     path = Path(path)
     if path.is_dir():
@@ -274,7 +267,6 @@ def to_duckdb(db: Database, path: str | Path, *, overwrite: bool = False, metada
                 con.execute(f"INSERT INTO {_q(META_TABLE)} VALUES (?)", [_meta_json(db, frames, order_by_pkey)])
             con.close()
             con = None
-            _publishable(tmp)
         except BaseException as e:
             if con is not None:
                 con.close()
@@ -324,7 +316,6 @@ def to_sqlite(db: Database, path: str | Path, *, overwrite: bool = False, metada
                 con.execute(f"CREATE TABLE {_q(META_TABLE)} (json TEXT)")
                 con.execute(f"INSERT INTO {_q(META_TABLE)} VALUES (?)", [_meta_json(db, frames, {})])
             con.commit()
-            _publishable(tmp)
         except sqlite3.Error as e:
             raise RelforgeError(f"cannot write SQLite file {str(path)!r}: {e}") from None
         finally:
@@ -554,3 +545,25 @@ def read_duckdb(path: str | Path) -> Database:
             if pkeys[rtab] is not None and list(rcols) == [pkeys[rtab]]:
                 fkeys[t][cnames[0]] = rtab
     return _assemble(str(path), raw, decl, pkeys, fkeys, _parse_meta(meta_text, path))
+
+
+def export_database(src: str | Path, *, duckdb: str | Path | None = None, sqlite: str | Path | None = None,
+                    overwrite: bool = False) -> list[Path]:
+    """Load the database at ``src`` (any format :func:`relforge.db.io.load_database` reads) and
+    write it to a DuckDB and/or SQLite file; both targets are checked before anything is written."""
+    if duckdb is None and sqlite is None:
+        raise RelforgeError("nothing to export to: give a DuckDB and/or a SQLite file (--duckdb FILE, --sqlite FILE)")
+    if duckdb is not None and sqlite is not None and Path(duckdb).resolve() == Path(sqlite).resolve():
+        raise RelforgeError(f"the DuckDB and SQLite outputs are the same file {str(duckdb)!r}")
+    for target in (duckdb, sqlite):
+        if target is not None:
+            _check_target(target, overwrite)
+    from relforge.db.io import load_database
+
+    db = load_database(src)
+    out = []
+    if duckdb is not None:
+        out.append(to_duckdb(db, duckdb, overwrite=overwrite))
+    if sqlite is not None:
+        out.append(to_sqlite(db, sqlite, overwrite=overwrite))
+    return out
