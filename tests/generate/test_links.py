@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from relforge.generate.config import GeneratorConfig, LinkConfig
-from relforge.generate.links import hsbm_structure, sample_fk, sample_links
+from relforge.generate.links import _block_labels, hsbm_structure, sample_fk, sample_links
 from relforge.generate.schema import ColumnSpec, ForeignKey, Schema, TableSpec, sample_schema
 from relforge.generate.timeline import sample_times
 from relforge.db.table import Stype
@@ -72,10 +72,24 @@ def test_inactive_parents_get_no_children():
 
 def test_block_structure_links_matching_clusters():
     cfg = LinkConfig(levels=(1, 1), clusters_per_level=(2, 2), within=(1.0, 1.0), between=(0.0, 0.0),
-                     popularity_prob=0.0, inactive_prob=0.0, uniform_prob=0.0)
+                     popularity_prob=0.0, inactive_prob=0.0, uniform_prob=0.0, cluster_weights_prob=0.0)
     fk = sample_fk(100, 1000, cfg, rng=np.random.default_rng(0))
     assert (fk[:500] < 50).all() and (fk[500:] >= 50).all()  # wrapped diagonal: block b -> block b
     assert len(np.unique(fk)) == 100
+
+
+def test_uneven_cluster_blocks():
+    cfg = LinkConfig(levels=(1, 1), clusters_per_level=(3, 3), within=(1.0, 1.0), between=(0.0, 0.0),
+                     popularity_prob=0.0, inactive_prob=0.0, uniform_prob=0.0, cluster_weights_prob=1.0)
+    spread = []
+    for seed in range(5):
+        st_ = hsbm_structure(300, cfg, rng=np.random.default_rng(seed))  # same draws sample_fk makes first
+        fk = sample_fk(300, 3000, cfg, rng=np.random.default_rng(seed))
+        ca = _block_labels(300, 3, st_["parent_shares"])
+        cb = _block_labels(3000, 3, st_["child_shares"])
+        assert (ca[fk] == cb).all()  # 3x3 wrapped diagonal = identity: child block b -> parent block b
+        spread.append(np.ptp(np.bincount(cb, minlength=3)))
+    assert max(spread) > 300  # blocks are not equal thirds
 
 
 def test_deterministic_and_chunk_independent():

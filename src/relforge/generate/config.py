@@ -103,6 +103,7 @@ class LinkConfig:
     inactive_prob: float = knob(0.7, "probability a link has an inactive parent share at all (§3 v2)", min=0.0, max=1.0)
     uniform_prob: float = knob(0.1, "probability a link is a uniform RandomLink instead of an HSBM (§3 v2 link_random_share)", min=0.0, max=1.0)
     after_parent: bool = knob(True, "when child and parent tables both have times, a child never predates its parent (§7.4)")
+    cluster_weights_prob: float = knob(0.5, "probability a link's cluster blocks get uneven Lomax(1.5) sizes instead of equal ones (§3 v2 cluster_weights)", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,22 @@ def _u_int(r, rng) -> int:
     return int(rng.integers(r[0], r[1] + 1))
 
 
-def _block_labels(n: int, n_clusters: int) -> np.ndarray:
-    """Base cluster of each of ``n`` rows: ``n_clusters`` contiguous blocks of near-equal size."""
+def _block_labels(n: int, n_clusters: int, shares: np.ndarray | None = None) -> np.ndarray:
+    """Base cluster of each of ``n`` rows: ``n_clusters`` contiguous blocks.
+
+    Equal sizes by default; with ``shares``, block ``c`` gets a share ``shares[c] / sum`` of the rows
+    and, when ``n >= n_clusters``, at least one row (generator.md §3 v2 clusters).
+    """
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    return (np.arange(n, dtype=np.int64) * n_clusters) // n
+    if shares is None:
+        return (np.arange(n, dtype=np.int64) * n_clusters) // n
+    if n >= n_clusters:
+        ends = np.round(np.cumsum(shares) / shares.sum() * (n - n_clusters)).astype(np.int64) + np.arange(1, n_clusters + 1)
+    else:
+        ends = np.round(np.cumsum(shares) / shares.sum() * n).astype(np.int64)
+    ends[-1] = n
+    return np.searchsorted(ends, np.arange(n, dtype=np.int64), side="right").astype(np.int64)
 
 
 def _digits(n_clusters: int, radices: np.ndarray) -> np.ndarray:
@@ -62,12 +73,13 @@ def hsbm_structure(n_parent: int, cfg: LinkConfig, *, rng: np.random.Generator) 
 
     Returns a dict with ``parent_clusters``/``child_clusters`` (base cluster counts), ``log_m``
     (``(Ba, Bb)`` summed per-level log block probabilities), ``log_w`` (per-parent log popularity,
-    ``-inf`` for inactive parents) and the drawn scalars (``levels``, ``alpha``, ``inactive``,
-    ``uniform``) for inspection.
+    ``-inf`` for inactive parents), optional uneven block ``parent_shares``/``child_shares``, and the
+    drawn scalars (``levels``, ``alpha``, ``inactive``, ``uniform``) for inspection.
     """
     if rng.random() < cfg.uniform_prob:
         return dict(parent_clusters=1, child_clusters=1, log_m=np.zeros((1, 1)),
-                    log_w=np.zeros(n_parent), levels=0, alpha=None, inactive=0.0, uniform=True)
+                    log_w=np.zeros(n_parent), levels=0, alpha=None, inactive=0.0, uniform=True,
+                    parent_shares=None, child_shares=None)
     levels = _u_int(cfg.levels, rng)
     ha = rng.integers(cfg.clusters_per_level[0], cfg.clusters_per_level[1] + 1, size=levels)
     hb = rng.integers(cfg.clusters_per_level[0], cfg.clusters_per_level[1] + 1, size=levels)
@@ -91,8 +103,13 @@ def hsbm_structure(n_parent: int, cfg: LinkConfig, *, rng: np.random.Generator) 
         k = min(int(round(inactive * n_parent)), n_parent - 1)
         if k > 0:
             log_w[rng.choice(n_parent, size=k, replace=False)] = -np.inf
+    parent_shares = child_shares = None
+    if rng.random() < cfg.cluster_weights_prob:
+        parent_shares = 1e-3 + rng.pareto(1.5, size=ba)
+        child_shares = 1e-3 + rng.pareto(1.5, size=bb)
     return dict(parent_clusters=ba, child_clusters=bb, log_m=log_m, log_w=log_w, levels=levels,
-                alpha=alpha, inactive=inactive, uniform=False)
+                alpha=alpha, inactive=inactive, uniform=False,
+                parent_shares=parent_shares, child_shares=child_shares)
 
 
 def sample_fk(n_parent: int, n_child: int, cfg: LinkConfig, *, rng: np.random.Generator,
@@ -141,7 +158,7 @@ def sample_fk(n_parent: int, n_child: int, cfg: LinkConfig, *, rng: np.random.Ge
     pos = np.arange(n_parent, dtype=np.int64)
     last_pos = np.maximum.accumulate(np.where(w > 0, pos, -1))  # last positive-weight parent <= a
     ba, bb = st["parent_clusters"], st["child_clusters"]
-    ca = _block_labels(n_parent, ba)
+    ca = _block_labels(n_parent, ba, st["parent_shares"])
     starts = np.searchsorted(ca, np.arange(ba), side="left")
     ends = np.searchsorted(ca, np.arange(ba), side="right")
     wc = cum[ends] - cum[starts]  # (Ba,) total weight of each parent cluster
@@ -150,7 +167,7 @@ def sample_fk(n_parent: int, n_child: int, cfg: LinkConfig, *, rng: np.random.Ge
     mass = m * wc[:, None]  # (Ba, Bb)
     cmass = np.vstack([np.zeros((1, bb)), np.cumsum(mass, axis=0)])  # (Ba + 1, Bb)
 
-    cb = _block_labels(n_child, bb)
+    cb = _block_labels(n_child, bb, st["child_shares"])
     gstarts = np.searchsorted(cb, np.arange(bb), side="left")
     gends = np.searchsorted(cb, np.arange(bb), side="right")
     rows_per_chunk = max(1024, int(cfg.chunk_mb * 1e6 / (8 * 12)))
