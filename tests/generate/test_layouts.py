@@ -115,3 +115,14 @@ def test_edge_weights_one_distribution_per_dag():
     assert w.min() >= -2 and w.max() <= 2
     assert set(EDGE_WEIGHTS) == {"normal", "lognormal", "cauchy", "uniform"}
     assert edge_weights(0, rng=np.random.default_rng(0)).shape == (0,)
+
+
+def test_ba_leaf_flip_keeps_dag_and_changes_edges():
+    for seed in range(10):
+        a = barabasi_albert(25, rng=np.random.default_rng(seed))
+        b = barabasi_albert(25, rng=np.random.default_rng(seed), leaf_flip=1.0)
+        assert is_acyclic(25, b) and n_components(25, b) == 1
+        assert len(a) == len(b)
+    sinks = lambda e: (np.bincount(e[:, 0], minlength=25) == 0).sum()
+    assert np.mean([sinks(barabasi_albert(25, rng=np.random.default_rng(s), leaf_flip=1.0)) for s in range(10)]) < \
+        np.mean([sinks(barabasi_albert(25, rng=np.random.default_rng(s))) for s in range(10)])

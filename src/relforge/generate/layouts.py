@@ -139,7 +139,8 @@ def _finish(n: int, edges, rng: np.random.Generator) -> np.ndarray:
 # ---------------------------------------------------------------- families
 
 
-def barabasi_albert(n: int, *, rng: np.random.Generator, m: int = 2, sink_dropout: float = 0.4) -> np.ndarray:
+def barabasi_albert(n: int, *, rng: np.random.Generator, m: int = 2, sink_dropout: float = 0.4,
+                    leaf_flip: float = 0.0, max_in: int = 4) -> np.ndarray:
     """Barabasi-Albert preferential attachment with leaf sparsification.
 
     Parameters
@@ -148,6 +149,8 @@ def barabasi_albert(n: int, *, rng: np.random.Generator, m: int = 2, sink_dropou
     rng : random stream.
     m : edges per new node (capped at ``n - 1``).
     sink_dropout : probability that a sink with more than one in-edge loses one random in-edge.
+    leaf_flip : probability that a sink with a single in-edge has it reversed when the parent's
+        in-degree is below ``max_in`` (off by default, as in the spec).
 
     Notes
     -----
@@ -182,7 +185,16 @@ def barabasi_albert(n: int, *, rng: np.random.Generator, m: int = 2, sink_dropou
     for v in np.flatnonzero((outdeg == 0) & (indeg > 1)):
         if rng.random() < sink_dropout:
             keep[rng.choice(np.flatnonzero(e[:, 1] == v))] = False
-    return _finish(n, e[keep], rng)
+    e = e[keep]
+    if leaf_flip > 0:  # reversing a sink's only in-edge cannot close a cycle
+        outdeg = np.bincount(e[:, 0], minlength=n)
+        indeg = np.bincount(e[:, 1], minlength=n)
+        for i in np.flatnonzero(np.isin(e[:, 1], np.flatnonzero((outdeg == 0) & (indeg == 1)))):
+            u = e[i, 0]
+            if indeg[u] < max_in and rng.random() < leaf_flip:
+                e[i] = e[i, ::-1]
+                indeg[u] += 1
+    return _finish(n, e, rng)
 
 
 def _random_labelled_tree(n: int, rng: np.random.Generator) -> np.ndarray:
