@@ -1,0 +1,300 @@
+"""Numba kernels of the context sampler (see sampler.py for the rules they implement)."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+UNTIMED = np.iinfo(np.int64).min
+MAX_F2P = 5
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, inline="always")
+def _next(st):
+    """splitmix64 step on the 1-element uint64 state array ``st``."""
+    st[0] += _GOLD
+    z = st[0]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def _randint(st, k):
+    """Uniform integer in [0, k) (k > 0)."""
+    return np.int64((_next(st) >> np.uint64(11)) % np.uint64(k))
+
+
+@njit(cache=True)
+def mix_seed(seed, epoch, pos):
+    """Per-context RNG seed from (seed, epoch, item position): two splitmix rounds."""
+    st = np.zeros(1, dtype=np.uint64)
+    st[0] = np.uint64(seed)
+    a = _next(st)
+    st[0] = a ^ (np.uint64(epoch) * np.uint64(0xD1B54A32D192ED03))
+    b = _next(st)
+    st[0] = b ^ (np.uint64(pos) * _GOLD)
+    return _next(st)
+
+
+@njit(cache=True, inline="always")
+def _admissible(t, seed_time):
+    """Temporal rule: untimed rows always; timed rows only for a timed seed and only if t <= seed time."""
+    if t == UNTIMED:
+        return True
+    if seed_time == UNTIMED:
+        return False
+    return t <= seed_time
+
+
+@njit(cache=True)
+def _grow(a):
+    b = np.empty(max(2 * len(a), 16), dtype=a.dtype)
+    b[: len(a)] = a
+    return b
+
+
+@njit(cache=True)
+def _upper(node_time, child, lo, hi, lim):
+    """First index in [lo, hi) whose child time is > lim (children sorted by time)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if node_time[child[mid]] <= lim:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
+                   p2f_ptr, p2f_child, p2t_ptr, p2t_child,
+                   seed, target_col, drop, has_drop, task_table, label_delay, ctx_len, width, rng_seed,
+                   mark, local, pick, ctr, col_off, table_off, text_off, b,
+                   o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time):
+    """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
+
+    Returns (number of rows, number of tokens). ``mark``/``local``/``pick`` are scratch arrays of at
+    least the store's node count; ``ctr`` holds two int64 stamps (contexts, picks) advanced here.
+    """
+    st = np.zeros(1, dtype=np.uint64)
+    st[0] = rng_seed
+    ctr[0] += 1
+    stamp = ctr[0]
+    seed_time = node_time[seed]
+    lim = seed_time  # children admissible: time <= lim (untimed seed: only untimed children)
+    delay = label_delay if label_delay > 1 else 1
+
+    rows = np.empty(64, dtype=np.int64)
+    stack = np.empty(64, dtype=np.int64)
+    sdep = np.empty(64, dtype=np.int64)
+    pend = np.empty(256, dtype=np.int64)
+    pdep = np.empty(256, dtype=np.int64)
+    cur = np.empty(256, dtype=np.int64)
+    sp = 0
+    npend = 0
+    ncur = 0
+    icur = 0
+    cur_depth = 0
+    nrows = 0
+    total = 0
+    stack[0] = seed
+    sdep[0] = 0
+    sp = 1
+    while True:
+        if sp > 0:
+            sp -= 1
+            node = stack[sp]
+            d = sdep[sp]
+        elif icur < ncur:
+            node = cur[icur]
+            d = cur_depth
+            icur += 1
+        else:
+            if npend == 0:
+                break
+            md = pdep[0]
+            for i in range(1, npend):
+                if pdep[i] < md:
+                    md = pdep[i]
+            ncur = 0
+            keep = 0
+            for i in range(npend):
+                if pdep[i] == md:
+                    if ncur == len(cur):
+                        cur = _grow(cur)
+                    cur[ncur] = pend[i]
+                    ncur += 1
+                else:
+                    pend[keep] = pend[i]
+                    pdep[keep] = pdep[i]
+                    keep += 1
+            npend = keep
+            for i in range(ncur - 1, 0, -1):  # random order = uniform pops from the bucket
+                j = _randint(st, i + 1)
+                tmp = cur[i]
+                cur[i] = cur[j]
+                cur[j] = tmp
+            icur = 0
+            cur_depth = md
+            continue
+        if mark[node] == stamp:
+            continue
+        a = cell_ptr[node]
+        e = cell_ptr[node + 1]
+        nc = e - a
+        if has_drop and (node == seed or node_time[node] == seed_time):
+            for c in range(a, e):
+                if drop[cell_col[c]]:
+                    nc -= 1
+        if total + nc > ctx_len or nrows >= ctx_len:
+            break  # whole rows only; stop at the first row that does not fit (spec §2 / §6.7)
+        total += nc
+        mark[node] = stamp
+        local[node] = nrows
+        if nrows == len(rows):
+            rows = _grow(rows)
+        rows[nrows] = node
+        nrows += 1
+        # parents first (LIFO stack, priority over children)
+        for j in range(MAX_F2P):
+            p = node_f2p[node, j]
+            if p >= 0 and mark[p] != stamp and _admissible(node_time[p], seed_time):
+                if sp == len(stack):
+                    stack = _grow(stack)
+                    sdep = _grow(sdep)
+                stack[sp] = p
+                sdep[sp] = d + 1
+                sp += 1
+        # database children: the admissible time-sorted prefix, subsampled to ``width``
+        s0 = p2f_ptr[node]
+        s1 = p2f_ptr[node + 1]
+        if s1 > s0:
+            hi = _upper(node_time, p2f_child, s0, s1, lim)
+            k = hi - s0
+            if k > 0:
+                if k <= width:
+                    for i in range(s0, hi):
+                        c = p2f_child[i]
+                        if mark[c] != stamp:
+                            if npend == len(pend):
+                                pend = _grow(pend)
+                                pdep = _grow(pdep)
+                            pend[npend] = c
+                            pdep[npend] = d + 1
+                            npend += 1
+                else:
+                    ctr[1] += 1
+                    ps = ctr[1]
+                    got = 0
+                    while got < width:
+                        c = p2f_child[s0 + _randint(st, k)]
+                        if pick[c] == ps:
+                            continue
+                        pick[c] = ps
+                        got += 1
+                        if mark[c] != stamp:
+                            if npend == len(pend):
+                                pend = _grow(pend)
+                                pdep = _grow(pdep)
+                            pend[npend] = c
+                            pdep[npend] = d + 1
+                            npend += 1
+        # rows of the seed's own task (forecast in-context examples), labels already known
+        if task_table >= 0 and seed_time != UNTIMED:
+            for i in range(p2t_ptr[node], p2t_ptr[node + 1]):
+                c = p2t_child[i]
+                if node_table[c] != task_table:
+                    continue
+                tc = node_time[c]
+                if tc == UNTIMED or tc > seed_time - delay:
+                    continue
+                if mark[c] != stamp:
+                    if npend == len(pend):
+                        pend = _grow(pend)
+                        pdep = _grow(pdep)
+                    pend[npend] = c
+                    pdep[npend] = d + 1
+                    npend += 1
+    # ---- emit tokens, row by row
+    pos = 0
+    fl = np.empty(MAX_F2P, dtype=np.int32)
+    for r in range(nrows):
+        node = rows[r]
+        for j in range(MAX_F2P):
+            p = node_f2p[node, j]
+            fl[j] = local[p] if (p >= 0 and mark[p] == stamp) else -1
+        dropping = has_drop and (node == seed or node_time[node] == seed_time)
+        tb = node_table[node] + table_off
+        tm = node_time[node]
+        for c in range(cell_ptr[node], cell_ptr[node + 1]):
+            col = cell_col[c]
+            if dropping and drop[col]:
+                continue
+            o_node[b, pos] = r
+            for j in range(MAX_F2P):
+                o_f2p[b, pos, j] = fl[j]
+            o_col[b, pos] = col + col_off
+            o_table[b, pos] = tb
+            o_sem[b, pos] = cell_type[c]
+            t = cell_text[c]
+            o_text[b, pos] = t + text_off if t >= 0 else -1
+            o_time[b, pos] = tm
+            o_pad[b, pos] = False
+            if node == seed and col == target_col:
+                o_is_tgt[b, pos] = True
+                o_tgt[b, pos] = cell_value[c]
+                o_val[b, pos] = 0.0
+            else:
+                o_is_tgt[b, pos] = False
+                o_tgt[b, pos] = 0.0
+                o_val[b, pos] = cell_value[c]
+            pos += 1
+    for q in range(pos, o_node.shape[1]):
+        o_node[b, q] = -1
+        for j in range(MAX_F2P):
+            o_f2p[b, q, j] = -1
+        o_col[b, q] = -1
+        o_table[b, q] = -1
+        o_sem[b, q] = 0
+        o_text[b, q] = -1
+        o_time[b, q] = UNTIMED
+        o_pad[b, q] = True
+        o_is_tgt[b, q] = False
+        o_tgt[b, q] = 0.0
+        o_val[b, q] = 0.0
+    return nrows, pos
+
+
+@njit(cache=True)
+def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
+               p2f_ptr, p2f_child, p2t_ptr, p2t_child,
+               seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
+               mark, local, pick, ctr, col_off, table_off, text_off,
+               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows):
+    """Sample the contexts of several seeds of one task into batch rows ``brows``."""
+    for i in range(len(seeds)):
+        nr, _ = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
+                               p2f_ptr, p2f_child, p2t_ptr, p2t_child,
+                               seeds[i], target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
+                               rng_seeds[i], mark, local, pick, ctr, col_off, table_off, text_off, brows[i],
+                               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time)
+        o_nrows[brows[i]] = nr
+
+
+@njit(cache=True)
+def remap_ids(ids, mstamp, mval, stamp, uniq):
+    """Rewrite global ids (>= 0) in place to first-appearance batch-local ids; returns the count of
+    distinct ids, whose global values are written to ``uniq``."""
+    n = 0
+    for i in range(ids.shape[0]):
+        g = ids[i]
+        if g < 0:
+            continue
+        if mstamp[g] != stamp:
+            mstamp[g] = stamp
+            mval[g] = n
+            uniq[n] = g
+            n += 1
+        ids[i] = mval[g]
+    return n

@@ -1,0 +1,217 @@
+"""Context sampler: fixed-size cell contexts around seed rows (rt_pipeline.md §2).
+
+For a task (database, table, target column, split) and a seed row, a context holds at most
+``ctx_len`` cells, whole rows only:
+
+1. the seed row, then its parents (up to 5 foreign keys per row), followed first: parents go on a
+   LIFO stack that always has priority, so every emitted row's parents come right after it;
+2. then children breadth-first: each emitted row pushes its admissible children into the bucket
+   of depth + 1 (at most ``max_bfs_width`` of them, drawn without replacement); a bucket is
+   processed in uniformly random order before the next deeper one;
+3. the first row that does not fit stops the walk (the budget counts the cells actually emitted);
+4. the seed's target cell is masked (``is_target``; its value moves to ``target``), columns in
+   the task's drop list are removed from the seed row and from every row with the seed's
+   timestamp (untimed == untimed), and the sequence is padded to ``ctx_len``.
+
+**Temporal rule (all rows, parents included).** An untimed row is always admissible. A timed row
+is admissible only if the seed is timed and the row's time is <= the seed's time; so a seed
+without a timestamp sees only untimed rows (spec §6.1). RT checks only children; we also check
+parents, because a parent timestamped after its child (a later event a row points to, or a data
+error) is information from the future. Rows of the seed's own forecast task (in-context examples,
+labels visible) are admitted only once their label is known: cut-off + horizon <= seed time
+(strictly before the seed when the horizon is unknown). RT admits every same-task row up to the seed
+time, whose label windows still overlap the seed's future.
+
+**Determinism.** Items of an epoch are the (task, seed) pairs of all tasks, shuffled by
+``rng.child(seed, "items", epoch)``; batch ``b`` of rank ``r`` (of ``W``) takes items
+``(b*B*W + r*B + i) mod n`` (wrapping; ``true_batch_size`` counts the real ones). Each context's
+random choices come from a splitmix64 stream seeded by (seed, epoch, item position), so a batch is
+the same whatever process, worker or order builds it.
+
+Batch fields: see ``BATCH_FIELDS`` and /work/notes/batch_format.md (the contract with the model).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from relforge.errors import RelforgeError
+from relforge.rng import child
+from relforge.tokenize import _bfs
+from relforge.tokenize.store import MAX_F2P, UNTIMED, CellStore
+from relforge.tokenize.tasks import SamplerTask, resolve_task
+
+BATCH_FIELDS = ("node_idx", "f2p", "col_id", "table_id", "sem_type", "value", "text_id", "is_target", "target",
+                "is_padding", "timestamp", "col_emb", "text_emb", "task_idx", "seed_row", "true_batch_size")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Context sampling settings (rt_pipeline.md §2, §3 defaults)."""
+
+    ctx_len: int = 1024  # cells per context, padding included (spec §3)
+    max_bfs_width: int = 128  # database children followed per row (spec §3)
+    batch_size: int = 32  # contexts per batch (per rank)
+    seed: int = 0  # item order and context randomness
+    shuffle: bool = True  # False: items in task order (evaluation)
+
+    def validate(self) -> None:
+        for k in ("ctx_len", "max_bfs_width", "batch_size"):
+            if getattr(self, k) < 1:
+                raise RelforgeError(f"sampler {k} must be >= 1, got {getattr(self, k)}")
+
+
+class ContextSampler:
+    """Builds batches of contexts for a list of resolved tasks over one or more stores.
+
+    Parameters
+    ----------
+    tasks : :class:`SamplerTask` objects (see :func:`relforge.tokenize.tasks.resolve_task`), or
+        ``(store, task, split)`` tuples resolved here.
+    cfg : :class:`SamplerConfig`.
+    rank, world_size : distributed sharding of the item stream (spec §2 "Items").
+    """
+
+    def __init__(self, tasks, cfg: SamplerConfig = SamplerConfig(), rank: int = 0, world_size: int = 1):
+        cfg.validate()
+        if not 0 <= rank < world_size:
+            raise RelforgeError(f"rank {rank} is outside world size {world_size}")
+        resolved = []
+        for t in tasks:
+            if isinstance(t, SamplerTask):
+                resolve_ok = int(t.store.tables[t.table]["max_cells"])
+                if cfg.ctx_len < max(resolve_ok, 1):
+                    raise RelforgeError(f"ctx_len {cfg.ctx_len} is smaller than one row of table "
+                                        f"{t.store.tables[t.table]['name']!r} ({resolve_ok} cells)")
+                resolved.append(t)
+            else:
+                store, task, split = t
+                resolved.append(resolve_task(store, task, split, ctx_len=cfg.ctx_len))
+        if not resolved:
+            raise RelforgeError("the sampler needs at least one task")
+        self.tasks: list[SamplerTask] = resolved
+        self.cfg, self.rank, self.world_size = cfg, rank, world_size
+        # stores (deduplicated by identity) and their global id offsets
+        self.stores: list[CellStore] = []
+        pos = {}
+        for t in resolved:
+            if id(t.store) not in pos:
+                pos[id(t.store)] = len(self.stores)
+                self.stores.append(t.store)
+        self.task_store = np.array([pos[id(t.store)] for t in resolved], dtype=np.int64)
+        dims = {s["col_emb"].shape[1] for s in self.stores}
+        if len(dims) > 1:
+            raise RelforgeError(f"stores were embedded with different dimensions {sorted(dims)}")
+        self.d_text = dims.pop()
+        self.col_off = np.cumsum([0] + [len(s.columns) for s in self.stores])
+        self.table_off = np.cumsum([0] + [len(s.tables) for s in self.stores])
+        self.text_off = np.cumsum([0] + [len(s["text_emb"]) for s in self.stores])
+        self._arrays = [self._kernel_arrays(s) for s in self.stores]
+        n_max = max(s.n_nodes for s in self.stores)
+        self._mark = np.full(n_max, -1, dtype=np.int64)
+        self._local = np.zeros(n_max, dtype=np.int64)
+        self._pick = np.full(n_max, -1, dtype=np.int64)
+        self._ctr = np.zeros(2, dtype=np.int64)
+        self._m = {k: (np.full(int(o[-1]), -1, dtype=np.int64), np.zeros(int(o[-1]), dtype=np.int64))
+                   for k, o in (("col", self.col_off), ("table", self.table_off), ("text", self.text_off))}
+        self._stamp = 0
+        self.n_items = int(sum(t.n_seeds for t in resolved))
+        self._epoch_items = None
+
+    @staticmethod
+    def _kernel_arrays(s: CellStore) -> tuple:
+        return tuple(s[k] for k in ("cell_ptr", "cell_col", "cell_type", "cell_value", "cell_text", "node_table",
+                                    "node_time", "node_f2p", "p2f_ptr", "p2f_child", "p2t_ptr", "p2t_child"))
+
+    # ---- items
+    @property
+    def num_batches(self) -> int:
+        """Batches per epoch per rank: ``ceil(n_items / (B * W))``."""
+        return math.ceil(self.n_items / (self.cfg.batch_size * self.world_size))
+
+    def items(self, epoch: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(task index, seed node) of every item, in this epoch's order."""
+        if self._epoch_items is not None and self._epoch_items[0] == epoch:
+            return self._epoch_items[1]
+        tk = np.concatenate([np.full(t.n_seeds, i, dtype=np.int64) for i, t in enumerate(self.tasks)])
+        sd = np.concatenate([np.asarray(t.seeds, dtype=np.int64) for t in self.tasks])
+        if self.cfg.shuffle:
+            perm = child(self.cfg.seed, "items", int(epoch)).permutation(len(tk))
+            tk, sd = tk[perm], sd[perm]
+        self._epoch_items = (epoch, (tk, sd))
+        return tk, sd
+
+    # ---- batches
+    def batch(self, b: int, epoch: int = 0) -> dict:
+        """Batch ``b`` of this rank in ``epoch`` as a dict of numpy arrays (fields: BATCH_FIELDS)."""
+        B, W, r = self.cfg.batch_size, self.world_size, self.rank
+        n = self.n_items
+        positions = b * B * W + r * B + np.arange(B, dtype=np.int64)
+        tk, sd = self.items(epoch)
+        idx = positions % n
+        true_bs = int(min(B, max(0, n - r * B - b * B * W)))
+        return self.assemble(tk[idx], sd[idx], positions, epoch, true_bs)
+
+    def context(self, task_idx: int, seed_node: int, epoch: int = 0, pos: int = 0) -> dict:
+        """One context (a batch of 1) for an explicit seed: for tests and inspection."""
+        return self.assemble(np.array([task_idx]), np.array([seed_node]), np.array([pos]), epoch, 1)
+
+    def assemble(self, task_idx: np.ndarray, seeds: np.ndarray, positions: np.ndarray, epoch: int, true_bs: int) -> dict:
+        """Sample the contexts of ``(task_idx[i], seeds[i])`` into one batch (numpy arrays)."""
+        cfg = self.cfg
+        B, S = len(seeds), cfg.ctx_len
+        out = dict(
+            node_idx=np.empty((B, S), np.int32), f2p=np.empty((B, S, MAX_F2P), np.int32),
+            col_id=np.empty((B, S), np.int32), table_id=np.empty((B, S), np.int32),
+            sem_type=np.empty((B, S), np.int64), value=np.empty((B, S), np.float32),
+            text_id=np.empty((B, S), np.int32), is_target=np.empty((B, S), np.bool_),
+            target=np.empty((B, S), np.float32), is_padding=np.empty((B, S), np.bool_),
+            timestamp=np.empty((B, S), np.int64),
+        )
+        nrows = np.zeros(B, np.int64)
+        rng_seeds = np.array([_bfs.mix_seed(cfg.seed, epoch, int(p)) for p in positions], dtype=np.uint64)
+        for ti in np.unique(task_idx):
+            t = self.tasks[ti]
+            si = int(self.task_store[ti])
+            rows = np.nonzero(task_idx == ti)[0]
+            _bfs.fill_batch(*self._arrays[si], seeds[rows].astype(np.int64), rows, rng_seeds[rows], t.target_col,
+                            t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, S, cfg.max_bfs_width,
+                            self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
+                            int(self.table_off[si]), int(self.text_off[si]),
+                            out["node_idx"], out["f2p"], out["col_id"], out["table_id"], out["sem_type"],
+                            out["value"], out["text_id"], out["is_target"], out["target"], out["is_padding"],
+                            out["timestamp"], nrows)
+        self._stamp += 1
+        for key, off, emb in (("col_id", self.col_off, "col_emb"), ("table_id", self.table_off, None),
+                              ("text_id", self.text_off, "text_emb")):
+            ms, mv = self._m[key.split("_")[0]]
+            uniq = np.empty(max(int(off[-1]), 1), dtype=np.int64)
+            flat = out[key].reshape(-1)
+            k = _bfs.remap_ids(flat, ms, mv, self._stamp, uniq)
+            if emb is not None:
+                out[emb] = self._gather(emb, uniq[:k], off)
+        out["task_idx"] = np.asarray(task_idx, dtype=np.int64)
+        out["seed_row"] = np.asarray(seeds, dtype=np.int64)
+        out["n_rows"] = nrows
+        out["true_batch_size"] = true_bs
+        return out
+
+    def _gather(self, key: str, gids: np.ndarray, off: np.ndarray) -> np.ndarray:
+        res = np.empty((len(gids), self.d_text), dtype=np.float32)
+        if len(gids) == 0:
+            return res
+        sidx = np.searchsorted(off, gids, side="right") - 1
+        for s in np.unique(sidx):
+            m = sidx == s
+            res[m] = self.stores[s][key][gids[m] - off[s]]
+        return res
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+
+def untimed() -> int:
+    """The timestamp value of untimed rows and padding (INT64_MIN)."""
+    return int(UNTIMED)
