@@ -180,3 +180,18 @@ def test_default_corpus_links_valid():
                 assert len(v) == t.n_rows and v.max() < schema.tables[fk.parent].n_rows
                 if not fk.nullable:
                     assert (v >= 0).all()
+
+
+@given(seed=st.integers(0, 2**32), n_parent=st.integers(1, 200), n_child=st.integers(1, 400),
+       within=st.floats(0.0, 1.0), between=st.floats(0.0, 1.0), alpha=st.floats(0.05, 5.0),
+       inactive=st.floats(0.0, 0.99), levels=st.integers(1, 4), clusters=st.integers(1, 4))
+@settings(max_examples=60, deadline=None)
+def test_extreme_configs_stay_valid(seed, n_parent, n_child, within, between, alpha, inactive, levels, clusters):
+    cfg = LinkConfig(levels=(levels, levels), clusters_per_level=(1, clusters), within=(within, within),
+                     between=(between, between), popularity_alpha=(alpha, alpha), inactive=(inactive, inactive),
+                     popularity_prob=1.0, inactive_prob=1.0, uniform_prob=0.0)
+    rng = np.random.default_rng(seed)
+    bound = np.sort(rng.integers(0, n_parent + 1, size=n_child))
+    fk = sample_fk(n_parent, n_child, cfg, rng=rng, max_parent=bound)
+    assert ((fk == -1) == (bound == 0)).all()
+    assert (fk < np.maximum(bound, 1)).all()

@@ -163,7 +163,8 @@ def sample_fk(n_parent: int, n_child: int, cfg: LinkConfig, *, rng: np.random.Ge
     ends = np.searchsorted(ca, np.arange(ba), side="right")
     wc = cum[ends] - cum[starts]  # (Ba,) total weight of each parent cluster
     log_m = st["log_m"]
-    m = np.exp(log_m - log_m.max(axis=0, keepdims=True))  # (Ba, Bb), column max 1
+    colmax = log_m.max(axis=0, keepdims=True)
+    m = np.exp(log_m - np.where(np.isfinite(colmax), colmax, 0.0))  # (Ba, Bb), column max 1 (or all 0)
     mass = m * wc[:, None]  # (Ba, Bb)
     cmass = np.vstack([np.zeros((1, bb)), np.cumsum(mass, axis=0)])  # (Ba + 1, Bb)
 
@@ -194,7 +195,8 @@ def _draw_group(bound, u, g, cum, ca, starts, ends, m, cmass, last_pos) -> np.nd
     r = np.where(mc > 0, (x - cmass[c, g]) / np.where(mc > 0, mc, 1.0), 0.0)
     p = np.searchsorted(cum, cum[starts[c]] + r, side="right") - 1
     p = np.clip(p, starts[c], np.minimum(ends[c], b) - 1)
-    p = np.maximum(last_pos[p], starts[c])
+    p = np.maximum(last_pos[np.clip(p, 0, None)], starts[c])
+    p = np.clip(p, 0, b - 1)  # float-rounding guard: stay inside the allowed prefix
     fallback = total <= 0  # no weight in the allowed prefix: uniform over it
     p = np.where(fallback, np.minimum((u * b).astype(np.int64), b - 1), p)
     res[ok] = p[ok]
