@@ -78,7 +78,7 @@ class SchemaConfig:
     layered_depth: tuple[int, int] = knob((2, 8), "Layered depth (§1)", min=1, max=100)
     layered_dropout: float = knob(0.1, "Layered edge dropout (§2)", min=0.0, max=1.0)
     edge_weights: tuple[str, ...] = knob(EDGE_WEIGHTS, "edge-weight distributions (§1)", choices=EDGE_WEIGHTS)
-    self_ref_prob: float = knob(0.15, "probability a table gets a nullable self-referencing key (reply -> earlier post) (§7.5.2)", min=0.0, max=1.0)
+    self_ref_prob: float = knob(0.15, "probability a table gets a nullable self-referencing key (reply -> earlier post) (§7.2)", min=0.0, max=1.0)
     self_ref_roots: tuple[float, float] = knob((0.05, 0.5), "share of rows whose self-reference is null (tree roots) (§3 v2 TreeLink)", min=0.0, max=1.0)
     nullable_fk_prob: float = knob(0.1, "probability a (non-self) foreign key is nullable (§3 v2 fk_nullable_share)", min=0.0, max=1.0)
     fk_null_rate: tuple[float, float] = knob((0.01, 0.3), "null share of a nullable foreign key (§3 v2)", min=0.0, max=1.0)
