@@ -11,10 +11,37 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from relforge.errors import RelforgeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+
+class _OneLineErrors(TyperGroup):
+    """Every error, usage errors included, as ONE line ``error: ...`` on stderr with exit code 2
+    (also under typer's CliRunner, which calls ``main`` directly)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except RelforgeError as e:
+            fail(str(e))
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        except typer.TyperException as e:  # click's usage errors (typer vendors click)
+            if type(e).__name__ == "NoArgsIsHelpError":
+                typer.echo(e.ctx.get_help())
+                sys.exit(0)
+            msg = e.format_message() if hasattr(e, "format_message") else str(e)
+            typer.echo("error: " + " ".join(str(msg).split()), err=True)
+            sys.exit(getattr(e, "exit_code", 2))
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="relforge: synthetic relational databases and Relational Transformers.")
 
 
@@ -53,6 +80,87 @@ def datasets_cmd(
                      f" test {rec['test_timestamp']}]")
         typer.echo(line)
         typer.echo(f"  tasks: {', '.join(rec['tasks'])}")
+
+
+@app.command("generate")
+def generate_cmd(
+    seed: int = typer.Option(..., "--seed", help="seed of the (first) database"),
+    out: Path = typer.Option(..., "--out", help="output folder (one database, or db_<seed>/ subfolders)"),
+    num_dbs: int = typer.Option(1, "--num-dbs", help="number of databases; seeds S..S+K-1 into OUT/db_<seed>/"),
+    config: Optional[Path] = typer.Option(None, "--config", help="generator config TOML (see `relforge config`)"),
+    workers: int = typer.Option(1, "--workers", help="worker processes (output does not depend on it)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+):
+    """Generate synthetic relational databases (PluRel pipeline) as Parquet folders."""
+    from relforge.corpus import generate_to
+
+    recs = generate_to(out, seed, num_dbs, config, workers=workers, overwrite=overwrite, progress=progress)
+    rows, cells = sum(r["rows"] for r in recs), sum(r["cells"] for r in recs)
+    if num_dbs == 1:
+        r = recs[0]
+        typer.echo(f"wrote database (seed {r['seed']}: {r['tables']} tables, {rows:,} rows, {cells:,} cells) to {out}")
+    else:
+        typer.echo(f"wrote {len(recs)} databases (seeds {recs[0]['seed']}..{recs[-1]['seed']}: {rows:,} rows, "
+                   f"{cells:,} cells) to {out}/db_*/; manifest {out}/corpus.json")
+
+
+@app.command("inspect")
+def inspect_cmd(
+    path: Path = typer.Argument(..., help="database folder, .sqlite/.duckdb file, or corpus folder"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="also draw the schema graph to this PNG"),
+    columns: bool = typer.Option(True, "--columns/--no-columns", help="list every column with its type"),
+):
+    """Print a database's tables (kind, rows, keys, time column, column types); optionally plot its schema."""
+    from relforge.corpus import describe_corpus, is_corpus
+
+    if is_corpus(path):
+        typer.echo(describe_corpus(path))
+        if plot is not None:
+            raise RelforgeError(f"{str(path)!r} is a corpus; pass one of its db_* folders to --plot")
+        return
+    from relforge.db.describe import describe_database
+    from relforge.db.io import load_database
+
+    db = load_database(path)
+    typer.echo(describe_database(db, columns=columns))
+    if plot is not None:
+        from relforge.plotting import plot_schema
+
+        plot_schema(db, plot)
+        typer.echo(f"schema graph written to {plot}")
+
+
+@app.command("export")
+def export_cmd(
+    path: Path = typer.Argument(..., help="database folder (or .sqlite/.duckdb file)"),
+    duckdb: Optional[Path] = typer.Option(None, "--duckdb", help="write a DuckDB file"),
+    sqlite: Optional[Path] = typer.Option(None, "--sqlite", help="write a SQLite file"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing output files"),
+):
+    """Export a database to DuckDB and/or SQLite with declared primary and foreign keys."""
+    from relforge.db.sql_io import export_database
+
+    for p in export_database(path, duckdb=duckdb, sqlite=sqlite, overwrite=overwrite):
+        typer.echo(f"wrote {p}")
+
+
+@app.command("report")
+def report_cmd(
+    db: str = typer.Argument(..., help="database folder/.sqlite/.duckdb, real database name (f1, chinook, "
+                                       "movielens), or a folder of databases (corpus)"),
+    out: Path = typer.Option(..., "--out", help="report folder: index.html, plots/*.png, metrics.json"),
+    vs: Optional[str] = typer.Option(None, "--vs", help="second database to compare against (same forms as DB)"),
+    corpus: Optional[bool] = typer.Option(None, "--corpus/--single", help="corpus summary of a folder of databases "
+                                                                       "(default: detected)"),
+    seed: int = typer.Option(0, "--seed", help="seed of row subsampling and classifier folds"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
+):
+    """Fidelity and realism report (HTML + PNG + JSON) of a database, a pair, or a corpus."""
+    from relforge.report import build_report
+
+    page = build_report(db, out, vs=vs, corpus=corpus, overwrite=overwrite, seed=seed)
+    typer.echo(f"report written to {page} (metrics in {page.parent / 'metrics.json'})")
 
 
 def main(argv: Optional[list[str]] = None) -> None:
