@@ -79,8 +79,12 @@ def test_text_carries_signal_and_is_deterministic():
         return next(i for i, w in enumerate(SENTIMENT) if f" {w} " in t)
     assert rank(s.iloc[0]) < rank(s.iloc[-1])
     assert s.nunique() == 11
-    codes = _r(ColumnSpec("title", Stype.text), np.arange(40) % 7)
-    assert codes.nunique() == 7  # int codes -> one phrase per class
+    cls = np.arange(40) % 7
+    lab = _r(ColumnSpec("status", Stype.text), cls)
+    assert lab.nunique() == 7  # int codes of a label-like column -> one phrase per class
+    names = _r(ColumnSpec("title", Stype.text), cls)
+    assert names.nunique() > 7  # name-like columns spread a class over several distinct strings ...
+    assert (pd.Series(cls).groupby(names.to_numpy()).nunique() == 1).all()  # ... that still identify it
     short = _r(ColumnSpec("name", Stype.text, max_len=3, unique=True), _lat(nan=0))
     assert short.str.len().max() <= 3 and short.is_unique
 

@@ -337,7 +337,7 @@ def _render_numerical(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Gener
         elif spec.role == "score":
             x = np.round(_unit(x) * 100.0)
             integer = True
-        if integer:  # stretch a latent too narrow to survive rounding
+        if integer and spec.role not in ("count", "amount", "score"):  # stretch a latent too narrow to survive rounding
             spread = float(np.nanpercentile(x, 90) - np.nanpercentile(x, 10))
             if spread < 2.0:
                 sd = max(float(np.nanstd(x)), 1e-12)
@@ -383,8 +383,17 @@ def _render_boolean(spec: ColumnSpec, latent: np.ndarray) -> pd.Series:
         vals = np.unique(x[~miss])
         thr = 0.0 if np.isin(vals, (0.0, 1.0)).all() else (float(np.median(x[~miss])) if vals.size else 0.0)
         b = np.where(miss, False, x > thr)
-    if spec.unique and len(b) > 2:
-        raise RelforgeError(f"column {spec.name!r}: UNIQUE boolean column cannot hold {len(b)} rows")
+    if not spec.nullable:
+        miss = np.zeros_like(miss)  # missing latents read as False
+    if spec.unique:
+        ok = np.flatnonzero(~miss)
+        if ok.size > 2:
+            raise RelforgeError(f"column {spec.name!r}: UNIQUE boolean column cannot hold {ok.size} rows")
+        if ok.size == 2 and b[ok[0]] == b[ok[1]]:  # distinct by latent order (ties: row order)
+            lat = np.nan_to_num(latent[ok].astype(np.float64), nan=0.0)
+            first_true = bool(lat[0] > lat[1])
+            b = b.copy()
+            b[ok[0]], b[ok[1]] = first_true, not first_true
     if miss.any() and spec.nullable:
         return _masked(b, miss, "boolean")
     return pd.Series(b, dtype="bool")
@@ -400,7 +409,7 @@ def _render_labels(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Generato
         _check_unique_possible(spec, codes, k)
     miss = codes < 0
     safe = np.where(miss, 0, codes)
-    if spec.integer:
+    if spec.integer and spec.stype != Stype.text:
         try:
             arr = np.asarray([int(str(v)) for v in labels], dtype=np.int64)
         except ValueError:
@@ -527,13 +536,26 @@ def _dedupe(words: list[str], sep: str = " ") -> list[str]:
     return out
 
 
+# styles whose values are diverse in real data: a latent class maps to a block of distinct strings
+HIGH_CARD_STYLES = ("person", "email", "phone", "address", "company", "first_name", "last_name", "city", "name",
+                    "code")
+
+
+def default_text_classes(style: str) -> int:
+    """Latent classes K suggested for a text column of ``style`` (schemas from SQL or ``--like``).
+
+    High-cardinality styles (people, emails, phones, addresses, companies) get K=32 classes, each
+    rendered as its own block of distinct strings, so values are diverse while the class survives.
+    """
+    return {"label": 6, "sentence": 11, "country": 12, "city": 24, "name": 24, "code": 48, "first_name": 30,
+            "last_name": 30, "clock": 48}.get(style, 32)
+
+
 def _default_k(style: str, n: int) -> int:
-    """Distinct strings of a text column without a declared class count."""
-    fixed = {"label": 6, "sentence": 11, "country": 12, "city": 24, "name": 24, "code": 64, "first_name": 30,
-             "last_name": 30}
-    if style in fixed:
-        return fixed[style]
-    return int(min(max(n, 1), 5000))  # person, email, phone, address, company, clock: near one per row
+    """Distinct strings of a text column without a declared class count (float latents)."""
+    if style in ("person", "email", "phone", "address", "company"):
+        return int(min(max(n, 1), 5000))
+    return default_text_classes(style)
 
 
 def _numbered(w: str, n: int, sep: str) -> str:
@@ -552,13 +574,21 @@ def _render_text(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Generator)
     codes = _codes(latent, k)
     if not spec.nullable:
         codes = np.where(codes < 0, _mode(codes), codes)
-    words = np.asarray(phrases(style, k, rng=rng), dtype=object)
+    n = len(codes)
+    m = 1  # strings per class: high-cardinality styles spread a class over a block of m strings
+    if style in HIGH_CARD_STYLES and n > k:
+        k_obs = max(int(np.unique(codes[codes >= 0]).size), 1)  # SCM classes are often few and skewed
+        m = int(max(1, min(np.ceil(min(n, 5000) / k_obs), 20000 // max(k, 1))))
+    words = np.asarray(phrases(style, k * m, rng=rng), dtype=object)
     if spec.max_len is not None:
         words = np.asarray(_dedupe([w[: spec.max_len] for w in words]), dtype=object)
         if max(len(w) for w in words) > spec.max_len:
-            words = np.asarray(_short_codes(k, spec.max_len, spec.name), dtype=object)
+            words = np.asarray(_short_codes(k * m, spec.max_len, spec.name), dtype=object)
     miss = codes < 0
-    vals = words[np.where(miss, 0, codes)]
+    idx = np.where(miss, 0, codes) * m
+    if m > 1:
+        idx = idx + rng.integers(0, m, size=n)
+    vals = words[idx]
     if spec.unique:
         vals = _unique_strings(vals, miss, spec)
     return _masked(vals, miss, "string")

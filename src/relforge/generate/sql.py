@@ -42,6 +42,9 @@ from relforge.db.table import Stype
 from relforge.errors import RelforgeError
 from relforge.generate.schema import ColumnSpec, ForeignKey, Schema, TableSpec
 
+__all__ = ["DIALECTS", "schema_from_sql", "read_schema_file", "enforce_schema", "generate_from_schema",
+           "generate_from_sql", "constraint_violations"]
+
 DIALECTS = ("sqlite", "postgres", "mysql", "duckdb")
 DEFAULT_ROWS = (500, 2000)  # (entity, activity) rows when a schema file gives none (generator.md §1 scale)
 MAX_SCHEMA_BYTES = 10_000_000
@@ -178,7 +181,8 @@ def _parse(text, dialect):
     if not text.strip():
         _err("schema is empty: expected CREATE TABLE statements")
     try:
-        stmts = sqlglot.parse(text, read=dialect)
+        with _quiet_sqlglot():
+            stmts = sqlglot.parse(text, read=dialect)
     except sqlglot.errors.SqlglotError as e:
         _err(f"cannot parse SQL schema: {_first_line(e)}")
     except (RecursionError, ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
@@ -187,7 +191,7 @@ def _parse(text, dialect):
     enums: dict[str, tuple[str, ...]] = {}
     notes: list[str] = []
     unique_idx: list[tuple[str, list[str], int]] = []
-    k = 0
+    k = n_index = 0
     for s in stmts:
         if s is None or isinstance(s, exp.Semicolon):
             continue
@@ -210,7 +214,7 @@ def _parse(text, dialect):
                 if s.args.get("unique") and tname:
                     unique_idx.append((tname, cols, k))
                 else:
-                    notes.append(f"statement #{k} (CREATE INDEX) ignored")
+                    n_index += 1
                 continue
             if kind == "TYPE" and isinstance(s.args.get("expression"), exp.DataType):
                 dt = s.args["expression"]
@@ -224,6 +228,8 @@ def _parse(text, dialect):
         _err(f"refusing to run {what} statement #{k}: schema files may only contain CREATE TABLE")
     if not tabs:
         _err("schema contains no CREATE TABLE statement")
+    if n_index:
+        notes.append(f"{n_index} CREATE INDEX statement(s) ignored (indexes do not change the data)")
     for tname, cols, k in unique_idx:
         t = tabs.get(tname)
         if t is None:
@@ -236,6 +242,21 @@ def _parse(text, dialect):
         else:
             t.unique_sets.append(tuple(cols))
     return tabs, notes
+
+
+class _quiet_sqlglot:
+    """Silence sqlglot's "falling back to Command" log lines; such statements are refused anyway."""
+
+    def __enter__(self):
+        import logging
+
+        self._log = logging.getLogger("sqlglot")
+        self._level = self._log.level
+        self._log.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self._log.setLevel(self._level)
+        return False
 
 
 def _first_line(e) -> str:
@@ -796,8 +817,9 @@ def _column_spec(tn: str, c: _Col, n_rows: int) -> ColumnSpec:
         integer = c.cat == "int" or (c.cat == "decimal" and c.scale == 0)
         if c.unique and integer and c.lo is not None and c.hi is not None and c.hi - c.lo + 1 < n_rows:
             _err(f"{where}: UNIQUE in [{c.lo:g}, {c.hi:g}] cannot hold {n_rows} rows")
+        role = "feature" if c.has_check else _numeric_role(c.name)
         return ColumnSpec(c.name, Stype.numerical, nullable=nullable, unique=c.unique, integer=integer,
-                          lo=c.lo, hi=c.hi, scale=None if integer else c.scale)
+                          lo=c.lo, hi=c.hi, scale=None if integer else c.scale, role=role)
     if c.cat in ("date", "datetime"):
         if c.unique and c.lo is not None and c.hi is not None:
             step = 86400.0 if c.cat == "date" else 1.0
@@ -808,11 +830,36 @@ def _column_spec(tn: str, c: _Col, n_rows: int) -> ColumnSpec:
     if c.cat == "time":
         if c.unique and n_rows > 86400:
             _err(f"{where}: a UNIQUE TIME cannot hold {n_rows} rows")
-        return ColumnSpec(c.name, Stype.text, nullable=nullable, unique=c.unique, role="clock", max_len=c.max_len)
+        return ColumnSpec(c.name, Stype.text, nullable=nullable, unique=c.unique, role="clock", max_len=c.max_len,
+                          n_categories=48)
     # text
     if c.unique and c.max_len is not None and 36 ** min(c.max_len, 12) < n_rows:
         _err(f"{where}: UNIQUE {c.sql_type} cannot hold {n_rows} distinct values")
-    return ColumnSpec(c.name, Stype.text, nullable=nullable, unique=c.unique, role="text", max_len=c.max_len)
+    return ColumnSpec(c.name, Stype.text, nullable=nullable, unique=c.unique, role="text", max_len=c.max_len,
+                      n_categories=_text_classes(c.name))
+
+
+def _text_classes(name: str) -> int:
+    from relforge.generate.render import default_text_classes, text_style
+
+    return default_text_classes(text_style(ColumnSpec(name, Stype.text, role="text")))
+
+
+_AMOUNT_WORDS = ("price", "amount", "total", "cost", "fee", "salary", "balance", "revenue", "payment",
+                 "spend", "income", "bytes", "size", "milliseconds", "duration", "weight", "height",
+                 "length", "distance", "area", "volume", "population")
+_COUNT_WORDS = ("count", "quantity", "qty", "num_", "number_of", "n_", "laps", "wins", "stock")
+
+
+def _numeric_role(name: str) -> str:
+    """Rendering role from a numeric column's name: positive ``amount``s, non-negative ``count``s."""
+    low = name.lower()
+    if any(low.startswith(w) or w in low for w in _COUNT_WORDS if not w.endswith("_")) or any(
+            low.startswith(w) for w in _COUNT_WORDS if w.endswith("_")):
+        return "count"
+    if any(w in low for w in _AMOUNT_WORDS):
+        return "amount"
+    return "feature"
 
 
 # ----------------------------------------------------------------------- generation helpers
@@ -867,5 +914,95 @@ def generate_from_sql(path_or_text, seed: int = 0, config=None, *, dialect: str 
     return generate_from_schema(schema, seed, config)
 
 
-__all__ = ["DIALECTS", "schema_from_sql", "read_schema_file", "enforce_schema", "generate_from_schema",
-           "generate_from_sql"]
+
+
+def constraint_violations(db, schema: Schema) -> list[str]:
+    """Every way ``db`` breaks a constraint declared in ``schema`` (empty list = all hold).
+
+    Checks row counts, primary keys (unique, non-null), foreign keys (in range, null only when
+    nullable, self-references pointing to an earlier row), NOT NULL, UNIQUE, labels, bounds,
+    decimal scale, integer values, text length, the time column and ``unique_together`` key sets.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out: list[str] = []
+    ut = schema.meta.get("unique_together") or {}
+    for tn, spec in schema.tables.items():
+        if tn not in db.tables:
+            out.append(f"{tn}: table missing")
+            continue
+        t = db.tables[tn]
+        df = t.df
+        if tn in ut:
+            if len(df) > spec.n_rows:
+                out.append(f"{tn}: {len(df)} rows, more than {spec.n_rows}")
+        elif len(df) != spec.n_rows:
+            out.append(f"{tn}: {len(df)} rows, expected {spec.n_rows}")
+        pos = None
+        if spec.pkey:
+            pk = df[spec.pkey]
+            if pk.isna().any() or not pk.is_unique:
+                out.append(f"{tn}.{spec.pkey}: primary key null or duplicated")
+            pos = pd.Series(np.arange(len(df)), index=pk.to_numpy())
+        for fk in spec.fkeys:
+            v = df[fk.column]
+            if v.isna().any() and not fk.nullable:
+                out.append(f"{tn}.{fk.column}: NULL in a NOT NULL foreign key")
+            parent = db.tables.get(fk.parent)
+            if parent is None:
+                continue
+            pvals = parent.df[parent.pkey_col].to_numpy()
+            nn = v.dropna().to_numpy()
+            if len(nn) and not np.isin(nn, pvals).all():
+                out.append(f"{tn}.{fk.column}: dangling reference to {fk.parent}")
+            if fk.parent == tn and pos is not None and len(nn):
+                mine = pos.loc[df[spec.pkey][v.notna()].to_numpy()].to_numpy()
+                theirs = pos.reindex(nn).to_numpy()
+                if np.any(~(theirs < mine)):
+                    out.append(f"{tn}.{fk.column}: self-reference to a later (or the same) row")
+        if spec.time_col:
+            tc = df[spec.time_col]
+            if tc.isna().any() or not pd.api.types.is_datetime64_any_dtype(tc.dtype):
+                out.append(f"{tn}.{spec.time_col}: time column null or not a datetime")
+        for c in spec.columns:
+            if c.name not in df.columns:
+                out.append(f"{tn}.{c.name}: column missing")
+                continue
+            s = df[c.name]
+            nn = s.dropna()
+            if not c.nullable and s.isna().any():
+                out.append(f"{tn}.{c.name}: NULL in a NOT NULL column")
+            if c.unique and not nn.is_unique:
+                out.append(f"{tn}.{c.name}: duplicate values in a UNIQUE column")
+            if c.labels is not None and c.stype != Stype.boolean:
+                allowed = {int(x) for x in c.labels} if c.integer else set(c.labels)
+                vals = set(nn.astype("int64").tolist()) if c.integer else set(nn.astype(str).tolist())
+                if c.stype == Stype.numerical and not c.integer:
+                    allowed, vals = {float(x) for x in c.labels}, set(nn.astype(float).tolist())
+                if not vals <= allowed:
+                    out.append(f"{tn}.{c.name}: values outside its allowed labels")
+            if c.stype == Stype.numerical and len(nn):
+                x = nn.to_numpy(dtype=float)
+                if c.lo is not None and x.min() < c.lo - 1e-9 * max(1.0, abs(c.lo)):
+                    out.append(f"{tn}.{c.name}: value {x.min()} below {c.lo}")
+                if c.hi is not None and x.max() > c.hi + 1e-9 * max(1.0, abs(c.hi)):
+                    out.append(f"{tn}.{c.name}: value {x.max()} above {c.hi}")
+                if c.integer and (not pd.api.types.is_integer_dtype(s.dtype) or np.any(x != np.round(x))):
+                    out.append(f"{tn}.{c.name}: integer column holds non-integers ({s.dtype})")
+                if c.scale is not None and not np.allclose(x, np.round(x, c.scale), rtol=0, atol=10.0 ** -(c.scale + 6)):
+                    out.append(f"{tn}.{c.name}: more than {c.scale} decimals")
+            if c.stype == Stype.datetime and len(nn):
+                secs = nn.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
+                if c.lo is not None and secs.min() < c.lo:
+                    out.append(f"{tn}.{c.name}: datetime before its lower bound")
+                if c.hi is not None and secs.max() > c.hi:
+                    out.append(f"{tn}.{c.name}: datetime after its upper bound")
+            if c.stype == Stype.text and c.max_len is not None and len(nn):
+                if nn.astype(str).str.len().max() > c.max_len:
+                    out.append(f"{tn}.{c.name}: text longer than {c.max_len}")
+        for cols in ut.get(tn, []):
+            sub = df[list(cols)].dropna()
+            if sub.duplicated().any():
+                out.append(f"{tn}: duplicate ({', '.join(cols)}) key sets")
+    return out
