@@ -131,3 +131,14 @@ def test_movielens_tasks(movielens_db):
         assert (got == (~got.index.isin(fut["userId"])).astype(int)).all()
     ac = realdata.get_task("movielens", "ratings-rating", db=movielens_db)
     assert sum(len(df) for df in ac.splits.values()) == len(r)
+
+
+@pytest.mark.parametrize("name", ["chinook", "movielens"])
+def test_save_load_roundtrip(all_dbs, tmp_path, name):
+    from relforge.db.database import Database
+
+    db = all_dbs[name]
+    db.save(tmp_path / name)
+    back = Database.load(tmp_path / name)
+    assert back.content_hash() == db.content_hash()
+    assert all(back[t].stypes == db[t].stypes for t in db.tables)

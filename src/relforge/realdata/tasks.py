@@ -25,7 +25,7 @@ static tables by a seeded 80/10/10 permutation of their rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
