@@ -210,6 +210,7 @@ def load_database(path: str | Path) -> Database:
         missing = set(meta.get("tables", {})) - set(tables)
         if missing:
             raise RelforgeError(f"database {str(path)!r} is missing table file(s): {', '.join(sorted(missing))}")
+        tables = {n: tables[n] for n in meta["tables"]}  # the saved table order
         val, test = meta.get("val_timestamp"), meta.get("test_timestamp")
         name, extra = meta.get("name", path.name), meta.get("meta", {})
     else:

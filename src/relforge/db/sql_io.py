@@ -240,6 +240,7 @@ def to_duckdb(db: Database, path: str | Path, *, overwrite: bool = False, metada
         try:
             con = duckdb.connect(str(tmp), config={"autoinstall_known_extensions": False})
             pkeys = {n: t.pkey_col for n, t in db.tables.items()}
+            con.execute("BEGIN TRANSACTION")  # one commit for all tables and self-reference rounds
             created: set[str] = set()
             for name in _table_order(db):
                 t = db.tables[name]
@@ -253,18 +254,20 @@ def to_duckdb(db: Database, path: str | Path, *, overwrite: bool = False, metada
                     con.register("_relforge_src", at)
                     con.execute(f"INSERT INTO {_q(name)} ({cols}) SELECT {cols} FROM _relforge_src")
                 else:
-                    order = np.argsort(levels, kind="stable")
-                    bounds = np.searchsorted(levels[order], np.arange(levels.max() + 2))
-                    at = at.take(pa.array(order))
-                    for a, b in zip(bounds[:-1], bounds[1:]):
-                        con.register("_relforge_src", at.slice(int(a), int(b - a)))
-                        con.execute(f"INSERT INTO {_q(name)} ({cols}) SELECT {cols} FROM _relforge_src")
+                    lvl = "_relforge_level"
+                    while lvl in df.columns:
+                        lvl += "_"
+                    con.register("_relforge_src", at.append_column(lvl, pa.array(levels)))
+                    ins = f"INSERT INTO {_q(name)} ({cols}) SELECT {cols} FROM _relforge_src WHERE {_q(lvl)} = ?"
+                    for k in range(int(levels.max()) + 1):
+                        con.execute(ins, [k])
                     pk = t.df[t.pkey_col]
                     order_by_pkey[name] = bool(pk.is_monotonic_increasing)
                 con.unregister("_relforge_src")
             if metadata:
                 con.execute(f"CREATE TABLE {_q(META_TABLE)} (json VARCHAR)")
                 con.execute(f"INSERT INTO {_q(META_TABLE)} VALUES (?)", [_meta_json(db, frames, order_by_pkey)])
+            con.execute("COMMIT")
             con.close()
             con = None
         except BaseException as e:
