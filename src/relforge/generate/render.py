@@ -458,7 +458,8 @@ def phrases(style: str, k: int, *, rng: np.random.Generator) -> list[str]:
         num = rng.choice(10_000, size=k, replace=k > 10_000)
         return _dedupe([f"{a}{b}-{n:04d}" for (a, b), n in zip(pre, num)])
     if style == "first_name":
-        return _combos(k, rng, FIRST_NAMES, ("",), fmt="{}{}", extra=tuple(a.title() for a in LAST_NAMES), extra_fmt="{1}-{0}")
+        return _combos(k, rng, FIRST_NAMES, tuple("ABCDEFGHJKLMNPRSTVW"), fmt="{} {}.", extra=FIRST_NAMES,
+                       extra_fmt="{}-{}") if k > len(FIRST_NAMES) else _combos(k, rng, FIRST_NAMES, ("",), fmt="{}{}")
     if style == "last_name":
         return _combos(k, rng, LAST_NAMES, ("",), fmt="{}{}", extra=LAST_NAMES, extra_fmt="{}-{}")
     if style == "person":
@@ -583,7 +584,8 @@ def _render_text(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Generator)
     if spec.max_len is not None:
         words = np.asarray(_dedupe([w[: spec.max_len] for w in words]), dtype=object)
         if max(len(w) for w in words) > spec.max_len:
-            words = np.asarray(_short_codes(k * m, spec.max_len, spec.name), dtype=object)
+            words = np.asarray(_letter_codes(k * m, spec.max_len, rng) if 26 ** min(spec.max_len, 12) >= 4 * k * m
+                               else _short_codes(k * m, spec.max_len, spec.name), dtype=object)
     miss = codes < 0
     idx = np.where(miss, 0, codes) * m
     if m > 1:
@@ -592,6 +594,24 @@ def _render_text(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Generator)
     if spec.unique:
         vals = _unique_strings(vals, miss, spec)
     return _masked(vals, miss, "string")
+
+
+def _letter_codes(k: int, length: int, rng: np.random.Generator) -> list[str]:
+    """``k`` distinct random upper-case codes of ``length`` letters (``"HAM"``); needs 26**length >= k."""
+    length = min(length, 12)
+    space = 26 ** length
+    if k > space:
+        raise RelforgeError(f"cannot make {k} distinct codes of {length} letters")
+    if space <= 4 * k:
+        nums = rng.permutation(space)[:k]
+    else:
+        nums = np.unique(rng.integers(0, space, size=2 * k + 16))
+        nums = rng.permutation(nums)[:k]
+        while nums.size < k:  # pragma: no cover - astronomically unlikely
+            nums = np.unique(np.concatenate([nums, rng.integers(0, space, size=k)]))[:k]
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    digits = [letters[(nums // 26 ** p) % 26] for p in reversed(range(length))]
+    return ["".join(t) for t in zip(*digits)]
 
 
 def _short_codes(k: int, max_len: int, name: str) -> list[str]:
