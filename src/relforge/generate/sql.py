@@ -43,7 +43,7 @@ from relforge.errors import RelforgeError
 from relforge.generate.schema import ColumnSpec, ForeignKey, Schema, TableSpec
 
 __all__ = ["DIALECTS", "schema_from_sql", "read_schema_file", "enforce_schema", "generate_from_schema",
-           "generate_from_sql", "constraint_violations"]
+           "generate_from_sql", "constraint_violations", "parse_rows", "schema_generator"]
 
 DIALECTS = ("sqlite", "postgres", "mysql", "duckdb")
 DEFAULT_ROWS = (500, 2000)  # (entity, activity) rows when a schema file gives none (generator.md §1 scale)
@@ -1006,3 +1006,66 @@ def constraint_violations(db, schema: Schema) -> list[str]:
             if sub.duplicated().any():
                 out.append(f"{tn}: duplicate ({', '.join(cols)}) key sets")
     return out
+
+
+# ------------------------------------------------------------------------------ CLI helpers
+
+
+def parse_rows(values) -> int | dict[str, int] | None:
+    """``--rows`` values: ``["500"]`` -> 500 (every table); ``["Invoice=100", "Track=50"]`` -> per table."""
+    if not values:
+        return None
+    if isinstance(values, (str, int)):
+        values = [values]
+    total, per = None, {}
+    for v in values:
+        for part in str(v).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, num = part.rpartition("=")
+            try:
+                n = int(num)
+            except ValueError:
+                raise RelforgeError(f"--rows: expected N or TABLE=N, got {part!r}") from None
+            if n < 0:
+                raise RelforgeError(f"--rows: negative row count in {part!r}")
+            if sep:
+                if not name:
+                    raise RelforgeError(f"--rows: missing table name in {part!r}")
+                per[name] = n
+            else:
+                total = n
+    if total is not None and per:
+        raise RelforgeError("--rows: give either one count N or TABLE=N pairs, not both")
+    return total if total is not None else per
+
+
+def _schema_generator(schema: Schema, seed: int, cfg):
+    return generate_from_schema(schema, seed, cfg)
+
+
+def schema_generator(schema_file=None, like=None, *, dialect: str | None = None, rows=None):
+    """A picklable ``(seed, config) -> Database`` for ``relforge generate --schema/--like``, or None.
+
+    Parses the schema once (errors surface before any output is written); ``rows`` is
+    :func:`parse_rows` input or its result.
+    """
+    import functools
+
+    if schema_file is not None and like is not None:
+        raise RelforgeError("give either --schema or --like, not both")
+    if dialect is not None and schema_file is None:
+        raise RelforgeError("--dialect applies only to --schema")
+    n_rows = rows if isinstance(rows, (dict, int)) and not isinstance(rows, bool) else parse_rows(rows)
+    if schema_file is None and like is None:
+        if n_rows:
+            raise RelforgeError("--rows applies only to --schema or --like")
+        return None
+    if schema_file is not None:
+        schema = read_schema_file(schema_file, dialect, n_rows=n_rows)
+    else:
+        from relforge.generate.like import schema_like
+
+        schema = schema_like(like, n_rows)
+    return functools.partial(_schema_generator, schema)
