@@ -16,7 +16,6 @@ from typer.core import TyperGroup
 from relforge.errors import RelforgeError
 
 
-
 class _OneLineErrors(TyperGroup):
     """Every error, usage errors included, as ONE line ``error: ...`` on stderr with exit code 2
     (also under typer's CliRunner, which calls ``main`` directly)."""
@@ -28,6 +27,9 @@ class _OneLineErrors(TyperGroup):
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except RelforgeError as e:
             fail(str(e))
+        except OSError as e:  # unwritable/full disk, permissions: the path is the problem, not the code
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            fail(f"{e.strerror or e}{where}")
         except typer.Abort:
             typer.echo("aborted", err=True)
             sys.exit(1)
