@@ -9,7 +9,7 @@ MAX_F2P = 5
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _next(st):
     """splitmix64 step on the 1-element uint64 state array ``st``."""
     st[0] += _GOLD
@@ -19,7 +19,7 @@ def _next(st):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _randint(st, k):
     """Uniform integer in [0, k) (k > 0)."""
     return np.int64((_next(st) >> np.uint64(11)) % np.uint64(k))
@@ -37,7 +37,7 @@ def mix_seed(seed, epoch, pos):
     return _next(st)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _admissible(t, seed_time):
     """Temporal rule: untimed rows always; timed rows only for a timed seed and only if t <= seed time."""
     if t == UNTIMED:
@@ -71,7 +71,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                    p2f_ptr, p2f_child, p2t_ptr, p2t_child,
                    seed, target_col, drop, has_drop, task_table, label_delay, ctx_len, width, rng_seed,
                    mark, local, pick, ctr, col_off, table_off, text_off, b,
-                   o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time):
+                   o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_rows):
     """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
 
     Returns (number of rows, number of tokens). ``mark``/``local``/``pick`` are scratch arrays of at
@@ -217,6 +217,10 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                     pdep[npend] = d + 1
                     npend += 1
     # ---- emit tokens, row by row
+    for r in range(nrows):
+        o_rows[b, r] = rows[r]
+    for r in range(nrows, o_rows.shape[1]):
+        o_rows[b, r] = -1
     pos = 0
     fl = np.empty(MAX_F2P, dtype=np.int32)
     for r in range(nrows):
@@ -271,14 +275,15 @@ def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table,
                p2f_ptr, p2f_child, p2t_ptr, p2t_child,
                seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
                mark, local, pick, ctr, col_off, table_off, text_off,
-               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows):
+               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows):
     """Sample the contexts of several seeds of one task into batch rows ``brows``."""
     for i in range(len(seeds)):
         nr, _ = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                                p2f_ptr, p2f_child, p2t_ptr, p2t_child,
                                seeds[i], target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
                                rng_seeds[i], mark, local, pick, ctr, col_off, table_off, text_off, brows[i],
-                               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time)
+                               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time,
+                               o_rows)
         o_nrows[brows[i]] = nr
 
 

@@ -44,7 +44,8 @@ from relforge.tokenize.store import MAX_F2P, UNTIMED, CellStore
 from relforge.tokenize.tasks import SamplerTask, resolve_task
 
 BATCH_FIELDS = ("node_idx", "f2p", "col_id", "table_id", "sem_type", "value", "text_id", "is_target", "target",
-                "is_padding", "timestamp", "col_emb", "text_emb", "task_idx", "seed_row", "true_batch_size")
+                "is_padding", "timestamp", "col_emb", "text_emb", "task_idx", "seed_row", "true_batch_size",
+                "row_node", "n_rows")
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class ContextSampler:
             sem_type=np.empty((B, S), np.int64), value=np.empty((B, S), np.float32),
             text_id=np.empty((B, S), np.int32), is_target=np.empty((B, S), np.bool_),
             target=np.empty((B, S), np.float32), is_padding=np.empty((B, S), np.bool_),
-            timestamp=np.empty((B, S), np.int64),
+            timestamp=np.empty((B, S), np.int64), row_node=np.empty((B, S), np.int64),
         )
         nrows = np.zeros(B, np.int64)
         rng_seeds = np.array([_bfs.mix_seed(cfg.seed, epoch, int(p)) for p in positions], dtype=np.uint64)
@@ -182,7 +183,7 @@ class ContextSampler:
                             int(self.table_off[si]), int(self.text_off[si]),
                             out["node_idx"], out["f2p"], out["col_id"], out["table_id"], out["sem_type"],
                             out["value"], out["text_id"], out["is_target"], out["target"], out["is_padding"],
-                            out["timestamp"], nrows)
+                            out["timestamp"], nrows, out["row_node"])
         self._stamp += 1
         for key, off, emb in (("col_id", self.col_off, "col_emb"), ("table_id", self.table_off, None),
                               ("text_id", self.text_off, "text_emb")):
@@ -211,7 +212,35 @@ class ContextSampler:
     def __len__(self) -> int:
         return self.num_batches
 
+    # pickling (DataLoader workers): kernel views and the item cache are rebuilt, not copied
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_arrays"] = None
+        d["_epoch_items"] = None
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._arrays = [self._kernel_arrays(s) for s in self.stores]
+
 
 def untimed() -> int:
     """The timestamp value of untimed rows and padding (INT64_MIN)."""
     return int(UNTIMED)
+
+
+def summarize_batch_for(store_path, task: str, split: str = "train", *, ctx_len: int = 1024, width: int = 128,
+                        batch_size: int = 8, seed: int = 0) -> dict:
+    """Open a store, sample batch 0 of ``task`` and summarise it (used by ``relforge sample``)."""
+    from relforge.tokenize.store import open_store
+
+    st = open_store(store_path)
+    s = ContextSampler([(st, task, split)], SamplerConfig(ctx_len=ctx_len, max_bfs_width=width,
+                                                         batch_size=batch_size, seed=seed))
+    b = s.batch(0)
+    t = s.tasks[0]
+    real = ~b["is_padding"]
+    return dict(store=st.name, task=t.name, kind=t.kind, task_type=t.task_type, split=split, n_seeds=t.n_seeds,
+                batches_per_epoch=s.num_batches, mean_tokens=round(float(real.sum(1).mean()), 1),
+                mean_rows=round(float(b["n_rows"].mean()), 1), targets_per_context=b["is_target"].sum(1).tolist(),
+                distinct_columns=int(len(b["col_emb"])), distinct_texts=int(len(b["text_emb"])))

@@ -154,7 +154,7 @@ def resolve_task(store: CellStore, task: str | Task | dict, split: str = "train"
             if rec is None:
                 raise RelforgeError(f"forecast task {task.name!r} was not tokenized into store {store.name!r}")
     elif isinstance(task, dict):
-        rec = dict(kind="autocomplete", drop_cols=[], **task)
+        rec = {"kind": "autocomplete", "drop_cols": [], **task}
         rec.setdefault("name", f"{rec['table']}.{rec['target_col']}")
     else:
         rec = next((r for r in store.index["tasks"] if r["name"] == task), None)

@@ -1,0 +1,204 @@
+"""Context sampler properties (rt_pipeline.md §2): seed present, no future rows, target masked,
+whole rows within ctx_len, drop columns, forecast in-context rows, determinism, sharding."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st_
+
+from relforge.errors import RelforgeError
+from relforge.tokenize import ContextSampler, SamplerConfig, build_cells, embed_store, resolve_task
+from relforge.tokenize.store import UNTIMED
+
+from conftest import make_db, make_forecast_task
+
+_STORES = {}
+
+
+def store_for(seed: int):
+    if seed not in _STORES:
+        db = make_db(seed, n_users=15 + 7 * seed, n_events=120 + 40 * seed, null_frac=0.05 * (seed % 3))
+        _STORES[seed] = embed_store(build_cells(db, [make_forecast_task(db)]), "hash:16")
+    return _STORES[seed]
+
+
+def check_batch(store, sampler, b):
+    """Every invariant of every context of batch ``b`` (a dict from ``sampler.batch``)."""
+    S = sampler.cfg.ctx_len
+    tm_all = np.asarray(store["node_time"])
+    ptr, ccol = np.asarray(store["cell_ptr"]), np.asarray(store["cell_col"])
+    cval = np.asarray(store["cell_value"])
+    f2p_all = np.asarray(store["node_f2p"])
+    for i in range(len(b["seed_row"])):
+        task = sampler.tasks[b["task_idx"][i]]
+        seed = int(b["seed_row"][i])
+        ts = tm_all[seed]
+        real = ~b["is_padding"][i]
+        n = int(real.sum())
+        assert n <= S and real[:n].all() and not real[n:].any()  # padded to ctx_len, padding last
+        rows = b["row_node"][i][: b["n_rows"][i]]
+        assert rows[0] == seed and len(set(rows.tolist())) == len(rows)  # seed row first, rows unique
+        # temporal rule on every row: untimed, or timed seed and time <= seed time
+        rt = tm_all[rows]
+        ok = (rt == UNTIMED) | ((ts != UNTIMED) & (rt <= ts))
+        ok[0] = True
+        assert ok.all(), "a row timestamped after the seed entered the context"
+        tok_t = b["timestamp"][i][real]
+        assert np.all((tok_t == UNTIMED) | ((ts != UNTIMED) & (tok_t <= ts)) | (b["node_idx"][i][real] == 0))
+        # exactly one target: the seed's target cell, masked, its true value in `target`
+        tgt = np.nonzero(b["is_target"][i])[0]
+        assert len(tgt) == 1 and b["node_idx"][i][tgt[0]] == 0
+        cells = np.arange(ptr[seed], ptr[seed + 1])
+        true = cval[cells[ccol[cells] == task.target_col]]
+        assert len(true) == 1 and b["target"][i][tgt[0]] == true[0] and b["value"][i][tgt[0]] == 0
+        # whole rows: each local row carries all its cells minus the drops
+        node_idx = b["node_idx"][i][real]
+        per_row = np.bincount(node_idx, minlength=len(rows))
+        for r, node in enumerate(rows):
+            cols = ccol[ptr[node]:ptr[node + 1]]
+            dropping = node == seed or tm_all[node] == ts
+            want = int((~task.drop[cols].astype(bool)).sum()) if dropping else len(cols)
+            assert per_row[r] == want
+        # f2p: local parents are the row's real parents present in the context
+        loc = {int(nd): r for r, nd in enumerate(rows)}
+        for q in np.nonzero(real)[0][:: max(1, n // 50)]:
+            node = rows[b["node_idx"][i][q]]
+            want = [loc.get(int(p), -1) if p >= 0 else -1 for p in f2p_all[node]]
+            assert list(b["f2p"][i][q]) == want
+        # forecast: same-task rows only, labels known by the seed's time; no other task's rows
+        is_task_row = np.array([store.tables[t]["is_task"] for t in np.asarray(store["node_table"])[rows]])
+        if task.kind == "forecast":
+            others = rows[1:][is_task_row[1:]]
+            assert np.all(np.asarray(store["node_table"])[others] == task.task_table)
+            assert np.all(tm_all[others] + max(task.label_delay_s, 1) <= ts)
+        else:
+            assert not is_task_row.any()
+
+
+@pytest.mark.parametrize("task", ["events.amount", "users.age", "events.clicked", "user-active", "reviews.stars"])
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_invariants_on_toy(toy_store, task, split):
+    s = ContextSampler([(toy_store, task, split)], SamplerConfig(ctx_len=64, max_bfs_width=8, batch_size=16, seed=1))
+    for bi in range(min(2, s.num_batches)):
+        check_batch(toy_store, s, s.batch(bi))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(db_seed=st_.integers(0, 3), seed=st_.integers(0, 2**31), ctx=st_.integers(8, 300), width=st_.integers(1, 40),
+       task=st_.sampled_from(["events.amount", "events.clicked", "users.age", "user-active", "reviews.stars"]),
+       split=st_.sampled_from(["train", "val", "test"]))
+def test_property_no_future_rows_target_masked(db_seed, seed, ctx, width, task, split):
+    store = store_for(db_seed)
+    s = ContextSampler([(store, task, split)], SamplerConfig(ctx_len=ctx, max_bfs_width=width, batch_size=8, seed=seed))
+    check_batch(store, s, s.batch(seed % s.num_batches, epoch=seed % 3))
+
+
+def test_every_seed_of_an_epoch_is_covered(toy_store):
+    s = ContextSampler([(toy_store, "events.amount", "train")], SamplerConfig(ctx_len=32, batch_size=7))
+    seen = np.concatenate([s.batch(b)["seed_row"][: s.batch(b)["true_batch_size"]] for b in range(s.num_batches)])
+    assert sorted(seen.tolist()) == sorted(s.tasks[0].seeds.tolist())
+
+
+def test_untimed_seed_sees_only_untimed_rows(toy_store):
+    s = ContextSampler([(toy_store, "users.age", "train")], SamplerConfig(ctx_len=512, max_bfs_width=64, batch_size=8))
+    b = s.batch(0)
+    assert np.all(b["timestamp"][~b["is_padding"]] == UNTIMED)
+
+
+def test_contexts_reach_children_and_fill_budget(toy_store):
+    s = ContextSampler([(toy_store, "events.amount", "test")], SamplerConfig(ctx_len=128, max_bfs_width=32, batch_size=8))
+    b = s.batch(0)
+    assert (b["n_rows"] > 5).all()
+    assert ((~b["is_padding"]).sum(1) > 100).all()  # the budget is used (rows have <= 4 cells)
+
+
+def test_parents_timed_after_seed_are_excluded(toy_store):
+    # events may point at a campaign dated after the event: that parent must not appear
+    ev0, ev1 = toy_store.node_range("events")
+    f2p, tm = np.asarray(toy_store["node_f2p"]), np.asarray(toy_store["node_time"])
+    late = [n for n in range(ev0, ev1) if f2p[n, 2] >= 0 and tm[n] != UNTIMED and tm[f2p[n, 2]] > tm[n]]
+    assert late, "fixture should contain events whose campaign is dated later"
+    task = resolve_task(toy_store, "events.amount", "train")
+    cand = [n for n in late if n in set(task.seeds.tolist())] or late
+    s = ContextSampler([(toy_store, "events.amount", "train")], SamplerConfig(ctx_len=256, batch_size=1))
+    for n in cand[:5]:
+        b = s.context(0, n)
+        assert f2p[n, 2] not in set(b["row_node"][0].tolist())
+
+
+def test_drop_columns_hidden_on_seed_and_same_time_rows(toy_store):
+    task = {"table": "events", "target_col": "amount", "drop_cols": ["clicked", "users.vip"]}
+    s = ContextSampler([resolve_task(toy_store, task, "train")], SamplerConfig(ctx_len=256, batch_size=16))
+    b = s.batch(0)
+    check_batch(toy_store, s, b)  # counts every row's cells minus the drops where they apply
+    ptr, tm = np.asarray(toy_store["cell_ptr"]), np.asarray(toy_store["node_time"])
+    ev0, ev1 = toy_store.node_range("events")
+    u0, u1 = toy_store.node_range("users")
+    kept_other, kept_users = False, False
+    for i in range(16):
+        rows = b["row_node"][i][: b["n_rows"][i]]
+        seed = rows[0]
+        seed_tokens = int(((b["node_idx"][i] == 0) & ~b["is_padding"][i]).sum())
+        assert seed_tokens == ptr[seed + 1] - ptr[seed] - 1  # "clicked" hidden on the seed (never null)
+        for r, node in enumerate(rows[1:], start=1):
+            ntok = int(((b["node_idx"][i] == r) & ~b["is_padding"][i]).sum())
+            if ev0 <= node < ev1 and tm[node] != tm[seed]:
+                kept_other |= ntok == ptr[node + 1] - ptr[node]
+            if u0 <= node < u1:  # users are untimed: never "same time" as a timed seed
+                kept_users |= ntok == ptr[node + 1] - ptr[node]
+    assert kept_other and kept_users
+
+
+def test_same_seed_same_batches_different_seed_differs(toy_store):
+    cfg = SamplerConfig(ctx_len=96, max_bfs_width=6, batch_size=8, seed=5)
+    a = ContextSampler([(toy_store, "events.amount", "train"), (toy_store, "user-active", "train")], cfg)
+    b = ContextSampler([(toy_store, "events.amount", "train"), (toy_store, "user-active", "train")], cfg)
+    for bi, ep in [(0, 0), (3, 0), (1, 2)]:
+        x, y = a.batch(bi, ep), b.batch(bi, ep)
+        for k in x:
+            assert np.array_equal(np.asarray(x[k]), np.asarray(y[k])), k
+    # out of order / repeated calls give the same batch
+    b.batch(3)
+    assert np.array_equal(a.batch(0)["row_node"], b.batch(0)["row_node"])
+    c = ContextSampler([(toy_store, "events.amount", "train"), (toy_store, "user-active", "train")],
+                       SamplerConfig(ctx_len=96, max_bfs_width=6, batch_size=8, seed=6))
+    assert not np.array_equal(a.batch(0)["seed_row"], c.batch(0)["seed_row"])
+    assert not np.array_equal(a.batch(0, 0)["seed_row"], a.batch(0, 1)["seed_row"])
+
+
+def test_rank_sharding_partitions_items(toy_store):
+    cfg = SamplerConfig(ctx_len=32, batch_size=5)
+    W = 3
+    ranks = [ContextSampler([(toy_store, "events.amount", "train")], cfg, rank=r, world_size=W) for r in range(W)]
+    full = ContextSampler([(toy_store, "events.amount", "train")], SamplerConfig(ctx_len=32, batch_size=15))
+    tk, sd = full.items(0)
+    for bi in range(ranks[0].num_batches):
+        got = np.concatenate([r.batch(bi)["seed_row"] for r in ranks])
+        pos = (bi * 15 + np.arange(15)) % len(sd)
+        assert np.array_equal(got, sd[pos])
+    assert ranks[0].num_batches == full.num_batches
+
+
+def test_bad_tasks_give_one_line_errors(toy_store):
+    cfg = SamplerConfig(ctx_len=64)
+    cases = [("nope.amount", "no table 'nope'"), ("events.nope", "no column 'nope'"),
+             ("events.user_id", "key column"), ("events.event_id", "key column"), ("users.country", "only number")]
+    for task, msg in cases:
+        with pytest.raises(RelforgeError, match=msg):
+            ContextSampler([(toy_store, task, "train")], cfg)
+    with pytest.raises(RelforgeError, match="smaller than one row"):
+        ContextSampler([(toy_store, "users.age", "train")], SamplerConfig(ctx_len=3))
+    with pytest.raises(RelforgeError, match="unknown split"):
+        resolve_task(toy_store, "users.age", "dev")
+    with pytest.raises(RelforgeError, match="drop column"):
+        resolve_task(toy_store, {"table": "users", "target_col": "age", "drop_cols": ["zzz"]})
+
+
+def test_empty_table_is_refused():
+    import pandas as pd
+
+    from relforge.db import Database, Table
+
+    df = pd.DataFrame({"id": pd.Series([], dtype="int64"), "x": pd.Series([], dtype="float64")})
+    st = build_cells(Database({"t": Table(df, "id")}, name="empty"))
+    with pytest.raises(RelforgeError, match="empty"):
+        resolve_task(st, "t.x", "train")
