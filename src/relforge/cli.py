@@ -165,6 +165,42 @@ def report_cmd(
     typer.echo(f"report written to {page} (metrics in {page.parent / 'metrics.json'})")
 
 
+@app.command("tokenize")
+def tokenize_cmd(
+    db: str = typer.Argument(..., help="database folder (relforge or relbench layout), .sqlite/.duckdb, "
+                                       "or a real database name (f1, chinook, movielens)"),
+    out: Path = typer.Option(..., "--out", help="store folder (memory-mapped .npy arrays + index.json)"),
+    embedder: str = typer.Option("minilm", "--embedder", help="minilm (needs relforge[text]), hash or hash:<dim>"),
+    tasks: bool = typer.Option(True, "--tasks/--no-tasks", help="also tokenize the database's forecast tasks"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
+):
+    """Tokenize a database into cells (one token per non-null cell) and save a cell store."""
+    import json
+
+    from relforge.tokenize.pipeline import tokenize_source
+
+    info = tokenize_source(db, out, embedder=embedder, overwrite=overwrite, with_tasks=tasks)
+    typer.echo(json.dumps(info))
+    typer.echo(f"store written to {out}")
+
+
+@app.command("sample")
+def sample_cmd(
+    store: Path = typer.Argument(..., help="cell store folder (from `relforge tokenize`)"),
+    task: str = typer.Option(..., "--task", help="task name in the store, or table.column (autocomplete)"),
+    split: str = typer.Option("train", "--split", help="train, val or test"),
+    ctx_len: int = typer.Option(1024, "--ctx-len", help="cells per context"),
+    width: int = typer.Option(128, "--max-bfs-width", help="children followed per row"),
+    batch_size: int = typer.Option(8, "--batch-size", help="contexts to sample"),
+    seed: int = typer.Option(0, "--seed", help="sampler seed"),
+):
+    """Sample one batch of contexts for a task and print a JSON summary (a check of a store/task)."""
+    import json
+
+    from relforge.tokenize.sampler import summarize_batch_for
+
+    typer.echo(json.dumps(summarize_batch_for(store, task, split, ctx_len=ctx_len, width=width,
+                                              batch_size=batch_size, seed=seed)))
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning RelforgeError into one line and exit code 2."""
     try:
