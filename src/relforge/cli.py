@@ -93,11 +93,18 @@ def generate_cmd(
     workers: int = typer.Option(1, "--workers", help="worker processes (output does not depend on it)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    schema: Optional[Path] = typer.Option(None, "--schema", help="SQL file of CREATE TABLE statements (parsed, never executed)"),
+    dialect: Optional[str] = typer.Option(None, "--dialect", help="SQL dialect of --schema: sqlite, postgres, mysql, duckdb"),
+    like: Optional[Path] = typer.Option(None, "--like", help="copy the schema (and row counts) of a SQLite/DuckDB file or database folder"),
+    rows: Optional[list[str]] = typer.Option(None, "--rows", help="row counts for --schema/--like: N (every table) or TABLE=N (repeatable)"),
 ):
     """Generate synthetic relational databases (PluRel pipeline) as Parquet folders."""
     from relforge.corpus import generate_to
+    from relforge.generate.sql import schema_generator
 
-    recs = generate_to(out, seed, num_dbs, config, workers=workers, overwrite=overwrite, progress=progress)
+    gen = schema_generator(schema, like, dialect=dialect, rows=rows)  # None: random schemas
+    recs = generate_to(out, seed, num_dbs, config, workers=workers, overwrite=overwrite, progress=progress,
+                       generator=gen)
     rows, cells = sum(r["rows"] for r in recs), sum(r["cells"] for r in recs)
     if num_dbs == 1:
         r = recs[0]
