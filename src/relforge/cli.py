@@ -208,6 +208,28 @@ def sample_cmd(
 
     typer.echo(json.dumps(summarize_batch_for(store, task, split, ctx_len=ctx_len, width=width,
                                               batch_size=batch_size, seed=seed)))
+
+
+@app.command("corpus")
+def corpus_cmd(
+    num_dbs: int = typer.Option(..., "--num-dbs", help="number of databases K (seeds OFFSET..OFFSET+K-1)"),
+    out: Path = typer.Option(..., "--out", help="corpus folder (a killed run is completed by the same command)"),
+    workers: int = typer.Option(1, "--workers", help="processes (local) or CPUs of a local Ray instance"),
+    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local one)"),
+    offset: int = typer.Option(0, "--offset", help="first seed"),
+    config: Optional[Path] = typer.Option(None, "--config", help="generator config TOML (see `relforge config`)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+):
+    """Generate a resumable corpus of synthetic databases with a manifest (manifest.jsonl)."""
+    from relforge.corpus import build_corpus
+
+    r = build_corpus(out, num_dbs, offset=offset, config=config, workers=workers, backend=backend, address=address,
+                     progress=progress)
+    typer.echo(f"corpus {out}: {r['databases']} databases ({r['generated']} generated, {r['skipped']} already there, "
+               f"{r['failed']} failed) in {r['seconds']:.1f} s; manifest {out / 'manifest.jsonl'}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning RelforgeError into one line and exit code 2."""
     try:
