@@ -82,7 +82,7 @@ def test_invariants_on_toy(toy_store, task, split):
         check_batch(toy_store, s, s.batch(bi))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(db_seed=st_.integers(0, 3), seed=st_.integers(0, 2**31), ctx=st_.integers(8, 300), width=st_.integers(1, 40),
        task=st_.sampled_from(["events.amount", "events.clicked", "users.age", "user-active", "reviews.stars"]),
        split=st_.sampled_from(["train", "val", "test"]))
