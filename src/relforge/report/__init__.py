@@ -90,7 +90,7 @@ def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: boo
     check_output_dir(out, overwrite)
     t0 = time.perf_counter()
     is_corpus = _looks_like_corpus(db) if corpus is None else corpus
-    meta = dict(seed=seed, vs=str(vs) if vs is not None else None, source=str(db) if not isinstance(db, Database) else db.name)
+    meta = dict(seed=seed, source=_describe(db), vs=_describe(vs) if vs is not None else None)
     if is_corpus:
         if vs is not None:
             raise RelforgeError("--vs cannot be combined with a corpus report")
@@ -121,6 +121,10 @@ def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: boo
         meta["seconds"] = round(time.perf_counter() - t0, 3)
         html.render_database_report(tmp, dbs, ms, labs, cmp, meta)
     return out / "index.html"
+
+
+def _describe(spec) -> str:
+    return spec.name if isinstance(spec, Database) else str(spec)
 
 
 def _publish_dir(tmp: Path) -> None:

@@ -41,7 +41,7 @@ import pandas as pd
 
 from relforge.db.database import Database
 from relforge.metrics import child_counts
-from relforge.report.metrics import _f, _sample_idx, as_codes, as_float, column_kind, safe
+from relforge.report.metrics import _f, _sample_idx, as_float, column_kind, rankdata, safe
 from relforge.rng import child
 
 #: Rows per database used by a classifier two-sample test.
@@ -169,8 +169,6 @@ def profile_similarity(ma: dict, mb: dict) -> dict:
 
 def auroc(scores, labels) -> float:
     """Area under the ROC curve from average ranks (Mann-Whitney U); ties get half credit."""
-    from scipy.stats import rankdata
-
     s = np.asarray(scores, np.float64)
     y = np.asarray(labels).astype(bool)
     n1, n0 = int(y.sum()), int((~y).sum())

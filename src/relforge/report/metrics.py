@@ -136,10 +136,21 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``x`` with ties given their average rank (as scipy.stats.rankdata)."""
+    x = np.asarray(x)
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    first = np.r_[True, xs[1:] != xs[:-1]] if len(xs) else np.zeros(0, bool)
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(xs)]
+    r = np.empty(len(x), np.float64)
+    r[order] = ((starts + 1 + ends) / 2.0)[np.cumsum(first) - 1]
+    return r
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation (average ranks for ties) over rows where both are finite."""
-    from scipy.stats import rankdata
-
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     m = np.isfinite(x) & np.isfinite(y)
     if m.sum() < 3:

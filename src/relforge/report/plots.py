@@ -23,8 +23,11 @@ def _figure(w: float, h: float):
     return fig
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig, path: Path, grid: bool = False) -> Path:
+    if grid:  # fixed margins: tight_layout costs ~0.1 s per subplot
+        fig.subplots_adjust(left=0.06, right=0.98, bottom=0.1, top=0.88, hspace=0.75, wspace=0.3)
+    else:
+        fig.tight_layout()
     fig.savefig(path, format="png", dpi=DPI)
     return path
 
@@ -98,7 +101,7 @@ def plot_marginals(cols: dict, title: str, path: Path, max_cols: int = 12) -> Pa
     if not items:
         fig.text(0.5, 0.5, "no numeric or categorical columns", ha="center")
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, grid=True)
 
 
 def plot_pairs(p: dict, title: str, path: Path) -> Path:
@@ -205,7 +208,7 @@ def plot_profile(values: list[dict[str, list[float]]], labels: list[str], scores
         ax.tick_params(labelsize=6)
         if i == 0:
             ax.legend(fontsize=6)
-    return _save(fig, path)
+    return _save(fig, path, grid=True)
 
 
 def plot_corpus(rows: list[dict], path: Path) -> Path:
@@ -238,4 +241,4 @@ def plot_corpus(rows: list[dict], path: Path) -> Path:
         ax.bar(range(len(tot)), list(tot.values()), color=COLORS[1])
         ax.set_xticks(range(len(tot)), list(tot), fontsize=7, rotation=30)
     ax.set_title("column types (all databases)", fontsize=9)
-    return _save(fig, path)
+    return _save(fig, path, grid=True)
