@@ -68,6 +68,16 @@ def _edge_point(c, toward, half) -> tuple[float, float]:
     return c[0] + t * dx, c[1] + t * dy
 
 
+def _crosses_boxes(a, b, boxes: dict) -> bool:
+    """Whether the straight segment a-b passes through any of ``boxes`` (name -> (centre, half-size))."""
+    ts = np.linspace(0.0, 1.0, 41)[1:-1]
+    px, py = a[0] + ts * (b[0] - a[0]), a[1] + ts * (b[1] - a[1])
+    for (cx, cy), (hw, hh) in boxes.values():
+        if np.any((np.abs(px - cx) < hw * 1.1) & (np.abs(py - cy) < hh * 1.3)):
+            return True
+    return False
+
+
 def plot_schema(db: Database, path: str | Path, *, title: str | None = None, dpi: int = 110) -> Path:
     """Draw the schema graph of ``db`` to ``path`` (PNG), written atomically; returns the path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -83,7 +93,7 @@ def plot_schema(db: Database, path: str | Path, *, title: str | None = None, dpi
     xs = np.array([p[0] for p in xy.values()])
     ys = np.array([p[1] for p in xy.values()])
     sx, sy = 2.6, 1.6  # data units -> inches
-    width = max(4.0, (xs.max() - xs.min() + 1.4) * sx)
+    width = max(6.0, (xs.max() - xs.min() + 1.4) * sx)
     height = max(3.0, (ys.max() - ys.min() + 1.3) * sy)
     fig = Figure(figsize=(min(width, 40), min(height, 40)))
     FigureCanvasAgg(fig)
@@ -117,13 +127,18 @@ def plot_schema(db: Database, path: str | Path, *, title: str | None = None, dpi
             continue
         k = seen.get((parent, child), 0)
         seen[(parent, child)] = k + 1
-        rad = 0.0 if k == 0 else 0.15 * ((k + 1) // 2) * (1 if k % 2 else -1)
-        start_pt = _edge_point((x0, y0), (x1, y1), half[child])
-        end_pt = _edge_point((x1, y1), (x0, y0), half[parent])
+        blocked = _crosses_boxes((x0, y0), (x1, y1), {n: (xy[n], half[n]) for n in xy if n not in (parent, child)})
+        rad = 0.0 if k == 0 and not blocked else (0.35 if blocked else 0.15) * ((k + 2) // 2) * (1 if k % 2 == 0 else -1)
+        # arc3's control point lives in display space: midpoint + rad * (dy, -dx)
+        d0, d1 = ax.transData.transform((x0, y0)), ax.transData.transform((x1, y1))
+        ctrl = inv.transform((d0 + d1) / 2 + rad * np.array([d1[1] - d0[1], -(d1[0] - d0[0])]))
+        start_pt = _edge_point((x0, y0), tuple(ctrl) if rad else (x1, y1), half[child])
+        end_pt = _edge_point((x1, y1), tuple(ctrl) if rad else (x0, y0), half[parent])
         ax.annotate("", xy=end_pt, xytext=start_pt, zorder=1,
                     arrowprops=dict(style, connectionstyle=f"arc3,rad={rad}"))
-        mx, my = (x0 + x1) / 2 + rad * (y1 - y0) * 0.5, (y0 + y1) / 2 - rad * (x1 - x0) * 0.5
-        ax.text(mx, my, col, fontsize=6.5, ha="center", va="center", color="#222222", zorder=4,
+        t = 0.3  # label near the child end of the (quadratic Bezier) curve, clear of boxes in between
+        lx, ly = (1 - t) ** 2 * np.asarray(start_pt) + 2 * (1 - t) * t * ctrl + t ** 2 * np.asarray(end_pt)
+        ax.text(lx, ly, col, fontsize=6.5, ha="center", va="center", color="#222222", zorder=4,
                 bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.8))
     ax.legend(handles=[Patch(fc=c, ec="#333333", label=k) for k, c in COLORS.items()],
               loc="lower right", fontsize=7, frameon=False)
