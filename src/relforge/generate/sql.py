@@ -296,6 +296,13 @@ def _type_params(dt) -> list[int]:
     return out
 
 
+def _kind_name(k) -> str | None:
+    """Lower-case name of a user-defined type reference (an Identifier or a plain string)."""
+    if k is None:
+        return None
+    return str(getattr(k, "name", k)).lower()
+
+
 def _column_type(dt, tname: str, cname: str, enums: dict, dialect) -> _Col:
     from sqlglot import exp
 
@@ -344,9 +351,9 @@ def _column_type(dt, tname: str, cname: str, enums: dict, dialect) -> _Col:
     elif tn == "ENUM":
         col.cat = "enum"
         col.labels = _enum_labels(dt, where)
-    elif tn == "USERDEFINED" and dt.args.get("kind") is not None and str(dt.args["kind"].name).lower() in enums:
+    elif tn == "USERDEFINED" and _kind_name(dt.args.get("kind")) in enums:
         col.cat = "enum"
-        col.labels = enums[str(dt.args["kind"].name).lower()]
+        col.labels = enums[_kind_name(dt.args.get("kind"))]
     else:
         _err(f"{where}: unsupported type {sql_type}")
     return col
