@@ -87,7 +87,7 @@ def _normalize(s: pd.Series) -> tuple[str, pd.Series]:
         return "datetime", pd.to_datetime(s)
     if kind == "empty":
         return "string", s.astype("string")
-    return "string", s.map(lambda v: v if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)).astype("string")
+    return "string", s.astype("string")
 
 
 def _fk_as_int(s: pd.Series) -> pd.Series:
@@ -347,6 +347,8 @@ def _check_file(path: str | Path, what: str, magic: bytes, offset: int) -> Path:
 def _decl_kind(decl: str) -> str:
     """Logical type of an SQL declared type (SQLite affinity rules plus booleans and datetimes)."""
     d = (decl or "").upper()
+    if "[" in d or d.startswith(("STRUCT", "MAP", "UNION", "BLOB", "BYTEA", "BIT")):
+        return "other"  # nested or binary: kept as text
     if "BOOL" in d:
         return "bool"
     if "DATE" in d or "TIMESTAMP" in d or d == "TIME":
@@ -383,6 +385,9 @@ def _convert(s: pd.Series, kind: str) -> pd.Series:
                 out = out.astype("boolean") if n_null else out.astype(bool)
         elif kind == "string":
             out = s.astype("string") if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty") else s
+        elif pd.api.types.is_object_dtype(s.dtype) and pd.api.types.infer_dtype(s, skipna=True) not in (
+                "string", "empty", "integer", "floating", "boolean", "mixed-integer-float"):
+            out = s.astype("string")  # lists, structs, bytes, mixed values: their text form
         else:
             return s
     except (ValueError, TypeError, OverflowError):
