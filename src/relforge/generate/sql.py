@@ -705,6 +705,9 @@ def _build_schema(tabs: dict[str, _Tab], notes, dialect, *, default_rows, n_rows
                 if c not in t.cols:
                     _err(f"table {tn!r}: UNIQUE names unknown column {c!r}")
             if all(c in fk_cols for c in cols):
+                if tn in referenced:
+                    _err(f"table {tn!r}: multi-column UNIQUE ({', '.join(cols)}) on a table other tables "
+                         "reference is not supported")
                 unique_together.setdefault(tn, []).append(list(cols))
             else:
                 _err(f"table {tn!r}: multi-column UNIQUE ({', '.join(cols)}) is not supported "
@@ -872,37 +875,61 @@ def _numeric_role(name: str) -> str:
 # ----------------------------------------------------------------------- generation helpers
 
 
-def enforce_schema(db, schema: Schema):
-    """Apply what stages 1-3 cannot: distinct key pairs of junction tables (``unique_together``).
+JUNCTION_OVERSAMPLE = 3  # junction tables are drawn this many times larger, then deduplicated and thinned
+
+
+def enforce_schema(db, schema: Schema, n_rows: dict[str, int] | None = None):
+    """Apply what stages 1-3 cannot: distinct key sets of junction tables (``unique_together``).
 
     Rows repeating an earlier row's key set are dropped (no table references a junction table, so
-    no foreign key dangles). Returns a new :class:`~relforge.db.Database`.
+    no foreign key dangles); when more than ``n_rows[table]`` distinct rows remain, an evenly spaced
+    subset of that size is kept (row order, hence time order, is preserved). Declared column order
+    (``meta["sql_types"]``) is restored. Returns a new :class:`~relforge.db.Database`.
     """
+    import numpy as np
+
     ut = schema.meta.get("unique_together") or {}
-    if not ut:
-        return db
+    order = schema.meta.get("sql_types") or {}
     tables = dict(db.tables)
     for tn, sets in ut.items():
         if tn not in tables:
             continue
         t = tables[tn]
         df = t.df
-        keep = None
+        keep = np.ones(len(df), dtype=bool)
         for cols in sets:
             sub = df[list(cols)]
-            k = ~sub.duplicated(keep="first") | sub.isna().any(axis=1)
-            keep = k if keep is None else keep & k
-        if keep is not None and not keep.all():
-            tables[tn] = t._with_df(df[keep.to_numpy()].reset_index(drop=True))
+            keep &= (~sub.duplicated(keep="first") | sub.isna().any(axis=1)).to_numpy()
+        idx = np.flatnonzero(keep)
+        target = (n_rows or {}).get(tn)
+        if target is not None and len(idx) > target:
+            idx = idx[np.round(np.linspace(0, len(idx) - 1, target)).astype(np.int64)] if target > 0 else idx[:0]
+        if len(idx) != len(df):
+            tables[tn] = t._with_df(df.iloc[idx].reset_index(drop=True))
+    for tn, cols in order.items():
+        if tn in tables:
+            t = tables[tn]
+            want = [c for c in cols if c in t.df.columns]
+            rest = [c for c in t.df.columns if c not in want]
+            if want + rest != list(t.df.columns):
+                tables[tn] = t._with_df(t.df[want + rest])
     return db._with_tables(tables)
 
 
 def generate_from_schema(schema: Schema, seed: int = 0, config=None):
-    """Generate a database for a given schema (SQL or ``--like``) and enforce its table constraints."""
+    """Generate a database for a given schema (SQL or ``--like``) and enforce its table constraints.
+
+    Junction tables (``meta["unique_together"]``) are drawn :data:`JUNCTION_OVERSAMPLE` times larger,
+    then made distinct and thinned to their row count (fewer rows only when not enough distinct key
+    sets were drawn).
+    """
     from relforge.generate.pipeline import generate_database
 
-    db = generate_database(seed, config, schema=schema)
-    db = enforce_schema(db, schema)
+    ut = schema.meta.get("unique_together") or {}
+    target = {tn: schema.tables[tn].n_rows for tn in ut if tn in schema.tables}
+    over = {tn: min(n * JUNCTION_OVERSAMPLE, n + 1_000_000) for tn, n in target.items()}
+    db = generate_database(seed, config, schema=schema, n_rows=over or None)
+    db = enforce_schema(db, schema, target)
     db.meta = dict(db.meta)
     db.meta.setdefault("schema_source", schema.meta.get("source"))
     if schema.meta.get("notes"):
