@@ -155,6 +155,29 @@ def test_from_relbench_duck_typed(toy_db):
 
 
 @pytest.mark.skipif(not ANCHOR_PY.exists(), reason="anchor venv with relbench not present")
+def test_relbench_conversion_in_anchor_venv(tmp_path, toy_db):
+    """to_relbench / from_relbench against the real relbench 1.1 (our src on PYTHONPATH there)."""
+    save_database(toy_db, tmp_path / "toy")
+    script = textwrap.dedent("""
+        import sys, relforge
+        from relbench.base import Database
+        from relforge.db.relbench_io import from_relbench, to_relbench
+        db = relforge.load(sys.argv[1])
+        rb = to_relbench(db)
+        assert isinstance(rb, Database), type(rb)
+        back = from_relbench(rb, db.val_timestamp, db.test_timestamp, name=db.name)
+        assert back.content_hash() == db.content_hash()
+        assert all(back[n].kind == t.kind for n, t in db.tables.items())
+        print("ok", sorted(rb.table_dict))
+    """)
+    src = Path(relforge.__file__).resolve().parents[1]
+    r = subprocess.run([str(ANCHOR_PY), "-c", script, str(tmp_path / "toy")], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "PYTHONPATH": str(src)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "ok ['items', 'orders', 'users']"
+
+
+@pytest.mark.skipif(not ANCHOR_PY.exists(), reason="anchor venv with relbench not present")
 def test_saved_folder_loads_in_relbench(tmp_path, toy_db, gen_db):
     """On-disk compatibility: relbench 1.1's own Database.load reads our db/ folder, keys included."""
     expect = {}

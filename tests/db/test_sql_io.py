@@ -208,6 +208,29 @@ def test_export_database_checks_all_targets_first(tmp_path, toy_db):
     assert [p.name for p in out] == ["a.duckdb", "b.sqlite"]
 
 
+def test_foreign_duckdb_file(tmp_path):
+    """A DuckDB file made by someone else: DATE, DECIMAL, a list column, a composite primary key."""
+    path = tmp_path / "ext.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE cust (id INTEGER PRIMARY KEY, name VARCHAR, born DATE, bal DECIMAL(10,2), flag BOOLEAN)")
+    con.execute("INSERT INTO cust VALUES (1, 'a', '1990-01-02', 1.25, true), (2, 'b', NULL, NULL, NULL)")
+    con.execute("CREATE TABLE ord (oid BIGINT PRIMARY KEY, cid INTEGER REFERENCES cust(id), ts TIMESTAMP, "
+                "amt DOUBLE, tags VARCHAR[])")
+    con.execute("INSERT INTO ord VALUES (10, 1, '2020-01-01 10:00:00', 2.5, ['x']), (11, 2, NULL, NULL, NULL)")
+    con.execute("CREATE TABLE pair (a INTEGER, b INTEGER, PRIMARY KEY (a, b))")
+    con.close()
+    db = read_duckdb(path)
+    db.validate()
+    assert db["cust"].kind == "entity" and db["ord"].kind == "activity"
+    assert db["ord"].fkey_col_to_pkey_table == {"cid": "cust"} and db["ord"].time_col == "ts"
+    assert db["pair"].pkey_col is None
+    assert pd.api.types.is_datetime64_any_dtype(db["cust"].df["born"].dtype)
+    assert db["cust"].df["bal"].tolist()[0] == 1.25
+    assert db["ord"].df["tags"].tolist()[0] == "['x']"  # nested values as text
+    for write, read, fname in WRITERS:  # and it exports again
+        assert read(write(db, tmp_path / fname)).content_hash() == db.content_hash()
+
+
 def test_chinook_sqlite(real_data_dir, tmp_path):
     path = real_data_dir / "chinook" / "Chinook_Sqlite.sqlite"
     if not path.is_file():
