@@ -99,7 +99,7 @@ def test_phrases_distinct():
 
 def test_datetime_window_and_row_times():
     x = _lat(nan=0)
-    s = _r(ColumnSpec("born", Stype.datetime, role="date"), x, window=("2000-01-01", "2001-01-01"))
+    s = _r(ColumnSpec("opened", Stype.datetime, role="date"), x, window=("2000-01-01", "2001-01-01"))
     assert str(s.dtype) == "datetime64[ns]"
     assert s.min() >= pd.Timestamp("2000-01-01") and s.max() <= pd.Timestamp("2001-01-01")
     assert (s.dt.normalize() == s).all()  # day resolution
@@ -109,6 +109,11 @@ def test_datetime_window_and_row_times():
     t = _r(ColumnSpec("due", Stype.datetime), x, times=times)
     gap = (t - pd.Series(times)).abs()
     assert gap.max() <= pd.Timedelta(days=1825)
+    born = _r(ColumnSpec("birth_date", Stype.datetime, role="date"), x, times=times)
+    age_years = (pd.Series(times) - born).dt.days / 365.25
+    assert age_years.between(17.9, 80.1).all()  # birth dates 18..80 years before the row time
+    late = _r(ColumnSpec("d", Stype.datetime, lo=float(pd.Timestamp("2031-01-01").value // 10**9)), x)
+    assert late.min() >= pd.Timestamp("2031-01-01")  # a lower bound past the default window is obeyed
     lo = pd.Timestamp("2010-01-01").value // 10**9
     b = _r(ColumnSpec("w", Stype.datetime, lo=float(lo), hi=float(lo + 86400)), x)
     assert b.min() >= pd.Timestamp("2010-01-01") and b.max() <= pd.Timestamp("2010-01-02")

@@ -40,6 +40,7 @@ from relforge.generate.schema import ColumnSpec
 DEFAULT_WINDOW = ("1990-01-01", "2025-01-01")  # generator.md §1 timestamp bounds
 _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
+_YEAR_NS = 365.2425 * _DAY_NS
 
 # ------------------------------------------------------------------------------------------ vocab
 
@@ -654,7 +655,18 @@ def _render_datetime(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Genera
         u = np.where(np.isnan(u), 0.5, u)
     miss = np.isnan(u)
     day = spec.role == "date"
-    if times is not None and spec.lo is None and spec.hi is None:
+    low = spec.name.lower()
+    birth = any(w in low for w in ("birth", "dob", "born"))
+    if birth and spec.lo is None and spec.hi is None:
+        # a birth date lies 18..80 years before the row time (or the window), later for a higher latent
+        if times is not None:
+            ref = np.asarray(pd.to_datetime(np.asarray(times))).astype("datetime64[ns]")
+            ref_ns = np.where(np.isnat(ref), float(_window_ns(spec, window)[1]), ref.view(np.int64).astype(np.float64))
+        else:
+            lo_w, hi_w = _window_ns(spec, window)
+            ref_ns = lo_w + np.where(miss, 0.5, u) * (hi_w - lo_w)
+        ns = ref_ns - 80 * _YEAR_NS + np.where(miss, 0.5, u) * 62 * _YEAR_NS
+    elif times is not None and spec.lo is None and spec.hi is None:
         tt = np.asarray(pd.to_datetime(np.asarray(times))).astype("datetime64[ns]")  # any unit -> ns
         tnat = np.isnat(tt)
         t = tt.view(np.int64).astype(np.float64)
@@ -681,6 +693,11 @@ def _window_ns(spec: ColumnSpec, window: tuple | None) -> tuple[float, float]:
     start, end = window if window is not None else DEFAULT_WINDOW
     lo = float(spec.lo) * _NS if spec.lo is not None else float(pd.Timestamp(start).value)
     hi = float(spec.hi) * _NS if spec.hi is not None else float(pd.Timestamp(end).value)
-    if hi < lo:
-        lo, hi = hi, lo
+    if hi < lo:  # a one-sided bound outside the default window: a 10-year window on its side
+        if spec.lo is not None and spec.hi is None:
+            hi = lo + 10 * _YEAR_NS
+        elif spec.hi is not None and spec.lo is None:
+            lo = hi - 10 * _YEAR_NS
+        else:
+            lo, hi = hi, lo
     return lo, hi
