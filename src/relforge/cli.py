@@ -230,6 +230,37 @@ def corpus_cmd(
                f"{r['failed']} failed) in {r['seconds']:.1f} s; manifest {out / 'manifest.jsonl'}")
 
 
+@app.command("scaling")
+def scaling_cmd(
+    n: str = typer.Option(..., "--n", help="training databases per cell, e.g. 8,16,32"),
+    tokens: str = typer.Option(..., "--tokens", help="training tokens per cell, e.g. 1e6,4e6"),
+    out: Path = typer.Option(..., "--out", help="sweep folder (re-run the same command to resume)"),
+    config: str = typer.Option("tiny", "--config", help="model preset: tiny, small or paper"),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="synthetic corpus folder (default OUT/corpus; made or extended as needed)"),
+    generator_config: Optional[Path] = typer.Option(None, "--generator-config", help="generator config TOML for a new corpus"),
+    heldout: int = typer.Option(8, "--heldout", help="held-out databases (the first usable seeds)"),
+    ctx_len: int = typer.Option(256, "--ctx-len", help="cells per context"),
+    batch_size: int = typer.Option(8, "--batch-size", help="contexts per step"),
+    lr: float = typer.Option(1e-3, "--lr", help="peak learning rate"),
+    eval_batches: int = typer.Option(16, "--eval-batches", help="held-out batches per evaluation"),
+    seed: int = typer.Option(0, "--seed", help="sampler and init seed"),
+    workers: int = typer.Option(1, "--workers", help="cells trained in parallel processes (1 torch thread each)"),
+):
+    """Scaling sweep: one model per (N, S) cell, held-out loss, power-law fits and plots."""
+    from relforge.experiments.scaling import SweepConfig, parse_list, run_sweep
+
+    cfg = SweepConfig(model=config, ctx_len=ctx_len, batch_size=batch_size, lr=lr, n_heldout=heldout,
+                      eval_batches=eval_batches, seed=seed)
+    r = run_sweep(out, parse_list(n, int, "--n value"), parse_list(tokens, float, "--tokens value"), cfg,
+                  corpus_dir=corpus, generator_config=generator_config, workers=workers)
+    fit = r["fits"]["by_n"]
+    if fit and "error" not in fit:
+        typer.echo(f"L(N) = {fit['a']:.3g} * N^-{fit['b']:.3g} + {fit['c']:.3g} "
+                   f"(b in [{fit['ci']['b'][0]:.3g}, {fit['ci']['b'][1]:.3g}])")
+    typer.echo(f"sweep of {len(r['cells'])} cells written to {out} (table.md, results.json, PNG plots) "
+               f"in {r['seconds']:.1f} s")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning RelforgeError into one line and exit code 2."""
     try:
