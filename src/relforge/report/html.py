@@ -28,6 +28,7 @@ table{border-collapse:collapse;font-size:12px;margin:6px 0 12px;background:#fff}
 th,td{border:1px solid #cfd8dc;padding:3px 7px;text-align:right}th{background:#eceff1}
 td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd;background:#fff;margin:4px 0}
+.grid img{max-height:820px;width:auto}
 .note{color:#555;font-size:12.5px;max-width:1000px}.err{color:#b71c1c;font-size:12px}
 details{margin:6px 0}summary{cursor:pointer;font-weight:600;font-size:13px}
 .good{background:#e8f5e9}.bad{background:#ffebee}.grid{display:flex;flex-wrap:wrap;gap:10px}
