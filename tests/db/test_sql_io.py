@@ -285,7 +285,7 @@ def _column(kind: str, n: int, rng: np.random.Generator) -> pd.Series:
     return ts
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kinds=st.lists(_col, min_size=1, max_size=6), n=st.integers(0, 30), seed=st.integers(0, 2**31))
 def test_random_tables_round_trip(tmp_path_factory, kinds, n, seed):
     rng = np.random.default_rng(seed)

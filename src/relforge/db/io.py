@@ -203,7 +203,7 @@ def load_database(path: str | Path) -> Database:
             t = Table(df, pkey, dict(fkeys), time_col)
         tables[name] = t
     if meta is None:
-        referenced = {p for t in tables.values() for p in t.fkey_col_to_pkey_table.values()}
+        referenced = {p for c, t in tables.items() for p in t.fkey_col_to_pkey_table.values() if p != c}
         for n, t in tables.items():
             t.kind = "entity" if n in referenced else "activity"
     if meta is not None:

@@ -42,12 +42,12 @@ def from_relbench(rb_db, val_ts=None, test_ts=None, name: str = "relbench") -> D
     """A relforge :class:`Database` from a relbench ``Database`` (anything with ``table_dict``).
 
     Semantic types are inferred from dtypes; a table is an ``entity`` if some foreign key references
-    it, else an ``activity``. ``val_ts`` / ``test_ts`` become the split timestamps.
+    it from another table, else an ``activity``. ``val_ts`` / ``test_ts`` become the split timestamps.
     """
     table_dict = getattr(rb_db, "table_dict", None)
     if not isinstance(table_dict, dict):
         raise RelforgeError(f"expected a relbench Database with a table_dict, got {type(rb_db).__name__}")
-    referenced = {p for t in table_dict.values() for p in (t.fkey_col_to_pkey_table or {}).values()}
+    referenced = {p for c, t in table_dict.items() for p in (t.fkey_col_to_pkey_table or {}).values() if p != c}
     tables = {
         n: Table(t.df.reset_index(drop=True).copy(), t.pkey_col, dict(t.fkey_col_to_pkey_table or {}), t.time_col,
                  kind="entity" if n in referenced else "activity")

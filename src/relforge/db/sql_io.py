@@ -12,7 +12,7 @@ from it: :func:`read_duckdb` / :func:`read_sqlite` take primary and foreign keys
 (``duckdb_constraints()``; ``PRAGMA table_info`` / ``foreign_key_list``), so files written by other
 tools load too. Without the metadata row, datetimes are parsed from declared
 ``DATE``/``DATETIME``/``TIMESTAMP`` columns, semantic types are inferred, a table is an ``entity``
-if some foreign key references it and an ``activity`` otherwise, and an activity table's time
+if a foreign key of another table references it and an ``activity`` otherwise, and an activity table's time
 column is its declared date/time column when there is exactly one.
 
 DuckDB checks a foreign key against the rows already in the table, so a table with a
@@ -409,7 +409,7 @@ def _restore_dtype(s: pd.Series, dtype: str) -> pd.Series:
 def _assemble(src: str, raw: dict[str, pd.DataFrame], decl: dict[str, dict[str, str]],
               pkeys: dict[str, str | None], fkeys: dict[str, dict[str, str]], meta: dict | None) -> Database:
     """Build a Database from catalog facts (keys) and, when present, the relforge metadata row."""
-    referenced = {p for fk in fkeys.values() for p in fk.values()}
+    referenced = {p for c, fk in fkeys.items() for p in fk.values() if p != c}  # self-references do not count
     mt = (meta or {}).get("tables", {})
     tables = {}
     for name, df in raw.items():
