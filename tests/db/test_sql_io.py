@@ -122,6 +122,24 @@ def test_self_reference_cycle_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("write,read,fname", WRITERS, ids=IDS)
+def test_foreign_key_cycle_between_tables(tmp_path, write, read, fname):
+    """a.b_id -> b and b.a_id -> a: DuckDB cannot declare the second key; the metadata row keeps it."""
+    a = pd.DataFrame({"a_id": np.arange(3, dtype=np.int64), "b_id": pd.array([0, 1, None], dtype="Int64")})
+    b = pd.DataFrame({"b_id": np.arange(2, dtype=np.int64), "a_id": pd.array([2, 0], dtype="Int64")})
+    db = Database({"a": Table(a, "a_id", {"b_id": "b"}), "b": Table(b, "b_id", {"a_id": "a"})})
+    back = read(write(db, tmp_path / fname))
+    assert back["a"].fkey_col_to_pkey_table == {"b_id": "b"} and back["b"].fkey_col_to_pkey_table == {"a_id": "a"}
+    assert back.content_hash() == db.content_hash()
+
+
+def test_reserved_table_name(tmp_path):
+    db = Database({"_relforge_meta": Table(pd.DataFrame({"x": [1]}))})
+    with pytest.raises(RelforgeError, match="reserved"):
+        to_sqlite(db, tmp_path / "r.sqlite")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("write,read,fname", WRITERS, ids=IDS)
 def test_refuses_existing_file_unless_overwrite(tmp_path, toy_db, write, read, fname):
     target = tmp_path / fname
     target.write_bytes(b"precious")

@@ -197,7 +197,9 @@ def _self_ref_levels(t: Table, name: str) -> np.ndarray | None:
     raise RelforgeError(f"table {name!r}: self-referencing foreign keys {', '.join(self_fks)} form a cycle")
 
 
-def _check_target(path: str | Path, overwrite: bool) -> Path:
+def _check_target(path: str | Path, overwrite: bool, db: Database | None = None) -> Path:
+    if db is not None and META_TABLE in db.tables:
+        raise RelforgeError(f"table name {META_TABLE!r} is reserved for relforge's metadata row")
     path = Path(path)
     if path.is_dir():
         raise RelforgeError(f"output path {str(path)!r} is a folder, expected a file name")
@@ -230,7 +232,7 @@ def to_duckdb(db: Database, path: str | Path, *, overwrite: bool = False, metada
     """
     import duckdb
 
-    path = _check_target(path, overwrite)
+    path = _check_target(path, overwrite, db)
     db.validate()
     frames = _prepared(db)
     order_by_pkey = {}
@@ -299,7 +301,7 @@ def to_sqlite(db: Database, path: str | Path, *, overwrite: bool = False, metada
     booleans as 0/1 in ``BOOLEAN`` columns (SQLite has no native types for either). Parameters as
     for :func:`to_duckdb`. ``PRAGMA foreign_keys=ON`` enforces the keys on later writes.
     """
-    path = _check_target(path, overwrite)
+    path = _check_target(path, overwrite, db)
     db.validate()
     frames = _prepared(db)
     with atomic_file(path) as tmp:
@@ -434,7 +436,11 @@ def _assemble(src: str, raw: dict[str, pd.DataFrame], decl: dict[str, dict[str, 
                          and pd.api.types.is_datetime64_any_dtype(df[c].dtype)]
                 time_col = cands[0] if len(cands) == 1 else None
             stypes = {}
-        fk = fkeys.get(name, {})
+        fk = dict(fkeys.get(name, {}))
+        if tm is not None:  # keys DuckDB could not declare (a cycle between tables) live in the metadata row
+            for c, parent in (tm.get("fkey_col_to_pkey_table") or {}).items():
+                if c in df.columns and c not in fk and parent in raw and pkeys.get(parent):
+                    fk[c] = parent
         fk = {c: fk[c] for c in df.columns if c in fk}  # declaration order = column order
         key_cols = {pkeys.get(name)} | set(fk)
         stypes = {c: s for c, s in stypes.items() if c not in key_cols}
