@@ -367,14 +367,14 @@ def iid_source(kind: str, n: int, *, rng: np.random.Generator, cfg) -> np.ndarra
 def categorical_source(kind: str, n: int, k: int, *, rng: np.random.Generator, temporal: bool, cfg) -> np.ndarray:
     """Class codes 0..k-1 of a categorical source (§4.5), int64.
 
-    ``ts``: k temporal series are standardized into logits (temperature LogU(0.5, 3)) and each row
+    ``ts``: k temporal series are standardized into logits (inverse temperature LogU(1, 10)) and each row
     draws from their softmax by inverse CDF; otherwise i.i.d. with Dirichlet(1_k) probabilities.
     """
     u = rng.random(n)
     if kind == "ts" and temporal:
         logits = np.stack([ts_source(n, rng=rng, temporal=True, cfg=cfg) for _ in range(k)], 1).astype(np.float64)
         logits = (logits - logits.mean(0)) / (logits.std(0) + 1e-12)
-        logits *= math.exp(rng.uniform(math.log(0.5), math.log(3.0)))
+        logits *= math.exp(rng.uniform(math.log(1.0), math.log(10.0)))
         logits -= logits.max(1, keepdims=True)
         p = np.exp(logits)
         cdf = np.cumsum(p, 1)

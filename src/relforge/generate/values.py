@@ -67,6 +67,7 @@ class _Node:
     noise_dir: np.ndarray | None = None  # (H,)
     noise_scale: float = 0.0
     source: np.ndarray | None = None  # values of a source node
+    kind: str = ""  # source generator of a source node
 
 
 class _CatEncoder:
@@ -141,7 +142,7 @@ def _foreign(parent_vals: dict[str, np.ndarray], parent_spec: TableSpec, h: int,
 
 
 def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bool,
-                 foreign: list[tuple[np.ndarray, np.ndarray]] = ()) -> dict[str, np.ndarray]:
+                 foreign: list[tuple[np.ndarray, np.ndarray]] = (), trace: dict | None = None) -> dict[str, np.ndarray]:
     """Latent values of one table's feature columns (generator.md §4.1-4.5).
 
     Parameters
@@ -152,6 +153,8 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
     temporal : rows are in time order (timed table): sources may be temporal.
     foreign : per incoming foreign key, ``(embedding (n_P + 1, H), positions (n,))``; position -1
         (null) reads the last, fill row.
+    trace : optional dict filled with ``{column: node description}`` (source kind, parents, keys
+        read, ...) for diagnostics and tests.
 
     Returns
     -------
@@ -189,8 +192,20 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
     in_edges = [[] for _ in range(n_nodes)]
     for (u, v), w in zip(edges.tolist(), weights):
         in_edges[v].append((u, w))
+    if temporal and n > 0:  # shared slow latent series ("drift"/"season") read by a share of nodes
+        n_lat = int(rng.integers(c.temporal_latents[0], c.temporal_latents[1] + 1))
+        share = rng.uniform(*c.temporal_share)
+        lat_w = edge_weights(n_nodes, rng=rng).astype(F32)
+        for j in range(n_lat):
+            nodes.append(_Node(source=scm.ts_source(n, rng=rng, temporal=True, cfg=c)))
+        for v in range(n_nodes):
+            if n_lat and in_edges[v] and rng.random() < share:
+                in_edges[v].append((n_nodes + int(rng.integers(n_lat)), lat_w[v]))
+        order = list(range(n_nodes, len(nodes))) + order
     reader_share = rng.uniform(*c.fk_reader_share)
     for v in order:
+        if v >= n_nodes:
+            continue
         nd = nodes[v]
         for u, w in in_edges[v]:
             enc = _CatEncoder(nodes[u].k, h, kw, rng) if nodes[u].cat else scm.RandomMLP(1, h, h, rng=rng, **kw)
@@ -198,7 +213,8 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
         if nd.parents:
             for j in range(len(foreign)):
                 if rng.random() < reader_share:
-                    nd.fk_reads.append((j, F32(edge_weights(1, rng=rng)[0])))
+                    gain = math.exp(rng.uniform(math.log(c.fk_gain[0]), math.log(c.fk_gain[1])))
+                    nd.fk_reads.append((j, F32(edge_weights(1, rng=rng)[0] * gain)))
         if not nd.parents and not nd.fk_reads:  # a source (§4.5)
             if temporal and rng.random() < c.activity_ts_prob:
                 kind = "ts"
@@ -210,6 +226,7 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                 nd.source = scm.ts_source(n, rng=rng, temporal=temporal, cfg=c)
             else:
                 nd.source = scm.iid_source(kind, n, rng=rng, cfg=c)
+            nd.kind = kind
             continue
         nd.agg = c.aggregations[int(rng.integers(len(c.aggregations)))]
         a, b = rng.uniform(*c.noise_ab, 2)
@@ -227,16 +244,30 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
     chunk = int(c.chunk_rows)
     cal = np.unique(np.linspace(0, max(n - 1, 0), min(n, N_CAL)).astype(np.int64))
     vals: dict[int, np.ndarray] = {}
+    norm: dict[int, tuple] = {}  # numeric node -> (mean, 1/std) on the calibration rows
+
+    def _stats(x):  # column-wise mean and inverse std of calibration values
+        x = x.astype(np.float64)
+        m, sd = x.mean(0), x.std(0)
+        inv = np.where((sd > 1e-12) & np.isfinite(sd), 1.0 / np.where(sd > 1e-12, sd, 1.0), 1.0)
+        return np.nan_to_num(m).astype(F32), inv.astype(F32)
+
     for v in order:
         nd = nodes[v]
         if nd.source is not None:
             vals[v] = nd.source
+            if not nd.cat:
+                norm[v] = _stats(nd.source[cal])
             continue
 
         def signal(rows):  # aggregated inputs at ``rows`` (a slice or index array), (m, H)
             ins = []
             for u, w, enc in nd.parents:
-                e = enc(vals[u][rows])
+                x = vals[u][rows]
+                if u in norm:  # encoders see standardized parent values (scale-free MLPs)
+                    m, inv = norm[u]
+                    x = (x - m) * inv
+                e = enc(x)
                 e *= w
                 ins.append(e)
             for j, w in nd.fk_reads:
@@ -246,22 +277,25 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
 
         if n <= chunk:
             full = signal(slice(0, n))
-            sd = float(full[cal].std(0).mean()) if n else 0.0
+            m, inv = _stats(full[cal]) if n else (F32(0), F32(1))
         else:
             full = None
-            sd = float(signal(cal).std(0).mean())
-        sigma = F32(nd.noise_scale * (sd if sd > 0 and np.isfinite(sd) else 1.0))
+            m, inv = _stats(signal(cal))
+        sigma = F32(nd.noise_scale * math.sqrt(h))
         out = np.empty(n, dtype=np.int64 if nd.cat else F32)
         for start in range(0, n, chunk):
             sl = slice(start, min(n, start + chunk))
             x = full if full is not None else signal(sl)
-            x = x + (nd.noise[sl] * sigma)[:, None] * nd.noise_dir[None, :]
+            x = (x - m) * inv  # the signal is standardized; noise is a share of it (§7 v2)
+            x += (nd.noise[sl] * sigma)[:, None] * nd.noise_dir[None, :]
             y = nd.dec(x)
             if nd.cat:
                 out[sl] = np.argmax(y @ nd.dec_emb, axis=1)
             else:
                 out[sl] = np.nan_to_num(y[:, 0], nan=0.0, posinf=scm.CLAMP, neginf=-scm.CLAMP)
         vals[v] = out
+        if not nd.cat:
+            norm[v] = _stats(out[cal])
 
     result = {}
     for i, s in enumerate(cols):
@@ -271,6 +305,12 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
         elif s.stype not in CAT_STYPES and x.dtype.kind in "iu":
             x = x.astype(F32)
         result[s.name] = x
+        if trace is not None:
+            nd = nodes[int(col_nodes[i])]
+            trace[s.name] = dict(node=int(col_nodes[i]), source=nd.kind or None, cat=nd.cat, agg=nd.agg,
+                                 parents=[int(u) for u, _, _ in nd.parents if u < n_nodes],
+                                 temporal_inputs=sum(u >= n_nodes for u, _, _ in nd.parents),
+                                 fk_reads=[j for j, _ in nd.fk_reads], lazy=lazy, layout=layout)
     return result
 
 
