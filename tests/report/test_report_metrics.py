@@ -178,3 +178,16 @@ def test_rankdata_matches_scipy(v):
     from scipy.stats import rankdata
 
     assert M.rankdata(np.array(v, float)) == pytest.approx(rankdata(v))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), min_size=2, max_size=60))
+def test_cramers_v_matches_scipy(pairs):
+    from scipy.stats.contingency import association, crosstab
+
+    a, b = np.array(pairs).T
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        assert math.isnan(M.cramers_v(a, b))
+        return
+    ref = association(crosstab(a, b).count, method="cramer", correction=False)
+    assert M.cramers_v(a, b) == pytest.approx(ref)

@@ -159,15 +159,18 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Contingency table of two code arrays (rows where both codes >= 0; empty levels dropped)."""
+    """Contingency table of two non-negative code arrays (rows where both codes >= 0; empty levels
+    dropped)."""
     m = (a >= 0) & (b >= 0)
     a, b = a[m], b[m]
     if len(a) == 0:
         return np.zeros((0, 0))
-    _, ai = np.unique(a, return_inverse=True)
-    _, bi = np.unique(b, return_inverse=True)
-    ka, kb = ai.max() + 1, bi.max() + 1
-    return np.bincount(ai * kb + bi, minlength=ka * kb).reshape(ka, kb).astype(np.float64)
+    ka, kb = int(a.max()) + 1, int(b.max()) + 1
+    if ka * kb > 4_000_000:  # sparse high-cardinality codes: compact them first
+        a, b = np.unique(a, return_inverse=True)[1], np.unique(b, return_inverse=True)[1]
+        ka, kb = int(a.max()) + 1, int(b.max()) + 1
+    tab = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(np.float64)
+    return tab[tab.sum(1) > 0][:, tab.sum(0) > 0]
 
 
 def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
@@ -187,9 +190,10 @@ def _group_stats(codes: np.ndarray, y: np.ndarray):
     g, y = codes[m], y[m]
     if len(y) == 0:
         return None
-    _, gi = np.unique(g, return_inverse=True)
-    cnt = np.bincount(gi)
-    s = np.bincount(gi, weights=y)
+    cnt = np.bincount(g)
+    s = np.bincount(g, weights=y, minlength=len(cnt))
+    nz = cnt > 0
+    cnt, s = cnt[nz], s[nz]
     mu = y.mean()
     sst = float(((y - mu) ** 2).sum())
     ssb = float((cnt * (s / cnt - mu) ** 2).sum())
@@ -216,14 +220,24 @@ def adjusted_eta2(codes: np.ndarray, y: np.ndarray) -> float:
     return float(1.0 - (1.0 - ssb / sst) * (n - 1) / (n - g))
 
 
-def association(ka: str, xa: np.ndarray, kb: str, xb: np.ndarray) -> dict:
+def ranks_if_complete(kind: str, x: np.ndarray) -> np.ndarray | None:
+    """Ranks of a numeric column without missing values (reused by every pair it enters), else None."""
+    if kind != "num" or len(x) == 0 or not np.isfinite(x).all():
+        return None
+    return rankdata(x)
+
+
+def association(ka: str, xa: np.ndarray, kb: str, xb: np.ndarray, ra: np.ndarray | None = None,
+                rb: np.ndarray | None = None) -> dict:
     """Dependence of two encoded columns: ``{"measure", "value", "strength"}``.
 
     ``strength`` in [0, 1] is |Spearman| (num-num), Cramér's V (cat-cat) or eta (num-cat);
-    ``value`` is signed Pearson for num-num and equals strength otherwise.
+    ``value`` is signed Pearson for num-num and equals strength otherwise. ``ra``/``rb`` are
+    optional precomputed ranks of complete numeric columns (see :func:`ranks_if_complete`).
     """
     if ka == "num" and kb == "num":
-        r, rho = pearson(xa, xb), spearman(xa, xb)
+        r = pearson(xa, xb)
+        rho = pearson(ra, rb) if ra is not None and rb is not None else spearman(xa, xb)
         return dict(measure="spearman", value=_f(r), strength=_f(abs(rho)) if np.isfinite(rho) else None,
                     spearman=_f(rho))
     if ka == "cat" and kb == "cat":
@@ -380,12 +394,13 @@ def table_pairs(t: Table, name: str = "t", *, seed: int = 0, max_rows: int = MAX
     idx = _sample_idx(len(t), max_rows, seed, "pairs", name)
     sub = t._with_df(t.df.iloc[idx])
     enc = [encode(sub, c, k) for c, k in cols]
+    rk = [ranks_if_complete(k, x) for (_, k), x in zip(cols, enc)]
     k = len(cols)
     mat: list[list] = [[None] * k for _ in range(k)]
     pairs = {}
     for i in range(k):
         for j in range(i + 1, k):
-            a = safe(association, cols[i][1], enc[i], cols[j][1], enc[j])
+            a = safe(association, cols[i][1], enc[i], cols[j][1], enc[j], rk[i], rk[j])
             pairs[f"{cols[i][0]}|{cols[j][0]}"] = a
             mat[i][j] = mat[j][i] = a.get("strength")
     return dict(columns=[c for c, _ in cols], kinds=[kd for _, kd in cols], strength=mat, pairs=pairs,
@@ -430,13 +445,15 @@ def cross_dependence(db: Database, path: list[tuple[str, str]], *, seed: int = 0
     csub, fsub = ct._with_df(ct.df.iloc[rows]), ft._with_df(ft.df.iloc[far_pos])
     ccols, fcols = _dep_cols(ct, max_cols), _dep_cols(ft, max_cols)
     fenc = [encode(fsub, c, k) for c, k in fcols]
+    frk = [ranks_if_complete(k, x) for (_, k), x in zip(fcols, fenc)]
     pairs, strengths = {}, []
     effect = {}
     gcodes = as_codes(ct.df[path[0][1]].iloc[rows], max_levels=1 << 40) if len(path) == 1 else None
     for c, kc in ccols:
         xc = encode(csub, c, kc)
-        for (f, kf), xf in zip(fcols, fenc):
-            a = safe(association, kc, xc, kf, xf)
+        rc = ranks_if_complete(kc, xc)
+        for (f, kf), xf, rf in zip(fcols, fenc, frk):
+            a = safe(association, kc, xc, kf, xf, rc, rf)
             pairs[f"{c}|{f}"] = a
             if a.get("strength") is not None:
                 strengths.append((a["strength"], f"{c}|{f}"))
@@ -499,7 +516,7 @@ def temporal_table(t: Table, bins: int = TIME_BINS) -> dict:
     vol = np.bincount(b[ok], minlength=bins).astype(np.float64)
     out.update(bin_edges=[str(pd.Timestamp(int(x))) for x in edges], volume=[int(x) for x in vol],
                volume_lag1=_f(lag1_autocorr(vol)))
-    order = np.where(ok, tv, np.inf)
+    idx = np.argsort(np.where(ok, tv, np.inf), kind="stable")  # time order, once for every column
     for c in t.feature_cols:
         st = t.stypes.get(c)
         if st not in (Stype.numerical, Stype.boolean):
@@ -512,7 +529,7 @@ def temporal_table(t: Table, bins: int = TIME_BINS) -> dict:
         cnt = np.bincount(bb, minlength=bins)
         s = np.bincount(bb, weights=v[m], minlength=bins)
         means = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
-        out["columns"][c] = dict(lag1=_f(lag1_autocorr(v, order)), trend=_f(spearman(tv, v)),
+        out["columns"][c] = dict(lag1=_f(lag1_autocorr(np.where(ok, v, np.nan)[idx])), trend=_f(spearman(tv, v)),
                                  bin_mean=[_f(x) for x in means])
     return out
 
