@@ -278,7 +278,10 @@ def structural_features(db: Database) -> np.ndarray:
         for col in ncols:
             v = as_float(ct.df[col])
             mk = ok & np.isfinite(v)
-            sd = v[mk].std() if mk.any() else 0.0
+            if not mk.any():
+                blocks.append(np.c_[r, np.log1p(r), np.full(len(r), np.nan), np.full(len(r), np.nan)])
+                continue
+            sd = v[mk].std()
             z = (v[mk] - v[mk].mean()) / (sd if sd > 0 else 1.0)
             k = np.bincount(pos[mk], minlength=len(cnt)).astype(np.float64)
             s1 = np.bincount(pos[mk], weights=z, minlength=len(cnt))
