@@ -71,12 +71,48 @@ def sql_texts(draw):
     return text
 
 
+VALID_TYPES = {  # type -> constraints that fit it
+    "INTEGER": ["NOT NULL", "UNIQUE", "CHECK ({c} > -3)", "CHECK ({c} BETWEEN 0 AND 1000)", "CHECK ({c} IN (1, 2, 3))"],
+    "SMALLINT": ["NOT NULL", "CHECK ({c} >= 0)"],
+    "DECIMAL(6,2)": ["NOT NULL", "CHECK ({c} >= 0)", "UNIQUE"],
+    "REAL": ["NOT NULL", "CHECK ({c} < 5)"],
+    "BOOLEAN": ["NOT NULL"],
+    "DATE": ["NOT NULL", "CHECK ({c} >= '2001-01-01')", "UNIQUE"],
+    "TIMESTAMP": ["NOT NULL"],
+    "TIME": ["NOT NULL"],
+    "VARCHAR(6)": ["NOT NULL", "UNIQUE", "CHECK ({c} IN ('p', 'q'))"],
+    "TEXT": ["NOT NULL", "CHECK (length({c}) <= 12)", "UNIQUE"],
+    "ENUM('lo','mid','hi')": ["NOT NULL"],
+}
+
+
+@st.composite
+def valid_sql_texts(draw):
+    """Mostly valid schemas: distinct tables, references to earlier tables, fitting constraints."""
+    n = draw(st.integers(1, 4))
+    stmts = []
+    for i in range(n):
+        parts = ["id INTEGER PRIMARY KEY"]
+        cols = draw(st.lists(st.sampled_from(["x", "y", "z", "price", "status", "created_at", "email", "note"]),
+                             max_size=5, unique=True))
+        for c in cols:
+            typ = draw(st.sampled_from(sorted(VALID_TYPES)))
+            cons = draw(st.lists(st.sampled_from(VALID_TYPES[typ]), max_size=2, unique=True))
+            parts.append(" ".join([c, typ] + [k.format(c=c) for k in cons]))
+        for j in draw(st.lists(st.integers(0, max(i - 1, 0)), max_size=2, unique=True)) if i else []:
+            parts.append(f"t{j}_id INTEGER {draw(st.sampled_from(['NOT NULL', '']))} REFERENCES t{j}(id)")
+        if draw(st.integers(0, 3)) == 0:
+            parts.append(f"parent_id INTEGER REFERENCES t{i}(id)")
+        stmts.append(f"CREATE TABLE t{i} ({', '.join(parts)})")
+    return ";\n".join(stmts) + ";"
+
+
 _rows = st.one_of(st.none(), st.integers(0, 30), st.dictionaries(st.sampled_from(TABLES), st.integers(0, 30), max_size=2),
                   st.sampled_from([-1, "ten", 2.5]))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(text=sql_texts(), dialect=st.sampled_from((None,) + DIALECTS), rows=_rows, seed=st.integers(0, 1000))
+@given(text=st.one_of(valid_sql_texts(), sql_texts()), dialect=st.sampled_from((None,) + DIALECTS), rows=_rows, seed=st.integers(0, 1000))
 def test_random_sql_schemas_end_valid_or_in_a_clean_error(text, dialect, rows, seed):
     try:
         schema = schema_from_sql(text, dialect, n_rows=rows if rows is not None else 12)
