@@ -1,0 +1,245 @@
+"""Tests of relforge.model.rt: masks, the three attention paths, loss, overfitting."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from relforge.errors import RelforgeError
+from relforge.model.config import RTConfig, preset
+from relforge.model.rt import (HAS_FLEX, SEM_BOOLEAN, SEM_NUMBER, SEM_TEXT, AttentionContext,
+                               RelationalTransformer, attention_masks)
+from relforge.model.testing import brute_force_masks, synthetic_batch
+
+D_TEXT = 16
+
+
+def hand_batch():
+    """2 sequences x 9 tokens. Seq 0: row 0 (3 cells, parents 1 and a missing row 7), row 1 (2 cells,
+    parent 2), row 2 (2 cells), padding x2. Seq 1: row 0 (1 cell, target), row 1 (2 cells, parent 0),
+    then padding; row ids repeat across sequences on purpose."""
+    P = -1
+    node = [[0, 0, 0, 1, 1, 2, 2, P, P], [0, 1, 1, P, P, P, P, P, P]]
+    par0 = [[1, 7, P, P, P]] * 3 + [[2, P, P, P, P]] * 2 + [[P] * 5] * 4
+    par1 = [[P] * 5, [0, 0, P, P, P], [0, 0, P, P, P]] + [[P] * 5] * 6
+    col = [[0, 1, 2, 3, 4, 3, 4, P, P], [5, 6, 6, P, P, P, P, P, P]]
+    sem = [[0, 3, 1, 0, 2, 0, 2, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0]]
+    pad = torch.tensor(node) < 0
+    b = {
+        "node_idx": torch.tensor(node, dtype=torch.int32),
+        "f2p": torch.tensor([par0, par1], dtype=torch.int32),
+        "col_id": torch.tensor(col, dtype=torch.int32),
+        "table_id": torch.zeros(2, 9, dtype=torch.int32),
+        "sem_type": torch.tensor(sem),
+        "value": torch.tensor([[0.5, 1.0, 0, -1.0, 0.2, 0.3, 0.4, 0, 0], [0, 1.5, -0.5, 0, 0, 0, 0, 0, 0]]),
+        "text_id": torch.tensor([[-1, -1, 2, -1, -1, -1, -1, -1, -1], [-1] * 9], dtype=torch.int32),
+        "is_target": torch.zeros(2, 9, dtype=torch.bool),
+        "target": torch.zeros(2, 9),
+        "is_padding": pad,
+        "timestamp": torch.zeros(2, 9, dtype=torch.int64),
+        "col_emb": torch.randn(7, D_TEXT, generator=torch.Generator().manual_seed(0)),
+        "text_emb": torch.randn(3, D_TEXT, generator=torch.Generator().manual_seed(1)),
+        "true_batch_size": 2,
+    }
+    b["is_target"][0, 0] = True
+    b["target"][0, 0] = 0.7
+    b["value"][0, 0] = 0.0
+    b["is_target"][1, 0] = True
+    b["target"][1, 0] = -0.3
+    return b
+
+
+def test_masks_equal_brute_force_on_hand_batch():
+    b = hand_batch()
+    got, want = attention_masks(b), brute_force_masks(b)
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    # spot checks of the semantics: row 0 of seq 0 sees its parent row 1 but not grandparent row 2
+    assert got["feat"][0, 0, 3] and not got["feat"][0, 0, 5]
+    assert got["nbr"][0, 3, 0] and got["nbr"][0, 5, 3]  # parents see their children
+    assert not got["nbr"][0, 0].any()  # row 0 has no children in context
+    assert not got["col"][0, 7].any() and not got["feat"][:, :, 7].any()  # padding neither queries nor keys
+
+
+def random_batch(seed, B=2, S=48, pad_tail=True):
+    g = torch.Generator().manual_seed(seed)
+    node = torch.full((B, S), -1, dtype=torch.int32)
+    f2p = torch.full((B, S, 5), -1, dtype=torch.int32)
+    for b in range(B):
+        n_real = S - (int(torch.randint(0, S // 3, (1,), generator=g)) if pad_tail else 0)
+        pos, r = 0, 0
+        while pos < n_real:
+            w = int(torch.randint(1, 6, (1,), generator=g))
+            node[b, pos:min(pos + w, n_real)] = r
+            k = int(torch.randint(0, 4, (1,), generator=g))
+            par = torch.randint(0, r + 4, (k,), generator=g)  # may point to later/missing rows or itself
+            f2p[b, pos:min(pos + w, n_real), :k] = par.to(torch.int32)
+            pos, r = pos + w, r + 1
+    col = torch.randint(0, 9, (B, S), generator=g, dtype=torch.int32)
+    pad = node < 0
+    sem = torch.randint(0, 4, (B, S), generator=g)
+    is_t = torch.zeros(B, S, dtype=torch.bool)
+    is_t[:, 0] = True
+    sem[:, 0] = SEM_NUMBER
+    return {
+        "node_idx": node, "f2p": f2p, "col_id": torch.where(pad, -1, col), "table_id": torch.zeros(B, S, dtype=torch.int32),
+        "sem_type": sem, "value": torch.randn(B, S, generator=g) * ~pad,
+        "text_id": torch.where(sem == SEM_TEXT, torch.randint(0, 5, (B, S), generator=g, dtype=torch.int32), -1),
+        "is_target": is_t, "target": torch.randn(B, S, generator=g), "is_padding": pad,
+        "timestamp": torch.zeros(B, S, dtype=torch.int64),
+        "col_emb": torch.randn(9, D_TEXT, generator=g), "text_emb": torch.randn(5, D_TEXT, generator=g),
+        "true_batch_size": B,
+    }
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000))
+def test_masks_equal_brute_force_random(seed):
+    b = random_batch(seed, B=2, S=20)
+    got, want = attention_masks(b), brute_force_masks(b)
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+
+
+def run(model, batch, impl, backward=True):
+    model.zero_grad(set_to_none=True)
+    out, loss = model(batch, AttentionContext(batch, impl, model.config.n_heads))
+    grads = None
+    if backward:
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return out.detach(), loss.detach(), grads
+
+
+@pytest.mark.parametrize("qk_norm", [True, False])
+def test_sparse_equals_dense_reference(qk_norm):
+    b = synthetic_batch(3, 192, seed=3, d_text=D_TEXT, pad_frac=0.15)
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT, qk_norm=qk_norm))
+    o_d, l_d, g_d = run(m, b, "dense")
+    o_s, l_s, g_s = run(m, b, "sparse")
+    real = ~b["is_padding"]
+    assert torch.allclose(o_s[real], o_d[real], atol=1e-5)
+    assert torch.allclose(l_s, l_d, atol=1e-6)
+    assert g_d.keys() == g_s.keys()
+    for n in g_d:
+        assert torch.allclose(g_s[n], g_d[n], atol=1e-5, rtol=1e-4), n
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 10_000))
+def test_sparse_equals_dense_random_structures(seed):
+    b = random_batch(seed, B=2, S=40)
+    torch.manual_seed(seed)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
+    o_d, l_d, _ = run(m, b, "dense", backward=False)
+    o_s, l_s, _ = run(m, b, "sparse", backward=False)
+    real = ~b["is_padding"]
+    assert torch.isfinite(o_s).all() and torch.isfinite(o_d).all()
+    assert torch.allclose(o_s[real], o_d[real], atol=1e-5)
+
+
+def test_keyless_rows_give_zero_not_nan():
+    b = hand_batch()
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
+    for impl in ("dense", "sparse"):
+        out, loss, grads = run(m, b, impl)
+        assert torch.isfinite(out).all() and torch.isfinite(loss)
+        assert all(torch.isfinite(g).all() for g in grads.values())
+    # the attention output of a query with no nbr key is exactly 0
+    ctx = AttentionContext(b, "sparse", 4)
+    qkv = torch.randn(ctx.n_tokens, 3, 4, 16)
+    y = ctx.attend("nbr", qkv)
+    real_nodes = b["node_idx"].reshape(-1)[ctx.sel]
+    seq = ctx.sel // 9
+    assert (y[(seq == 0) & (real_nodes == 0)] == 0).all()  # row 0 of seq 0 has no children
+    assert (y[(seq == 0) & (real_nodes == 1)] != 0).any()
+
+
+@pytest.mark.skipif(not HAS_FLEX, reason="no flex attention in this torch")
+def test_flex_forward_equals_dense_on_cpu():
+    b = synthetic_batch(2, 128, seed=5, d_text=D_TEXT, pad_frac=0.1)
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT, n_blocks=1))
+    with torch.no_grad():
+        o_d, l_d = m(b, AttentionContext(b, "dense", 4))
+        o_f, l_f = m(b, AttentionContext(b, "flex", 4))
+    real = ~b["is_padding"]
+    assert torch.allclose(o_f[real], o_d[real], atol=1e-5)
+
+
+def test_loss_per_sequence_mean_and_no_targets():
+    b = hand_batch()
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
+    out, loss = m(b)
+    # manual: seq 0 has a number target, seq 1 a number target -> mean of the two Huber losses
+    h = torch.nn.functional.huber_loss(out[b["is_target"]], b["target"][b["is_target"]], reduction="none")
+    assert math.isclose(float(loss), float(h.mean()), rel_tol=1e-6)
+    b2 = {**b, "is_target": b["is_target"].clone()}
+    b2["is_target"][1] = False  # seq 1 has no target: excluded, not NaN
+    _, loss2 = m(b2)
+    assert math.isclose(float(loss2), float(h[0]), rel_tol=1e-6)
+    b2["is_target"][:] = False
+    assert m(b2)[1] is None
+
+
+def test_boolean_targets_use_bce():
+    b = hand_batch()
+    b["sem_type"][0, 0] = SEM_BOOLEAN
+    b["target"][0, 0] = 1.3
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
+    out, loss = m(b)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(out[0, 0], torch.tensor(1.0))
+    hub = torch.nn.functional.huber_loss(out[1, 0], b["target"][1, 0])
+    assert math.isclose(float(loss), float((bce + hub) / 2), rel_tol=1e-6)
+
+
+def test_text_target_is_refused():
+    b = hand_batch()
+    b["sem_type"][0, 0] = SEM_TEXT
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
+    with pytest.raises(RelforgeError, match="text cell"):
+        m(b)
+
+
+def test_tiny_overfits_one_batch():
+    b = synthetic_batch(4, 128, seed=0, d_text=D_TEXT)
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
+    opt = m.configure_optimizers(lr=3e-3, weight_decay=0.0)
+    first = None
+    for _ in range(120):
+        _, loss = m(b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = float(loss) if first is None else first
+    assert float(loss) < 0.05 * first
+
+
+def test_param_counts_and_optimizer_groups():
+    m = RelationalTransformer(preset("paper"))
+    assert 19.0e6 < m.get_num_params() < 19.4e6  # rt_pipeline.md §3: about 19.19M
+    opt = m.configure_optimizers(lr=1e-3, weight_decay=0.1, decay_all=False)
+    n_decay = sum(p.numel() for p in opt.param_groups[0]["params"])
+    assert 0 < n_decay < m.get_num_params()
+    no_qk = RelationalTransformer(preset("tiny", qk_norm=False))
+    with_qk = RelationalTransformer(preset("tiny"))
+    assert with_qk.get_num_params() - no_qk.get_num_params() == 2 * 3 * 2 * 16  # blocks x attn x (q,k) x hd
+
+
+def test_config_validation():
+    with pytest.raises(RelforgeError, match="divisible"):
+        RTConfig(d_model=30, n_heads=4)
+    with pytest.raises(RelforgeError, match="unknown model preset"):
+        preset("huge")
+    with pytest.raises(RelforgeError, match="attention"):
+        RTConfig(attention="magic")
+    cfg = preset("small", qk_norm=False)
+    assert RTConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(RelforgeError, match="unknown RTConfig"):
+        RTConfig.from_dict({"bogus": 1})
