@@ -115,3 +115,27 @@ def test_generated_text_and_datetimes_survive_save_and_sql_export(tmp_path):
             else:
                 assert np.allclose(a.to_numpy(float), b.to_numpy(float)), (t, c)
         assert constraint_violations(back, s) == []
+
+
+def test_random_db_text_datetime_columns_survive_sql_export(tmp_path):
+    from relforge.db.io import load_database
+    from relforge.db.sql_io import read_duckdb, read_sqlite, to_duckdb, to_sqlite
+    from relforge.generate.pipeline import generate_database
+
+    cfg = {"schema": {"n_tables": (2, 3), "entity_rows": (20, 30), "activity_rows": (40, 50), "n_features": (6, 10),
+                      "datetime_prob": 0.3, "text_prob": 0.3}}
+    db = generate_database(21, cfg)
+    picked = [(n, c) for n, t in db.tables.items() for c in t.feature_cols if t.stypes[c] in (Stype.text, Stype.datetime)]
+    assert picked  # text and datetime feature columns exist
+    db.save(tmp_path / "pq")
+    to_sqlite(db, tmp_path / "r.sqlite")
+    to_duckdb(db, tmp_path / "r.duckdb")
+    for back in (load_database(tmp_path / "pq"), read_sqlite(tmp_path / "r.sqlite"), read_duckdb(tmp_path / "r.duckdb")):
+        for n, c in picked:
+            a, b = db[n].df[c], back[n].df[c]
+            assert back[n].stypes[c] == db[n].stypes[c], (n, c)
+            if db[n].stypes[c] == Stype.datetime:
+                assert (a.isna() == b.isna()).all()
+                assert (a.dropna().astype("datetime64[ns]").to_numpy() == b.dropna().astype("datetime64[ns]").to_numpy()).all()
+            else:
+                assert a.fillna("<NA>").astype(str).tolist() == b.fillna("<NA>").astype(str).tolist(), (n, c)
