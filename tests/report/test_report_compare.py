@@ -87,3 +87,12 @@ def test_matched_c2st_detects_shift(make_tiny_db):
     diff = C.matched_c2st(a, z, seed=0)["p"]["auroc"]
     assert abs(same - 0.5) < 0.1 and diff > 0.85
     assert C.structural_features(a).shape[1] == 4
+
+
+def test_c2st_constant_side_is_separable():
+    # one side constant: grouping identical rows would put all of it in one fold; the test must
+    # still run and see the difference
+    g = np.random.default_rng(5)
+    res = C.c2st(np.zeros((500, 1)), g.integers(0, 30, (500, 1)).astype(float), seed=0)
+    assert res["auroc"] is not None and res["auroc"] > 0.9
+    assert len(res["auroc_folds"]) == 5

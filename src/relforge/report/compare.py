@@ -230,10 +230,14 @@ def c2st(Xa: np.ndarray, Xb: np.ndarray, *, seed: int = 0, folds: int = 5, max_r
     y = np.r_[np.zeros(n), np.ones(n)]
     # Folds by distinct row: identical rows (e.g. a row copied into both databases) always share a
     # fold, so the classifier cannot score on memorised copies from the other side.
+    # When one value dominates (e.g. a constant column on one side) grouping can leave a fold with
+    # one class only; then fall back to plain stratified folds.
     _, group = np.unique(X, axis=0, return_inverse=True)
     group = np.asarray(group).reshape(-1)
-    perm = child(seed, key, "folds").permutation(group.max() + 1)
-    fold = perm[group] % folds
+    frng = child(seed, key, "folds")
+    fold = frng.permutation(group.max() + 1)[group] % folds
+    if any(len(np.unique(y[fold == k])) < 2 for k in range(folds)):
+        fold = np.r_[frng.permutation(n) % folds, frng.permutation(n) % folds]
     aucs = []
     for k in range(folds):
         te = fold == k
