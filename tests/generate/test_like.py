@@ -139,3 +139,17 @@ def test_random_db_text_datetime_columns_survive_sql_export(tmp_path):
                 assert (a.dropna().astype("datetime64[ns]").to_numpy() == b.dropna().astype("datetime64[ns]").to_numpy()).all()
             else:
                 assert a.fillna("<NA>").astype(str).tolist() == b.fillna("<NA>").astype(str).tolist(), (n, c)
+
+
+def test_cli_generate_like_chinook(real_data_dir, tmp_path):
+    from relforge.cli import main
+    from relforge.db.io import load_database
+
+    src = real_data_dir / "chinook" / "Chinook_Sqlite.sqlite"
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "--seed", "3", "--out", str(tmp_path / "db"), "--like", str(src), "--rows", "25", "--no-progress"])
+    assert e.value.code in (0, None)
+    db = load_database(tmp_path / "db")
+    assert set(db.tables) == set(CHINOOK_ROWS) and len(db["Invoice"].df) == 25
+    s = schema_like(src, 25)
+    assert constraint_violations(db, s) == []
