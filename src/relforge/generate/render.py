@@ -285,8 +285,11 @@ def _fit_bounds(x: np.ndarray, lo: float | None, hi: float | None) -> np.ndarray
     return x - (mx - hi)
 
 
-def _strictly_increasing(x: np.ndarray, eps: float) -> np.ndarray:
-    """Smallest order-preserving change making the non-NaN values pairwise distinct (gaps >= eps)."""
+def _strictly_increasing(x: np.ndarray, eps: float, hi: float | None = None) -> np.ndarray:
+    """Smallest order-preserving change making the non-NaN values pairwise distinct (gaps >= eps).
+
+    Values are pushed up; if that crosses ``hi`` they are pushed down from ``hi`` instead.
+    """
     ok = ~np.isnan(x)
     v = x[ok]
     if v.size < 2:
@@ -295,6 +298,9 @@ def _strictly_increasing(x: np.ndarray, eps: float) -> np.ndarray:
     s = v[order]
     i = np.arange(s.size) * eps
     s2 = np.maximum.accumulate(s - i) + i  # z = s - i*eps nondecreasing => s2 strictly increasing
+    if hi is not None and s2[-1] > hi:  # push down from the top: s'_i = i*eps + min_{j>=i}(s_j - j*eps)
+        top = np.minimum(s, hi - i[::-1])
+        s2 = np.minimum.accumulate((top - i)[::-1])[::-1] + i
     out_v = np.empty_like(v)
     out_v[order] = s2
     out = x.copy()
@@ -354,11 +360,11 @@ def _render_numerical(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Gener
             x = np.round(x, scale)
         if spec.unique:
             eps = 1.0 if integer else (10.0 ** -scale if scale is not None else _float_eps(x))
-            x = _strictly_increasing(x, eps)
+            x = _strictly_increasing(x, eps, spec.hi)
             if scale is not None and not integer:
                 x = np.round(x, scale)
-            if spec.hi is not None and np.nanmax(x) > spec.hi:
-                raise RelforgeError(f"column {spec.name!r}: cannot fit {int(ok.sum())} distinct values below {spec.hi}")
+            if (spec.hi is not None and np.nanmax(x) > spec.hi) or (spec.lo is not None and np.nanmin(x) < spec.lo):
+                raise RelforgeError(f"column {spec.name!r}: cannot fit {int(ok.sum())} distinct values in [{spec.lo}, {spec.hi}]")
     if integer:
         if np.isnan(x).any():
             return _masked(np.where(np.isnan(x), 0, x).astype(np.int64), np.isnan(x), "Int64")
@@ -681,7 +687,8 @@ def _render_datetime(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Genera
     step = _DAY_NS if day else _NS
     ns = np.floor(ns / step) * step
     if spec.unique:
-        ns = _strictly_increasing(np.where(miss, np.nan, ns), float(step))
+        hi_ns = np.floor(spec.hi * _NS / step) * step if spec.hi is not None else None
+        ns = _strictly_increasing(np.where(miss, np.nan, ns), float(step), hi_ns)
     ns = np.clip(np.where(np.isnan(ns), 0, ns), -9.2e18, 9.2e18)
     out = pd.Series(ns.astype(np.int64).view("datetime64[ns]"))
     if miss.any():
