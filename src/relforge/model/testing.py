@@ -152,3 +152,14 @@ def brute_force_masks(batch: dict) -> dict[str, torch.Tensor]:
                 out["feat"][b, q, k] = node[b][q] == node[b][k] or node[b][k] in f2p[b][q]
                 out["nbr"][b, q, k] = node[b][q] in f2p[b][k]
     return out
+
+
+class SyntheticSource:
+    """A sampler-like source of synthetic batches: ``batch(b, epoch)`` is a pure function of
+    (seed, b, epoch); ``num_batches`` batches per epoch. For tests and benchmarks."""
+
+    def __init__(self, num_batches: int = 8, *, seed: int = 0, **batch_kw):
+        self.num_batches, self.seed, self.batch_kw = int(num_batches), int(seed), batch_kw
+
+    def batch(self, b: int, epoch: int = 0) -> dict:
+        return synthetic_batch(seed=self.seed * 1_000_003 + epoch * 10_007 + b, **self.batch_kw)

@@ -1,0 +1,86 @@
+"""Training configuration (rt_pipeline.md §3 "Defaults", §4).
+
+Defaults follow the PluRel scripts where they are CPU-sensible (AdamW lr 5e-4, weight decay 0.1 on
+all parameters, one-cycle schedule with 20 % warm-up from lr/25 to lr/2.5e5 that also cycles
+Adam's beta1 0.95 -> 0.85, gradient clip 1.0); sizes default to a CPU-scale run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from relforge.errors import RelforgeError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # model
+    preset: str = "tiny"  # RT size preset: paper / small / tiny (relforge.model.config.PRESETS)
+    qk_norm: bool = True  # QK-normalization on (PluRel) or off (ablation)
+    attention: str = "auto"  # auto: flex on CUDA, sparse on CPU
+    # data
+    batch_size: int = 8  # contexts per step per rank (PluRel: 128 on one GPU)
+    ctx_len: int = 1024  # cells per context (spec §3)
+    max_bfs_width: int = 128  # children followed per row (spec §3)
+    tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
+    num_workers: int = 0  # DataLoader workers building batches (0 = in the training process)
+    # optimization
+    steps: int = 200  # optimizer steps
+    lr: float = 5e-4  # peak learning rate (spec §3)
+    weight_decay: float = 0.1  # on all parameters (spec §3, §6.11)
+    beta1: float = 0.9
+    beta2: float = 0.999
+    pct_start: float = 0.2  # warm-up fraction of the one-cycle schedule (spec §3)
+    div_factor: float = 25.0  # initial lr = lr / div_factor
+    final_div_factor: float = 1e4  # final lr = initial lr / final_div_factor (= lr / 2.5e5)
+    cycle_momentum: bool = True  # OneCycleLR default: beta1 cycles 0.95 -> 0.85 -> 0.95
+    grad_clip: float = 1.0  # max gradient norm (spec §3)
+    amp: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU; "off"; "bf16"
+    compile: bool = False  # torch.compile the model (CUDA; slow to start on CPU)
+    seed: int = 0  # weight init and item order
+    # evaluation, logging, checkpoints
+    eval_every: int = 100  # steps between evaluations (and at step 0 and the last step); 0 = never
+    eval_batches: int = 4  # batches per task and split (spec §3: at most 80)
+    eval_batch_size: int = 16  # contexts per evaluation batch
+    eval_splits: tuple = ("val",)  # splits evaluated; best checkpoints are chosen on "val"
+    max_eval_tasks: int = 10  # per store: at most half classification, half regression (spec §4)
+    log_every: int = 10  # steps between metric lines
+    ckpt_every: int = 100  # steps between checkpoints (and at the end)
+    tensorboard: bool = False  # also write TensorBoard events (needs the tensorboard package)
+    progress: bool = True  # progress bar on a terminal
+
+    def __post_init__(self):
+        for k in ("batch_size", "ctx_len", "max_bfs_width", "steps", "eval_batches", "eval_batch_size",
+                  "log_every", "ckpt_every", "max_eval_tasks"):
+            v = getattr(self, k)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise RelforgeError(f"TrainConfig.{k} must be a positive integer, got {v!r}")
+        if self.eval_every < 0 or self.num_workers < 0:
+            raise RelforgeError("TrainConfig.eval_every and num_workers must be >= 0")
+        if not self.lr > 0 or self.weight_decay < 0 or not 0 < self.pct_start < 1 or self.grad_clip < 0:
+            raise RelforgeError("TrainConfig: need lr > 0, weight_decay >= 0, 0 < pct_start < 1, grad_clip >= 0")
+        if self.amp not in ("auto", "off", "bf16"):
+            raise RelforgeError(f"TrainConfig.amp must be auto, off or bf16, got {self.amp!r}")
+        bad = [s for s in self.eval_splits if s not in ("val", "test")]
+        if bad:
+            raise RelforgeError(f"TrainConfig.eval_splits: unknown split(s) {bad} (use val, test)")
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "eval_splits", tuple(self.eval_splits))
+
+    def replace(self, **kw) -> "TrainConfig":
+        return dataclasses.replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise RelforgeError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)

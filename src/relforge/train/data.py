@@ -1,0 +1,106 @@
+"""Training and evaluation data from tokenized stores (``relforge tokenize`` output).
+
+A path is a cell store folder or a corpus folder of stores (:func:`relforge.tokenize.store.open_corpus`).
+Tasks of a store are the tasks recorded at tokenization (forecast / declared autocomplete) or,
+when none are recorded (synthetic databases), every autocomplete task (rt_pipeline.md §4:
+every feature column is a task).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from relforge.errors import RelforgeError
+from relforge.rng import child
+
+
+@dataclass
+class EvalTask:
+    key: str  # "<store>/<task>"
+    split: str
+    task_type: str
+    source: object  # ContextSampler over this one task and split
+
+
+def _task_names(store) -> list:
+    from relforge.tokenize.tasks import autocomplete_tasks, store_tasks
+
+    names = store_tasks(store)
+    return names if names else autocomplete_tasks(store)
+
+
+def _name(t) -> str:
+    return t if isinstance(t, str) else t.name
+
+
+def open_stores(path: str | Path) -> list:
+    from relforge.tokenize.store import open_corpus
+
+    if not Path(path).exists():
+        raise RelforgeError(f"no tokenized data at {str(path)!r} (run `relforge tokenize` first)")
+    return open_corpus(path)
+
+
+def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
+                     tasks: tuple = (), rank: int = 0, world_size: int = 1):
+    """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train."""
+    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+    from relforge.tokenize.tasks import resolve_task
+
+    stores = open_stores(path)
+    resolved, seen = [], set()
+    for st in stores:
+        for t in _task_names(st):
+            n = _name(t)
+            if tasks and n not in tasks and f"{st.name}/{n}" not in tasks:
+                continue
+            try:
+                resolved.append(resolve_task(st, t, "train", ctx_len=ctx_len))
+                seen.add(n)
+                seen.add(f"{st.name}/{n}")
+            except RelforgeError:
+                continue  # a task with no training rows (e.g. a tiny table) is skipped
+    missing = [t for t in tasks if t not in seen]
+    if missing:
+        raise RelforgeError(f"task(s) {', '.join(missing)} not found (with training rows) in {str(path)!r}")
+    if not resolved:
+        raise RelforgeError(f"no trainable task in {str(path)!r}")
+    cfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=seed)
+    return ContextSampler(resolved, cfg, rank=rank, world_size=world_size)
+
+
+def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: int, max_bfs_width: int,
+               max_tasks: int = 10, tasks: tuple = ()) -> list[EvalTask]:
+    """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
+    and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
+    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+    from relforge.tokenize.tasks import resolve_task
+
+    out = []
+    scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0)
+    for st in open_stores(path):
+        cands = {"clf": [], "reg": []}
+        for t in _task_names(st):
+            n = _name(t)
+            if tasks and n not in tasks and f"{st.name}/{n}" not in tasks:
+                continue
+            try:
+                per = {s: resolve_task(st, t, s, ctx_len=ctx_len) for s in splits}
+            except RelforgeError:
+                continue  # no rows in one of the splits
+            kind = "clf" if next(iter(per.values())).task_type == "binary_classification" else "reg"
+            cands[kind].append((n, per))
+        rng = child(0, "eval-tasks", st.name)
+        picked = []
+        for kind in ("clf", "reg"):
+            c = cands[kind]
+            order = rng.permutation(len(c)) if c else []
+            picked += [c[i] for i in order[: max_tasks // 2 + (max_tasks % 2 if kind == "clf" else 0)]]
+        for n, per in picked:
+            for s, rt in per.items():
+                out.append(EvalTask(f"{st.name}/{n}", s, rt.task_type, ContextSampler([rt], scfg)))
+    return out
+
+
+def d_text_of(path: str | Path) -> int:
+    return int(open_stores(path)[0]["col_emb"].shape[1])

@@ -1,0 +1,132 @@
+"""Evaluation metrics and loops (rt_pipeline.md §4 "Evaluation").
+
+Classification: AUROC of the boolean logits against ``target > 0``. Regression: R^2 on the
+*normalized* values (spec §6.10). Each task is also scored against the trivial baseline that
+predicts a constant (majority class rate / mean of the evaluated targets).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from relforge.model.rt import SEM_BOOLEAN
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``x`` with ties given their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    n = len(x)
+    new = np.r_[True, xs[1:] != xs[:-1]]
+    grp = np.cumsum(new) - 1  # tie group of each sorted position
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], n]
+    avg = (starts + ends + 1) / 2.0  # mean of 1-based positions starts+1 .. ends
+    ranks = np.empty(n)
+    ranks[order] = avg[grp]
+    return ranks
+
+
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve by the rank-sum (Mann-Whitney U) identity; ties count one half.
+
+    Returns NaN when only one class is present.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    r = _average_ranks(s)
+    return float((r[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def r2_score(pred, y) -> float:
+    """Coefficient of determination 1 - SS_res / SS_tot; NaN when y is constant or empty."""
+    p, t = np.asarray(pred, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if t.size == 0:
+        return float("nan")
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    if ss_tot == 0:
+        return float("nan")
+    return 1.0 - float(((t - p) ** 2).sum()) / ss_tot
+
+
+def is_classification(task_type: str) -> bool:
+    return task_type == "binary_classification"
+
+
+def task_metric(task_type: str) -> str:
+    return "auroc" if is_classification(task_type) else "r2"
+
+
+def score_predictions(task_type: str, pred: np.ndarray, target: np.ndarray, huber_delta: float = 1.0) -> dict:
+    """Metric of the predictions plus the constant baseline's metric and loss."""
+    if is_classification(task_type):
+        y = target > 0
+        p = y.mean() if y.size else 0.5
+        logit = math.log(max(p, 1e-6) / max(1 - p, 1e-6))
+        base_loss = float(torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.full((y.size,), logit, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))) if y.size else float("nan")
+        return {"auroc": auroc(pred, y), "baseline_auroc": 0.5, "baseline_loss": base_loss,
+                "pos_rate": float(p)}
+    mean = float(target.mean()) if target.size else 0.0
+    base_loss = float(torch.nn.functional.huber_loss(torch.full((target.size,), mean, dtype=torch.float64),
+                                                     torch.as_tensor(target, dtype=torch.float64),
+                                                     delta=huber_delta)) if target.size else float("nan")
+    return {"r2": r2_score(pred, target), "baseline_r2": 0.0, "baseline_loss": base_loss}
+
+
+@torch.no_grad()
+def predict(model, batches, device) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Run ``model`` over ``batches``; predictions, targets, semantic types at target cells of the
+    first ``true_batch_size`` sequences, and the mean batch loss."""
+    was_training = model.training
+    model.eval()
+    preds, tgts, sems, losses = [], [], [], []
+    try:
+        for batch in batches:
+            batch = to_device(batch, device)
+            n = int(batch.get("true_batch_size", batch["node_idx"].shape[0]))
+            out, loss = model(batch)
+            m = batch["is_target"][:n] & ~batch["is_padding"][:n]
+            preds.append(out[:n][m].float().cpu().numpy())
+            tgts.append(batch["target"][:n][m].float().cpu().numpy())
+            sems.append(batch["sem_type"][:n][m].cpu().numpy())
+            if loss is not None:
+                losses.append(float(loss))
+    finally:
+        model.train(was_training)
+    cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
+    return cat(preds), cat(tgts), cat(sems), (float(np.mean(losses)) if losses else float("nan"))
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def evaluate_task(model, sampler, task_type: str, *, max_batches: int, device="cpu") -> dict:
+    """Loss and AUROC (classification) or R^2 (regression) of ``model`` on the first ``max_batches``
+    batches of epoch 0 of ``sampler`` (a fixed subset; spec §4 "Evaluation")."""
+    nb = min(max_batches, sampler.num_batches)
+    batches = (sampler.batch(b, 0) for b in range(nb))
+    from relforge.tokenize.dataset import to_torch
+
+    pred, tgt, sem, loss = predict(model, (to_torch(b) for b in batches), device)
+    if is_classification(task_type) and sem.size and not (sem == SEM_BOOLEAN).all():
+        task_type = "regression"  # defensive: a non-boolean target scored as regression
+    res = {"loss": loss, "n": int(pred.size)}
+    res.update(score_predictions(task_type, pred, tgt, model.config.huber_delta))
+    return res
+
+
+def primary(result: dict) -> tuple[str, float, bool]:
+    """(metric name, value, higher_is_better) used to pick best checkpoints: AUROC or R^2 when
+    defined, else the loss (lower is better)."""
+    for k in ("auroc", "r2"):
+        v = result.get(k)
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            return k, float(v), True
+    return "loss", float(result["loss"]), False
