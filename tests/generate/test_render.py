@@ -170,5 +170,9 @@ def test_render_property(spec, n, seed, kind):
     if spec.stype == Stype.numerical and not spec.labels:
         v = s.dropna().to_numpy(dtype=float)
         assert np.isfinite(v).all()
+        if len(v) and spec.lo is not None and spec.role not in ("count", "amount", "rate", "score"):
+            assert v.min() >= spec.lo - 1e-6 * max(1, abs(spec.lo))
+        if len(v) and spec.hi is not None and spec.role not in ("count", "amount", "rate", "score"):
+            assert v.max() <= spec.hi + 1e-6 * max(1, abs(spec.hi))
     # the column passes Table validation with its declared type
     Table(pd.DataFrame({spec.name: s}), stypes={spec.name: spec.stype}).validate("t")

@@ -350,14 +350,18 @@ def _render_numerical(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Gener
                 sd = max(float(np.nanstd(x)), 1e-12)
                 x = (x - np.nanmean(x)) / sd * float(rng.choice((3, 10, 30, 100)))
         x = _fit_bounds(x, spec.lo, spec.hi)
-        if integer:
-            x = np.round(x)
-            if spec.lo is not None:
-                x = np.maximum(x, np.ceil(spec.lo))
-            if spec.hi is not None:
-                x = np.minimum(x, np.floor(spec.hi))
-        elif scale is not None:
-            x = np.round(x, scale)
+        if integer or scale is not None:  # round onto the grid, then keep grid points inside the bounds
+            q = 1.0 if integer else 10.0 ** scale
+            x = np.round(x * q) / q
+            glo = np.ceil(spec.lo * q - 1e-9) / q if spec.lo is not None else None
+            ghi = np.floor(spec.hi * q + 1e-9) / q if spec.hi is not None else None
+            if glo is not None and ghi is not None and glo > ghi:
+                raise RelforgeError(f"column {spec.name!r}: no {'integer' if integer else f'{scale}-decimal'} "
+                                    f"value lies in [{spec.lo}, {spec.hi}]")
+            if glo is not None:
+                x = np.maximum(x, glo)
+            if ghi is not None:
+                x = np.minimum(x, ghi)
         if spec.unique:
             eps = 1.0 if integer else (10.0 ** -scale if scale is not None else _float_eps(x))
             x = _strictly_increasing(x, eps, spec.hi)
