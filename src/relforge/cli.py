@@ -261,6 +261,69 @@ def scaling_cmd(
                f"in {r['seconds']:.1f} s")
 
 
+@app.command("pretrain")
+def pretrain_cmd(
+    data: Path = typer.Argument(..., help="tokenized store or corpus of stores (from `relforge tokenize`)"),
+    out: Path = typer.Option(..., "--out", help="run folder: metrics.jsonl, ckpt/, model.safetensors, best/"),
+    model: str = typer.Option("tiny", "--model", help="RT preset: tiny, small or paper"),
+    steps: int = typer.Option(200, "--steps", help="optimizer steps"),
+    batch_size: int = typer.Option(8, "--batch-size", help="contexts per step (per rank)"),
+    ctx_len: int = typer.Option(1024, "--ctx-len", help="cells per context"),
+    lr: float = typer.Option(5e-4, "--lr", help="peak learning rate (one-cycle schedule)"),
+    eval_data: Optional[Path] = typer.Option(None, "--eval", help="held-out store/corpus (default: DATA, split val)"),
+    eval_every: int = typer.Option(100, "--eval-every", help="steps between evaluations (0: none)"),
+    eval_batches: int = typer.Option(4, "--eval-batches", help="batches per task per evaluation"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="weights to continue from (continued pretraining / fine-tuning)"),
+    task: Optional[list[str]] = typer.Option(None, "--task", help="train only this task (repeatable): fine-tuning"),
+    qk_norm: bool = typer.Option(True, "--qk-norm/--no-qk-norm", help="QK-normalization in attention"),
+    seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
+    workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model"),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="also write TensorBoard events to OUT/tb"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in OUT from its last checkpoint"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace a non-empty OUT"),
+):
+    """Pretrain a Relational Transformer (scratch, --init-from: continued, --task: fine-tune); torchrun for DDP."""
+    from relforge.train.config import TrainConfig
+    from relforge.train.loop import pretrain
+
+    cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
+                      eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, seed=seed,
+                      num_workers=workers, compile=compile_, tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
+    r = pretrain(data, out, cfg, eval_data=eval_data, init_from=init_from, resume=resume, overwrite=overwrite)
+    if r:
+        typer.echo(f"trained {r['steps']} steps in {r['wall_s']:.1f} s; weights {out / 'model.safetensors'}, "
+                   f"metrics {out / 'metrics.jsonl'}, best per task {out / 'best.json'}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    weights: Path = typer.Argument(..., help="model.safetensors, or a run / checkpoint folder"),
+    data: Path = typer.Argument(..., help="tokenized store or corpus to evaluate on (zero-shot)"),
+    split: str = typer.Option("val", "--split", help="val or test"),
+    batches: int = typer.Option(4, "--batches", help="batches per task"),
+    batch_size: int = typer.Option(16, "--batch-size", help="contexts per batch"),
+    task: Optional[list[str]] = typer.Option(None, "--task", help="only this task (repeatable)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="also write the JSON report here"),
+):
+    """Evaluate a model zero-shot: loss, AUROC (classification), R2 (regression) per task."""
+    import json
+
+    from relforge.train.loop import evaluate_path
+
+    r = evaluate_path(weights, data, split=split, batches=batches, batch_size=batch_size, tasks=tuple(task or ()))
+    for t in r["tasks"]:
+        m = f"auroc {t['auroc']:.3f}" if "auroc" in t else f"r2 {t.get('r2', float('nan')):.3f}"
+        typer.echo(f"{t['task']:40s} {t['split']:5s} loss {t['loss']:.4f} (baseline {t['baseline_loss']:.4f}) {m}")
+    typer.echo(json.dumps(r["mean"]))
+    if out is not None:
+        from relforge.db.io import atomic_file
+
+        with atomic_file(out) as tmp:
+            tmp.write_text(json.dumps(r, indent=1))
+        typer.echo(f"report written to {out}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning RelforgeError into one line and exit code 2."""
     try:

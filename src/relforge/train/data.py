@@ -36,8 +36,15 @@ def _name(t) -> str:
 def open_stores(path: str | Path) -> list:
     from relforge.tokenize.store import open_corpus
 
-    if not Path(path).exists():
+    from relforge.tokenize.store import open_store
+
+    p = Path(path)
+    if not p.exists():
         raise RelforgeError(f"no tokenized data at {str(path)!r} (run `relforge tokenize` first)")
+    if not (p / "index.json").is_file() and not (p / "corpus.json").is_file() and p.is_dir():
+        subs = sorted(d for d in p.iterdir() if (d / "index.json").is_file())
+        if subs:  # a plain folder of store folders
+            return [open_store(d) for d in subs]
     return open_corpus(path)
 
 

@@ -53,7 +53,7 @@ def build_model(cfg: TrainConfig, d_text: int) -> RelationalTransformer:
 def make_scheduler(opt, cfg: TrainConfig):
     """One-cycle LR (linear): lr/div -> lr over pct_start, then -> lr/div/final_div; beta1 cycles."""
     return torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=cfg.pct_start, anneal_strategy="linear",
+        opt, max_lr=cfg.lr, total_steps=cfg.steps + 1, pct_start=cfg.pct_start, anneal_strategy="linear",
         div_factor=cfg.div_factor, final_div_factor=cfg.final_div_factor, cycle_momentum=cfg.cycle_momentum,
         base_momentum=0.85, max_momentum=0.95)
 
@@ -310,3 +310,55 @@ def evaluate_checkpoint(weights: str | Path, eval_tasks, *, max_batches: int = 4
             r = evaluate_task(model, et.source, et.task_type, max_batches=max_batches, device=dev)
         recs.append({"task": et.key, "split": et.split, "task_type": et.task_type, **r})
     return recs
+
+
+def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig(), *, eval_data: str | Path | None = None,
+             init_from: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+             device: str | None = None, quiet: bool = False) -> dict:
+    """Pretrain (from scratch), continue pretraining (``init_from``) or fine-tune (``cfg.tasks``) an RT
+    on the tokenized store/corpus ``data``, evaluating on ``eval_data`` (held-out stores) and on the
+    validation split of the training tasks' stores when ``eval_data`` is None."""
+    from relforge.train import data as D
+
+    if resume:
+        saved = ckpt.load_state(Path(out) / "ckpt")
+        cfg = TrainConfig.from_dict(saved["train_config"])
+    rank, world, _ = dist_info()
+    source = D.training_sampler(data, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
+                                seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world)
+    ev = []
+    if cfg.eval_every and rank == 0:
+        ev = D.eval_tasks(eval_data if eval_data is not None else data, splits=cfg.eval_splits,
+                          batch_size=cfg.eval_batch_size, ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
+                          max_tasks=cfg.max_eval_tasks, tasks=cfg.tasks if eval_data is None else ())
+    return train(cfg, source, out, eval_tasks=ev, d_text=source.d_text, init_from=init_from, resume=resume,
+                 overwrite=overwrite, device=device, quiet=quiet)
+
+
+def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", batches: int = 4, batch_size: int = 16,
+                  ctx_len: int | None = None, max_tasks: int = 10, tasks: tuple = (), device: str | None = None) -> dict:
+    """Zero-shot evaluation of ``weights`` (a .safetensors file or checkpoint/run folder) on every task
+    of the stores at ``data``; returns per-task records and their means."""
+    from relforge.train import data as D
+
+    w = Path(weights)
+    if w.is_dir() and (w / "model.safetensors").is_file():
+        w = w / "model.safetensors"
+    cfg_m, _ = ckpt.read_config(w)
+    if ctx_len is None:
+        tc = Path(weights) / "train_config.json" if Path(weights).is_dir() else w.parent / "train_config.json"
+        ctx_len = json.loads(tc.read_text())["ctx_len"] if tc.is_file() else 1024
+    d_text = D.d_text_of(data)
+    if d_text != cfg_m.d_text:
+        raise RelforgeError(f"model expects d_text {cfg_m.d_text} but {str(data)!r} was embedded with {d_text}")
+    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx_len, max_bfs_width=128,
+                      max_tasks=max_tasks, tasks=tasks)
+    if not ev:
+        raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
+    recs = evaluate_checkpoint(w, ev, max_batches=batches, device=device)
+    means = {}
+    for k in ("loss", "baseline_loss", "auroc", "r2"):
+        vals = [r[k] for r in recs if k in r and r[k] is not None and math.isfinite(r[k])]
+        if vals:
+            means[k] = float(np.mean(vals))
+    return {"weights": str(w), "data": str(data), "split": split, "tasks": recs, "mean": means}
