@@ -75,3 +75,13 @@ def test_pickled_store_travels_as_its_path(toy_store, tmp_path):
     assert np.array_equal(st2["cell_value"], st["cell_value"])
     s = ContextSampler([(st, "events.amount", "train")], SamplerConfig(ctx_len=64, batch_size=4))
     assert len(pickle.dumps(s)) < 200_000
+
+
+def test_arrays_are_mapped_lazily_and_checked(toy_store, tmp_path):
+    save_store(toy_store, tmp_path / "s")
+    st = open_store(tmp_path / "s")
+    assert "cell_col" not in dict.keys(st.arrays)  # nothing mapped yet
+    np.save(tmp_path / "s" / "node_time.npy", np.zeros(3, dtype=np.int64))
+    st = open_store(tmp_path / "s")
+    with pytest.raises(RelforgeError, match="node_time"):
+        st["node_time"]

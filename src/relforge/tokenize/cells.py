@@ -362,7 +362,8 @@ def build_cells(db: Database, tasks: tuple[Task, ...] | list[Task] = (), *, name
         col_emb=np.zeros((len(columns), 0), np.float32), text_emb=np.zeros((len(vocab.ids), 0), np.float32),
     )
     iso = lambda ts: None if ts is None or pd.isna(ts) else pd.Timestamp(ts).isoformat()  # noqa: E731
-    index = dict(name=name or db.name, n_nodes=N, n_cells=int(cell_ptr[-1]), tables=tables, columns=columns,
+    index = dict(name=name or db.name, n_nodes=N, n_cells=int(cell_ptr[-1]), n_texts=len(vocab.ids),
+                 tables=tables, columns=columns,
                  tasks=task_index, datetime_stats=dstats.to_dict(), val_timestamp=iso(db.val_timestamp),
                  test_timestamp=iso(db.test_timestamp), embedder=None)
     return CellStore(index, arrays, vocab.strings())
@@ -392,7 +393,7 @@ def embed_store(store: CellStore, embedder) -> CellStore:
     from relforge.tokenize.embed import get_embedder
 
     emb = get_embedder(embedder)
-    arrays = dict(store.arrays)
+    arrays = {k: store.arrays[k] for k in store.arrays}
     arrays["col_emb"] = emb.encode(column_texts(store)).astype(np.float32)
     texts = store.get_texts()
     arrays["text_emb"] = emb.encode(texts).astype(np.float32) if texts else np.zeros((0, emb.dim), np.float32)

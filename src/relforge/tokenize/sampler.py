@@ -102,14 +102,20 @@ class ContextSampler:
                 pos[id(t.store)] = len(self.stores)
                 self.stores.append(t.store)
         self.task_store = np.array([pos[id(t.store)] for t in resolved], dtype=np.int64)
-        dims = {s["col_emb"].shape[1] for s in self.stores}
+        dims = {s.d_text for s in self.stores}
         if len(dims) > 1:
             raise RelforgeError(f"stores were embedded with different dimensions {sorted(dims)}")
         self.d_text = dims.pop()
         self.col_off = np.cumsum([0] + [len(s.columns) for s in self.stores])
         self.table_off = np.cumsum([0] + [len(s.tables) for s in self.stores])
-        self.text_off = np.cumsum([0] + [len(s["text_emb"]) for s in self.stores])
-        self._arrays = [self._kernel_arrays(s) for s in self.stores]
+        self.text_off = np.cumsum([0] + [s.n_texts for s in self.stores])
+        self._arrays = [None] * len(self.stores)  # kernel views, built on first use of each store
+        self._alloc_scratch()
+        self.n_items = int(sum(t.n_seeds for t in resolved))
+        self._epoch_items = None
+
+    def _alloc_scratch(self) -> None:
+        """Per-process scratch: visit stamps over nodes, id-remap stamps over columns/tables/texts."""
         n_max = max(s.n_nodes for s in self.stores)
         self._mark = np.full(n_max, -1, dtype=np.int64)
         self._local = np.zeros(n_max, dtype=np.int64)
@@ -118,8 +124,6 @@ class ContextSampler:
         self._m = {k: (np.full(int(o[-1]), -1, dtype=np.int64), np.zeros(int(o[-1]), dtype=np.int64))
                    for k, o in (("col", self.col_off), ("table", self.table_off), ("text", self.text_off))}
         self._stamp = 0
-        self.n_items = int(sum(t.n_seeds for t in resolved))
-        self._epoch_items = None
 
     @staticmethod
     def _kernel_arrays(s: CellStore) -> tuple:
@@ -177,6 +181,8 @@ class ContextSampler:
             t = self.tasks[ti]
             si = int(self.task_store[ti])
             rows = np.nonzero(task_idx == ti)[0]
+            if self._arrays[si] is None:
+                self._arrays[si] = self._kernel_arrays(self.stores[si])
             _bfs.fill_batch(*self._arrays[si], seeds[rows].astype(np.int64), rows, rng_seeds[rows], t.target_col,
                             t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, S, cfg.max_bfs_width,
                             self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
@@ -215,13 +221,15 @@ class ContextSampler:
     # pickling (DataLoader workers): kernel views and the item cache are rebuilt, not copied
     def __getstate__(self):
         d = dict(self.__dict__)
-        d["_arrays"] = None
+        d["_arrays"] = [None] * len(self.stores)
         d["_epoch_items"] = None
+        for k in ("_mark", "_local", "_pick", "_ctr", "_m", "_stamp"):
+            d.pop(k, None)
         return d
 
     def __setstate__(self, d):
         self.__dict__.update(d)
-        self._arrays = [self._kernel_arrays(s) for s in self.stores]
+        self._alloc_scratch()
 
 
 def untimed() -> int:

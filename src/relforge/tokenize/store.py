@@ -33,6 +33,7 @@ text_emb       f32 [V,d]    embedding of each text value
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +93,15 @@ class CellStore:
         return self.index["columns"]
 
     @property
-    def d_text(self) -> int | None:
+    def d_text(self) -> int:
+        """Embedding width (0 when the store has no embeddings yet)."""
         e = self.index.get("embedder")
-        return None if e is None else int(e["dim"])
+        return 0 if e is None else int(e["dim"])
+
+    @property
+    def n_texts(self) -> int:
+        n = self.index.get("n_texts")
+        return int(n) if n is not None else len(self.arrays["text_emb"])
 
     def table_id(self, table: str) -> int:
         """Index of ``table``; RelforgeError naming the store and table when unknown."""
@@ -130,16 +137,16 @@ class CellStore:
 
     def validate(self) -> None:
         """Check array shapes against the index; RelforgeError naming the first mismatch."""
-        a, n, c = self.arrays, self.n_nodes, self.n_cells
-        expect = {"cell_ptr": (n + 1,), "cell_col": (c,), "cell_type": (c,), "cell_value": (c,), "cell_text": (c,),
-                  "node_table": (n,), "node_time": (n,), "node_key": (n,), "node_split": (n,),
-                  "node_f2p": (n, MAX_F2P), "p2f_ptr": (n + 1,), "p2t_ptr": (n + 1,)}
+        a = self.arrays
+        expect = _expected_shapes(self.index)
         for k in ARRAYS:
             if k not in a:
                 raise RelforgeError(f"store {self.name!r}: array {k!r} is missing")
         for k, shp in expect.items():
             if a[k].shape != shp:
                 raise RelforgeError(f"store {self.name!r}: array {k!r} has shape {a[k].shape}, expected {shp}")
+        if a["col_emb"].shape != (len(self.columns), self.d_text) or a["text_emb"].shape != (self.n_texts, self.d_text):
+            raise RelforgeError(f"store {self.name!r}: embedding tables do not match the index")
         if len(a["col_emb"]) != len(self.columns):
             raise RelforgeError(f"store {self.name!r}: col_emb has {len(a['col_emb'])} rows for {len(self.columns)} columns")
 
@@ -155,6 +162,48 @@ class CellStore:
             self.__dict__.update(other.__dict__)
         else:
             self.__init__(state["index"], state["arrays"], state["texts"])
+
+
+class _LazyArrays(dict):
+    """The arrays of a store folder, each memory-mapped on first access (opening a corpus of
+    thousands of stores reads only their small index files)."""
+
+    def __init__(self, path: Path, mmap: bool, expect: dict):
+        super().__init__()
+        self._path, self._mmap, self._expect = path, mmap, expect
+
+    def __missing__(self, k):
+        if k not in ARRAYS:
+            raise KeyError(k)
+        p = self._path / f"{k}.npy"
+        try:
+            a = np.load(p, mmap_mode="r" if self._mmap else None, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise RelforgeError(f"cannot read {str(p)!r}: {e}") from None
+        want = self._expect.get(k)
+        if want is not None and a.shape != want:
+            raise RelforgeError(f"store {str(self._path)!r}: array {k!r} has shape {a.shape}, expected {want}")
+        self[k] = a
+        return a
+
+    def __contains__(self, k) -> bool:
+        return k in ARRAYS
+
+    def __iter__(self):
+        return iter(ARRAYS)
+
+    def keys(self):
+        return list(ARRAYS)
+
+    def __reduce__(self):  # pickles as a plain dict of the loaded arrays (stores pickle by path anyway)
+        return (dict, ({k: self[k] for k in ARRAYS},))
+
+
+def _expected_shapes(index: dict) -> dict:
+    n, c = int(index["n_nodes"]), int(index["n_cells"])
+    return {"cell_ptr": (n + 1,), "cell_col": (c,), "cell_type": (c,), "cell_value": (c,), "cell_text": (c,),
+            "node_table": (n,), "node_time": (n,), "node_key": (n,), "node_split": (n,),
+            "node_f2p": (n, MAX_F2P), "p2f_ptr": (n + 1,), "p2t_ptr": (n + 1,)}
 
 
 def save_store(store: CellStore, path: str | Path, overwrite: bool = False) -> Path:
@@ -191,19 +240,16 @@ def open_store(path: str | Path, mmap: bool = True) -> CellStore:
         raise RelforgeError(f"{str(f)!r} is not a relforge cell store index")
     if index.get("format_version") != FORMAT_VERSION:
         raise RelforgeError(f"store {str(path)!r} has format version {index.get('format_version')}, expected {FORMAT_VERSION}")
-    arrays = {}
+    present = set(os.listdir(path))
     for k in ARRAYS:
-        p = path / f"{k}.npy"
-        if not p.is_file():
+        if f"{k}.npy" not in present:
             raise RelforgeError(f"store {str(path)!r} lacks {k}.npy")
-        try:
-            arrays[k] = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise RelforgeError(f"cannot read {str(p)!r}: {e}") from None
     index = {k: v for k, v in index.items() if k not in ("format", "format_version")}
-    st = CellStore(index, arrays, None, path.resolve())
-    st.validate()
-    return st
+    try:
+        arrays = _LazyArrays(path, mmap, _expected_shapes(index))
+    except (KeyError, TypeError, ValueError) as e:
+        raise RelforgeError(f"corrupt store index {str(f)!r}: {e}") from None
+    return CellStore(index, arrays, None, path.resolve())
 
 
 # ------------------------------------------------------------------------------------ corpus
