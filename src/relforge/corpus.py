@@ -201,7 +201,7 @@ def _corpus_one(seed: int, cfg: GeneratorConfig, path: str, parent_pid: int | No
     import os
     import shutil
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     base = dict(seed=int(seed), path=Path(path).name, config_hash=cfg.hash())
     try:
         db = (generator or _default_generator)(seed, cfg)
@@ -216,7 +216,8 @@ def _corpus_one(seed: int, cfg: GeneratorConfig, path: str, parent_pid: int | No
         shutil.rmtree(path, ignore_errors=True)
     save_database(db, path, overwrite=True)
     return dict(base, status="ok", tables=len(db.tables), rows=int(db.n_rows), cells=int(db.n_cells),
-                content_hash=h, seconds=round(time.perf_counter() - t0, 3))
+                content_hash=h, seconds=round(time.perf_counter() - t0, 3),
+                cpu_seconds=round(time.process_time() - c0, 3))
 
 
 def read_jsonl_manifest(out_dir: str | Path) -> list[dict]:
@@ -361,7 +362,7 @@ def build_corpus(out_dir: str | Path, num_dbs: int, *, offset: int = 0, config=N
     -------
     Summary dict: ``out, databases, generated, skipped, failed, seconds, records`` (one record per
     seed, in seed order: seed, path, config_hash, status, tables, rows, cells, content_hash,
-    seconds). ``OUT/manifest.jsonl`` ends up with exactly these records and ``OUT/corpus.json``
+    seconds, cpu_seconds). ``OUT/manifest.jsonl`` ends up with exactly these records and ``OUT/corpus.json``
     lists the ``ok`` ones.
     """
     if isinstance(num_dbs, bool) or not isinstance(num_dbs, int) or num_dbs < 1:
