@@ -104,3 +104,28 @@ def test_generated_database_contexts():
                 assert "no test rows" in str(e) or "no train rows" in str(e)
                 continue
             check_batch(st, s, s.batch(0))
+
+
+def test_cli_reads_relbench_task_folders(toy_folder, toy_db, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from conftest import make_forecast_task
+
+    db = tmp_path / "db"
+    shutil.copytree(toy_folder, db)
+    task = make_forecast_task(toy_db)
+    for split, df in task.splits.items():
+        (db / "tasks" / task.name).mkdir(parents=True, exist_ok=True)
+        t = pa.Table.from_pandas(df, preserve_index=False)
+        md = {b"fkey_col_to_pkey_table": b'{"user_id": "users"}', b"time_col": b'"timestamp"', b"pkey_col": b"null"}
+        pq.write_table(t.replace_schema_metadata({**(t.schema.metadata or {}), **md}), db / "tasks" / task.name / f"{split}.parquet")
+    r = runner.invoke(app, ["tokenize", str(db), "--out", str(tmp_path / "s"), "--embedder", "hash:8"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.splitlines()[0])["tasks"] == ["user-active"]
+    r = runner.invoke(app, ["sample", str(tmp_path / "s"), "--task", "user-active", "--split", "val", "--ctx-len", "64"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["kind"] == "forecast" and out["task_type"] == "binary_classification"

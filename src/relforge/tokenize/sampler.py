@@ -62,6 +62,8 @@ class SamplerConfig:
         for k in ("ctx_len", "max_bfs_width", "batch_size"):
             if getattr(self, k) < 1:
                 raise RelforgeError(f"sampler {k} must be >= 1, got {getattr(self, k)}")
+        if not 0 <= self.seed < 2**63:
+            raise RelforgeError(f"sampler seed must be in [0, 2**63), got {self.seed}")
 
 
 class ContextSampler:
