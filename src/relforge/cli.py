@@ -174,9 +174,10 @@ def report_cmd(
 
 @app.command("tokenize")
 def tokenize_cmd(
-    db: str = typer.Argument(..., help="database folder (relforge or relbench layout), .sqlite/.duckdb, "
-                                       "or a real database name (f1, chinook, movielens)"),
-    out: Path = typer.Option(..., "--out", help="store folder (memory-mapped .npy arrays + index.json)"),
+    db: str = typer.Argument(..., help="database folder (relforge or relbench layout), .sqlite/.duckdb, a real "
+                                       "database name (f1, chinook, movielens), or a folder of databases (-> corpus)"),
+    out: Path = typer.Option(..., "--out", help="store folder (memory-mapped .npy arrays + index.json), or corpus "
+                                                "folder (one store per database + stores.json)"),
     embedder: str = typer.Option("minilm", "--embedder", help="minilm (needs relforge[text]), hash or hash:<dim>"),
     tasks: bool = typer.Option(True, "--tasks/--no-tasks", help="also tokenize the database's forecast tasks"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
