@@ -129,3 +129,23 @@ def test_cli_reads_relbench_task_folders(toy_folder, toy_db, tmp_path):
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["kind"] == "forecast" and out["task_type"] == "binary_classification"
+
+
+def test_cli_tokenizes_a_folder_of_databases_into_a_corpus(tmp_path):
+    from conftest import make_db
+
+    from relforge.tokenize import open_corpus
+
+    for s in range(3):
+        make_db(s, n_events=60, name=f"db{s}").save(tmp_path / "dbs" / f"db_{s:06d}")
+    r = runner.invoke(app, ["tokenize", str(tmp_path / "dbs"), "--out", str(tmp_path / "c"), "--embedder", "hash:8"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.splitlines()[0])["stores"] == 3
+    c = open_corpus(tmp_path / "c")
+    assert [s.name for s in c] == ["db_000000", "db_000001", "db_000002"]
+    s = ContextSampler([(st, "events.amount", "train") for st in c], SamplerConfig(ctx_len=64, batch_size=6))
+    b = s.batch(0)
+    assert len(set(b["task_idx"].tolist())) > 1  # one batch mixes databases
+    for st in c:
+        one = ContextSampler([(st, "events.amount", "train")], SamplerConfig(ctx_len=64, batch_size=4))
+        check_batch(st, one, one.batch(0))

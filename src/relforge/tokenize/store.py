@@ -6,7 +6,7 @@ On disk a store is a folder::
     STORE/texts.json        the text vocabulary (cell strings), for inspection only
     STORE/<array>.npy       the arrays below, opened with ``np.load(mmap_mode="r")``
 
-A corpus is a folder of stores plus ``corpus.json`` (the store names, in order); opening a corpus
+A corpus is a folder of stores plus ``stores.json`` (the store names, in order); opening a corpus
 of thousands of databases reads one small JSON per store and maps the arrays lazily.
 
 Arrays (N rows = nodes, C cells, E/T edges, U columns, V texts; rt_pipeline.md §1):
@@ -253,11 +253,11 @@ def open_store(path: str | Path, mmap: bool = True) -> CellStore:
 
 
 # ------------------------------------------------------------------------------------ corpus
-CORPUS_INDEX = "corpus.json"
+CORPUS_INDEX = "stores.json"  # (not corpus.json: that name is the database-corpus manifest)
 
 
 def save_corpus(stores: list[CellStore], path: str | Path, overwrite: bool = False) -> Path:
-    """Write several stores as one corpus folder: ``PATH/<store name>/`` plus ``corpus.json``."""
+    """Write several stores as one corpus folder: ``PATH/<store name>/`` plus ``stores.json``."""
     from relforge.db.io import atomic_dir
 
     names = [s.name for s in stores]
@@ -271,7 +271,7 @@ def save_corpus(stores: list[CellStore], path: str | Path, overwrite: bool = Fal
 
 
 def open_corpus(path: str | Path) -> list[CellStore]:
-    """Open a corpus folder (``corpus.json`` listing store folders) or a single store folder."""
+    """Open a corpus folder (``stores.json`` listing store folders) or a single store folder."""
     path = Path(path)
     if (path / "index.json").is_file():
         return [open_store(path)]
