@@ -202,3 +202,34 @@ def test_empty_table_is_refused():
     st = build_cells(Database({"t": Table(df, "id")}, name="empty"))
     with pytest.raises(RelforgeError, match="empty"):
         resolve_task(st, "t.x", "train")
+
+
+_GEN = {}
+
+
+def generated_store(seed: int):
+    """A small relforge.generate database (helper B's generator), tokenized once per seed."""
+    if seed not in _GEN:
+        import relforge
+
+        from relforge.tokenize import autocomplete_tasks
+
+        cfg = {"schema": {"n_tables": (3, 6), "entity_rows": (40, 90), "activity_rows": (120, 300)}}
+        st = embed_store(build_cells(relforge.generate(seed, cfg)), "hash:8")
+        _GEN[seed] = (st, autocomplete_tasks(st))
+    return _GEN[seed]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(db_seed=st_.integers(0, 3), seed=st_.integers(0, 2**31), ctx=st_.integers(16, 400), width=st_.integers(1, 64),
+       pick=st_.integers(0, 10**6), split=st_.sampled_from(["train", "val", "test"]))
+def test_property_on_generated_databases(db_seed, seed, ctx, width, pick, split):
+    store, tasks = generated_store(db_seed)
+    task = tasks[pick % len(tasks)]
+    try:
+        t = resolve_task(store, task, split, ctx_len=ctx)
+    except RelforgeError as e:  # an empty split, or rows wider than this ctx_len: refused by design
+        assert "no " + split in str(e) or "smaller than one row" in str(e)
+        return
+    s = ContextSampler([t], SamplerConfig(ctx_len=ctx, max_bfs_width=width, batch_size=6, seed=seed))
+    check_batch(store, s, s.batch(seed % s.num_batches, epoch=seed % 2))
