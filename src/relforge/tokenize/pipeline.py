@@ -66,7 +66,7 @@ def database_folders(source: str | Path) -> list[Path] | None:
     p = Path(source)
     if not p.is_dir() or _is_database_dir(p):
         return None
-    subs = sorted(q for q in p.iterdir() if _is_database_dir(q))
+    subs = sorted(q for q in p.iterdir() if not q.name.startswith(".") and _is_database_dir(q))
     return subs or None
 
 
