@@ -246,12 +246,13 @@ def scaling_cmd(
     eval_batches: int = typer.Option(16, "--eval-batches", help="held-out batches per evaluation"),
     seed: int = typer.Option(0, "--seed", help="sampler and init seed"),
     workers: int = typer.Option(1, "--workers", help="cells trained in parallel processes (1 torch thread each)"),
+    real: str = typer.Option("", "--real", help="also evaluate the tasks of these real databases, e.g. f1,chinook"),
 ):
     """Scaling sweep: one model per (N, S) cell, held-out loss, power-law fits and plots."""
     from relforge.experiments.scaling import SweepConfig, parse_list, run_sweep
 
     cfg = SweepConfig(model=config, ctx_len=ctx_len, batch_size=batch_size, lr=lr, n_heldout=heldout,
-                      eval_batches=eval_batches, seed=seed)
+                      eval_batches=eval_batches, seed=seed, real=tuple(x.strip() for x in real.split(",") if x.strip()))
     r = run_sweep(out, parse_list(n, int, "--n value"), parse_list(tokens, float, "--tokens value"), cfg,
                   corpus_dir=corpus, generator_config=generator_config, workers=workers)
     fit = r["fits"]["by_n"]

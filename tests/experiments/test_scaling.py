@@ -1,4 +1,5 @@
 """Scaling sweeps: power-law fits, frontiers, the task corpus split, a tiny 2x2 sweep and its resume."""
+import dataclasses
 import json
 
 import numpy as np
@@ -132,3 +133,15 @@ def test_tiny_sweep_end_to_end_and_resume(corpus, tmp_path):
     assert len(r2["cells"]) == 4
     with pytest.raises(RelforgeError, match="other settings"):
         run_sweep(out, [1], [1024], SweepConfig(model="tiny", ctx_len=64), corpus_dir=corpus, progress=False)
+
+
+def test_real_task_loss_is_recorded(corpus, tmp_path, real_data_dir, monkeypatch):
+    monkeypatch.setenv("RELFORGE_DATA", str(real_data_dir))
+    cfg = dataclasses.replace(TINY, real=("chinook",))
+    r = run_sweep(tmp_path / "sw", [1], [512], cfg, corpus_dir=corpus, progress=False)
+    (cell,) = r["cells"]
+    assert set(cell["real_loss"]) == {"chinook"} and np.isfinite(cell["real_loss"]["chinook"])
+    assert np.isfinite(cell["real_loss_init"]["chinook"])
+    assert "Real database `chinook`" in (tmp_path / "sw" / "table.md").read_text()
+    with pytest.raises(RelforgeError, match="unknown real database"):
+        dataclasses.replace(TINY, real=("nope",)).validate()

@@ -182,6 +182,7 @@ class SweepConfig:
     embedder: str = "hash"  # text/column-name embedder of the stores (hash: no model download)
     seed: int = 0  # sampler order and model init
     threads: int = 1  # torch threads per cell (cells may run in parallel processes)
+    real: tuple = ()  # real databases (f1, chinook, movielens) whose task loss (val) is also evaluated
 
     def validate(self) -> None:
         from relforge.model.config import PRESETS
@@ -195,9 +196,21 @@ class SweepConfig:
                 raise RelforgeError(f"sweep {k} must be a positive integer, got {v!r}")
         if not (self.lr > 0 and self.weight_decay >= 0 and 0 <= self.warmup_frac < 1 and self.grad_clip > 0):
             raise RelforgeError("sweep lr must be > 0, weight_decay >= 0, warmup_frac in [0, 1), grad_clip > 0")
+        if self.real:
+            from relforge import realdata
+
+            unknown = sorted(set(self.real) - set(realdata.list_databases()))
+            if unknown:
+                raise RelforgeError(f"unknown real database(s) {', '.join(unknown)} "
+                                    f"(known: {', '.join(realdata.list_databases())})")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.real:
+            d["real"] = list(self.real)
+        else:
+            d.pop("real")  # sweeps without real tasks keep the settings hash they had before the option
+        return d
 
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
@@ -281,10 +294,37 @@ def _lr_at(step: int, steps: int, cfg: SweepConfig) -> float:
     return cfg.lr * max(1.0 - (step - warm) / max(1, steps - warm), 1.0 / 2.5e5)
 
 
-def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: list[dict] | None = None) -> dict:
+def real_batches(cfg: SweepConfig) -> dict[str, list[dict]]:
+    """Fixed evaluation batches (val split) of the tasks of each real database in ``cfg.real``."""
+    from relforge.tokenize.cells import tokenize_database
+    from relforge.tokenize.embed import get_embedder
+    from relforge.tokenize.pipeline import load_source
+    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+    from relforge.tokenize.tasks import resolve_task
+
+    out = {}
+    for name in cfg.real:
+        db, tasks = load_source(name)
+        store = tokenize_database(db, tasks, embedder=get_embedder(cfg.embedder))
+        resolved = []
+        for t in tasks:
+            try:
+                resolved.append(resolve_task(store, t, "val", ctx_len=cfg.ctx_len))
+            except RelforgeError:
+                continue
+        if not resolved:
+            raise RelforgeError(f"real database {name!r} has no task with validation rows")
+        ev = ContextSampler(resolved, SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
+                                                    batch_size=cfg.eval_batch_size, seed=cfg.seed + 104729))
+        out[name] = eval_batches(ev, cfg.eval_batches)
+    return out
+
+
+def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: list[dict] | None = None,
+               real: dict[str, list[dict]] | None = None) -> dict:
     """Train a fresh RT (preset ``cfg.model``) on the first ``n`` training databases of the task
     corpus ``tc`` for ``tokens`` tokens; return the cell record (held-out loss before and after,
-    final train loss, steps, parameters, seconds)."""
+    final train loss, steps, parameters, seconds; ``real_loss`` per real database when asked)."""
     import torch
 
     from relforge.model.config import preset
@@ -295,6 +335,7 @@ def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: 
     torch.set_num_threads(cfg.threads)
     tr, ev = _samplers(tc, n, cfg)
     held = heldout_batches if heldout_batches is not None else eval_batches(ev, cfg.eval_batches)
+    real = real if real is not None else real_batches(cfg)
     if not held:
         raise RelforgeError("the held-out pool yields no full evaluation batch; lower eval_batch_size")
     mcfg = preset(cfg.model, d_text=tr.d_text)
@@ -304,6 +345,7 @@ def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: 
     opt = model.configure_optimizers(cfg.lr, cfg.weight_decay)
     steps = cfg.steps_for(tokens)
     loss0 = evaluate(model, held)
+    real0 = {k: evaluate(model, b) for k, b in real.items()}
     tail, n_tail = [], max(1, steps // 10)
     for step in range(steps):
         for g in opt.param_groups:
@@ -322,6 +364,7 @@ def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: 
                 train_dbs=[d.seed for d in tc.train_dbs(n)], train_tasks=len(tr.tasks), train_items=tr.n_items,
                 heldout_loss=evaluate(model, held), heldout_loss_init=loss0, heldout_batches=len(held),
                 train_loss=float(np.mean(tail)) if tail else float("nan"), params=model.get_num_params(),
+                real_loss={k: evaluate(model, b) for k, b in real.items()}, real_loss_init=real0,
                 seconds=round(time.perf_counter() - t0, 2))
 
 
@@ -350,8 +393,8 @@ def _cell_job(corpus_dir: str, n_max: int, cfg: SweepConfig, n: int, tokens: flo
     if _WORKER.get("key") != key:
         tc = _load_tc(corpus_dir, n_max, cfg)
         _, ev = _samplers(tc, min(n_max, len(tc.train)), cfg)
-        _WORKER.update(key=key, tc=tc, held=eval_batches(ev, cfg.eval_batches))
-    rec = train_cell(_WORKER["tc"], n, tokens, cfg, heldout_batches=_WORKER["held"])
+        _WORKER.update(key=key, tc=tc, held=eval_batches(ev, cfg.eval_batches), real=real_batches(cfg))
+    rec = train_cell(_WORKER["tc"], n, tokens, cfg, heldout_batches=_WORKER["held"], real=_WORKER["real"])
     rec["sweep_hash"] = cfg.hash()
     with atomic_file(out_file) as tmp:
         tmp.write_text(json.dumps(rec, indent=2))
@@ -504,6 +547,13 @@ def _table(cells: list[dict], fits: dict, cfg: SweepConfig) -> str:
     for n in ns:
         row = [f"{at[(n, s)]['heldout_loss']:.4f}" if (n, s) in at else "" for s in ss]
         lines.append(f"| {n} | " + " | ".join(row) + " |")
+    for name in sorted({k for c in cells for k in c.get("real_loss", {})}):
+        lines += ["", f"Real database `{name}` (its tasks, val split): loss; rows N, columns S.", "",
+                  "| N \\ S | " + " | ".join(f"{s:.3g}" for s in ss) + " |", "|---|" + "---|" * len(ss)]
+        for n in ns:
+            row = [f"{at[(n, s)]['real_loss'][name]:.4f}" if name in at.get((n, s), {}).get("real_loss", {}) else ""
+                   for s in ss]
+            lines.append(f"| {n} | " + " | ".join(row) + " |")
     init = [c["heldout_loss_init"] for c in cells if "heldout_loss_init" in c]
     if init:
         lines += ["", f"Untrained model: held-out loss {np.mean(init):.4f}."]
