@@ -196,7 +196,7 @@ class ContextSampler:
         for key, off, emb in (("col_id", self.col_off, "col_emb"), ("table_id", self.table_off, None),
                               ("text_id", self.text_off, "text_emb")):
             ms, mv = self._m[key.split("_")[0]]
-            uniq = np.empty(max(int(off[-1]), 1), dtype=np.int64)
+            uniq = np.empty(max(min(int(off[-1]), B * S), 1), dtype=np.int64)
             flat = out[key].reshape(-1)
             k = _bfs.remap_ids(flat, ms, mv, self._stamp, uniq)
             if emb is not None:
