@@ -84,10 +84,10 @@ class ContextSampler:
         resolved = []
         for t in tasks:
             if isinstance(t, SamplerTask):
-                resolve_ok = int(t.store.tables[t.table]["max_cells"])
-                if cfg.ctx_len < max(resolve_ok, 1):
+                width = int(t.store.tables[t.table]["max_cells"])
+                if cfg.ctx_len < max(width, 1):
                     raise RelforgeError(f"ctx_len {cfg.ctx_len} is smaller than one row of table "
-                                        f"{t.store.tables[t.table]['name']!r} ({resolve_ok} cells)")
+                                        f"{t.store.tables[t.table]['name']!r} ({width} cells)")
                 resolved.append(t)
             else:
                 store, task, split = t
