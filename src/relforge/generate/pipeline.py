@@ -52,14 +52,28 @@ def _with_rows(schema: Schema, n_rows: dict[str, int] | None) -> Schema:
 
 def _masked(s: pd.Series, mask: np.ndarray) -> pd.Series:
     """``s`` with ``mask`` rows set missing, in a dtype that can hold a missing value."""
-    if pd.api.types.is_bool_dtype(s.dtype):
-        s = s.astype("boolean")
-    elif pd.api.types.is_integer_dtype(s.dtype) and not isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
-        s = s.astype("Int64")
-    else:
-        s = s.copy()
-    s[mask] = None if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) or s.dtype == object else np.nan
-    return s
+    dt = s.dtype
+    if isinstance(dt, np.dtype):
+        if dt.kind == "f":
+            return pd.Series(np.where(mask, np.nan, s.to_numpy()), dtype=dt)
+        if dt.kind == "b":
+            return pd.Series(pd.arrays.BooleanArray(s.to_numpy(), mask.copy()))
+        if dt.kind in "iu":
+            return pd.Series(pd.arrays.IntegerArray(s.to_numpy().astype(np.int64), mask.copy()))
+        if dt.kind == "M":
+            v = s.to_numpy().copy()
+            v[mask] = np.datetime64("NaT")
+            return pd.Series(v)
+    return s.mask(mask)
+
+
+def database_schema(seed: int, config=None) -> Schema:
+    """The schema :func:`generate_database` samples for ``seed`` (stage 1 plus semantic names)."""
+    from relforge.generate.schema import sample_schema
+
+    cfg = load_config(config)
+    schema = sample_schema(cfg, rng=child(int(seed), "schema"))
+    return _apply_names(schema, cfg, int(seed))
 
 
 def generate_database(seed: int, config=None, *, schema: Schema | None = None,
@@ -90,10 +104,7 @@ def generate_database(seed: int, config=None, *, schema: Schema | None = None,
     seed = int(seed)
     cfg = load_config(config)
     if schema is None:
-        from relforge.generate.schema import sample_schema
-
-        schema = sample_schema(cfg, rng=child(seed, "schema"))
-        schema = _apply_names(schema, cfg, seed)
+        schema = database_schema(seed, cfg)
     schema = _with_rows(schema, n_rows)
     schema.validate()
 
@@ -123,10 +134,10 @@ def generate_database(seed: int, config=None, *, schema: Schema | None = None,
             cols[spec.time_col] = pd.Series(np.asarray(t_arr, dtype="datetime64[ns]"))
         stypes = {}
         rmask = masks.get(name, {})
+        rng = child(seed, "render", name)  # one stream per table, drawn in column order
         for s in spec.columns:
             if s.name not in latents[name]:
                 continue
-            rng = child(seed, "render", name, s.name)
             ser = render_column(s, latents[name][s.name], rng=rng, times=t_arr)
             ser = ser.reset_index(drop=True)
             if s.name in rmask:

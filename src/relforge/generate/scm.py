@@ -117,6 +117,37 @@ def make_activation(name: str, *, rng: np.random.Generator) -> Callable[[np.ndar
 # ---------------------------------------------------------------- weight inits (§1, §4.3)
 
 
+def _weight(name: str, fan_in: int, fan_out: int, z: np.ndarray, u: np.ndarray, rng) -> np.ndarray:
+    """Init ``name`` from pre-drawn standard normals ``z`` and uniforms ``u`` (fan_in*fan_out each)."""
+    shape = (fan_in, fan_out)
+    z = z.reshape(shape)
+    if name == "kaiming_normal":
+        return z * F32(math.sqrt(2.0 / fan_in))
+    if name == "kaiming_uniform":
+        b = math.sqrt(6.0 / fan_in)
+        return u.reshape(shape) * F32(2 * b) - F32(b)
+    if name == "xavier_normal":
+        return z * F32(math.sqrt(2.0 / (fan_in + fan_out)))
+    if name == "xavier_uniform":
+        b = math.sqrt(6.0 / (fan_in + fan_out))
+        return u.reshape(shape) * F32(2 * b) - F32(b)
+    if name == "trunc_normal":
+        w = z.copy()
+        bad = np.abs(w) > 2
+        while bad.any():  # redraw outside +-2 (~5% of entries, a few rounds)
+            w[bad] = rng.standard_normal(int(bad.sum()), dtype=F32)
+            bad = np.abs(w) > 2
+        return w
+    if name == "sparse":
+        n_zero = min(fan_in - 1, math.ceil(0.5 * fan_in)) if fan_in > 1 else 0
+        w = z * F32(1.0 / math.sqrt(fan_in - n_zero))
+        if n_zero:
+            order = np.argsort(u.reshape(shape), axis=0)  # per column, a random set of rows
+            np.put_along_axis(w, order[:n_zero], 0.0, axis=0)
+        return w
+    raise ValueError(f"unknown weight init {name!r}")
+
+
 def init_weight(name: str, fan_in: int, fan_out: int, *, rng: np.random.Generator) -> np.ndarray:
     """A ``(fan_in, fan_out)`` float32 weight matrix (used as ``x @ W``) from init ``name``.
 
@@ -125,43 +156,26 @@ def init_weight(name: str, fan_in: int, fan_out: int, *, rng: np.random.Generato
     N(0,1) truncated to +-2; sparse: half of each output unit's inputs zeroed (at least one kept),
     survivors N(0, 1/sqrt(kept)).
     """
-    shape = (fan_in, fan_out)
-    if name == "kaiming_normal":
-        w = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
-    elif name == "kaiming_uniform":
-        b = math.sqrt(6.0 / fan_in)
-        w = rng.uniform(-b, b, shape)
-    elif name == "xavier_normal":
-        w = rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), shape)
-    elif name == "xavier_uniform":
-        b = math.sqrt(6.0 / (fan_in + fan_out))
-        w = rng.uniform(-b, b, shape)
-    elif name == "trunc_normal":
-        w = rng.standard_normal(shape)
-        bad = np.abs(w) > 2
-        while bad.any():  # redraw outside +-2 (expected ~5% of entries, a few rounds)
-            w[bad] = rng.standard_normal(int(bad.sum()))
-            bad = np.abs(w) > 2
-    elif name == "sparse":
-        n_zero = min(fan_in - 1, math.ceil(0.5 * fan_in)) if fan_in > 1 else 0
-        kept = fan_in - n_zero
-        w = rng.normal(0.0, 1.0 / math.sqrt(kept), shape)
-        if n_zero:
-            order = np.argsort(rng.random(shape), axis=0)  # per column, a random set of rows
-            np.put_along_axis(w, order[:n_zero], 0.0, axis=0)
-    else:
-        raise ValueError(f"unknown weight init {name!r}")
-    return w.astype(F32)
+    k = fan_in * fan_out
+    return _weight(name, fan_in, fan_out, rng.standard_normal(k, dtype=F32), rng.random(k, dtype=F32), rng)
+
+
+def _mask(w: np.ndarray, density: float, m: np.ndarray, rng) -> np.ndarray:
+    if density >= 1.0:
+        return w
+    keep = m.reshape(w.shape) < F32(density)
+    if not keep.any():
+        keep.flat[int(rng.integers(keep.size))] = True
+    w = w * keep
+    w *= F32(1.0 / density)
+    return w
 
 
 def density_mask(w: np.ndarray, density: float, *, rng: np.random.Generator) -> np.ndarray:
     """``w`` times a Bernoulli(density) mask divided by density (§4.3); never empties ``w``."""
     if density >= 1.0:
         return w
-    m = rng.random(w.shape) < density
-    if not m.any():
-        m.flat[int(rng.integers(m.size))] = True
-    return (w * m / F32(density)).astype(F32)
+    return _mask(w, density, rng.random(w.size, dtype=F32), rng)
 
 
 # ---------------------------------------------------------------- random MLP (§4.3)
@@ -170,8 +184,12 @@ def density_mask(w: np.ndarray, density: float, *, rng: np.random.Generator) -> 
 class RandomMLP:
     """A frozen random MLP ``in -> hid x (L-1) -> out`` with no biases (§4.3).
 
-    Hidden layers: ``h = clamp(s * act(h @ W), +-1e6)`` with ``s = exp(U(-1,1))``; the last layer is
-    linear. ``L ~ U{layers}``; every weight gets a random init and a density mask.
+    Hidden layers: ``h = s * act(h @ W)`` with ``s = exp(U(-1,1))`` (folded into the next weight);
+    the last layer is linear and its output is clamped to +-1e6. ``L ~ U{layers}``; every weight
+    gets a random init (:func:`init_weight`) and a density mask (:func:`density_mask`). Hidden
+    values are not clamped per layer: callers feed standardized inputs and every activation grows
+    at most linearly, so they stay many orders of magnitude inside float32 range (the per-layer
+    clamp of §4.3 only guarded that). All of an MLP's random numbers come from a few bulk draws.
     """
 
     def __init__(self, d_in: int, d_hid: int, d_out: int, *, rng: np.random.Generator,
@@ -181,19 +199,31 @@ class RandomMLP:
 
         activations = activations or ACTIVATIONS
         inits = inits or WEIGHT_INITS
-        n_layers = int(rng.integers(layers[0], layers[1] + 1))
+        prm = rng.random(2 + 3 * 8)
+        lo, hi = layers
+        n_layers = min(hi, lo + int(prm[0] * (hi - lo + 1)))
+        dens = density[0] + (density[1] - density[0]) * float(prm[1])
+        init_ids = (prm[2:10] * len(inits)).astype(np.int64)
+        act_ids = (prm[10:18] * len(activations)).astype(np.int64)
+        scales = np.exp(prm[18:26] * 2.0 - 1.0)
         dims = [d_in] + [d_hid] * (n_layers - 1) + [d_out]
-        dens = float(rng.uniform(*density))
+        sizes = [dims[i] * dims[i + 1] for i in range(n_layers)]
+        total = sum(sizes)
+        z = rng.standard_normal(total, dtype=F32)
+        u = rng.random(2 * total, dtype=F32)
         self.weights: list[np.ndarray] = []
-        self.acts: list[tuple[Callable, float, bool]] = []
+        self.acts: list[Callable] = []
+        off = 0
         for i in range(n_layers):
-            w = init_weight(inits[int(rng.integers(len(inits)))], dims[i], dims[i + 1], rng=rng)
-            self.weights.append(density_mask(w, dens, rng=rng))
+            k = sizes[i]
+            w = _weight(inits[init_ids[i % 8]], dims[i], dims[i + 1], z[off:off + k], u[off:off + k], rng)
+            w = _mask(w, dens, u[total + off:total + off + k], rng)
+            off += k
+            if i > 0:
+                w = w * F32(scales[(i - 1) % 8])  # s * act(h) @ W == act(h) @ (s W)
+            self.weights.append(w)
             if i < n_layers - 1:
-                name = activations[int(rng.integers(len(activations)))]
-                act = make_activation(name, rng=rng)
-                scale = float(np.exp(rng.uniform(-1.0, 1.0)))
-                self.acts.append((act, F32(scale), name not in BOUNDED or scale * 7 > CLAMP))
+                self.acts.append(make_activation(activations[act_ids[i % 8]], rng=rng))
         self.d_in, self.d_out = d_in, d_out
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -205,12 +235,8 @@ class RandomMLP:
             else:
                 h = h @ w
             if i < len(self.acts):
-                act, s, clamp = self.acts[i]
-                h = act(h)
-                h *= s
-                if clamp:
-                    np.clip(h, -CLAMP, CLAMP, out=h)
-        return h
+                h = self.acts[i](h)
+        return np.clip(h, -CLAMP, CLAMP, out=h)
 
 
 # ---------------------------------------------------------------- aggregation (§4.2)
@@ -219,21 +245,23 @@ class RandomMLP:
 def aggregate(inputs: list[np.ndarray], how: str) -> np.ndarray:
     """Reduce same-shaped inputs elementwise: sum, max, product or logsumexp; always finite.
 
-    Inputs are clamped to +-1e4 first (§4.2). ``product`` is taken in float64 and clamped to
-    +-1e6; ``logsumexp`` subtracts the running max, so neither can overflow.
+    Inputs are finite (MLP outputs are clamped to +-1e6, edge weights to +-1e4), so sum, max and
+    logsumexp (computed around the running max) cannot overflow float32. ``product`` clamps its
+    inputs to +-1e4 (§4.2) and its running product to +-1e6 in float64. The result may be
+    modified in place by the caller.
     """
     if len(inputs) == 1:
-        return np.clip(inputs[0], -AGG_CLAMP, AGG_CLAMP).astype(F32, copy=False)
+        return inputs[0]
     if how == "sum":
-        out = np.clip(inputs[0], -AGG_CLAMP, AGG_CLAMP)
-        for x in inputs[1:]:
-            out += np.clip(x, -AGG_CLAMP, AGG_CLAMP)
+        out = inputs[0] + inputs[1]
+        for x in inputs[2:]:
+            out += x
         return out
     if how == "max":
-        out = np.clip(inputs[0], -AGG_CLAMP, AGG_CLAMP)
-        for x in inputs[1:]:
+        out = np.maximum(inputs[0], inputs[1])
+        for x in inputs[2:]:
             np.maximum(out, x, out=out)
-        return np.minimum(out, F32(AGG_CLAMP), out=out)
+        return out
     if how == "product":
         out = np.clip(inputs[0], -AGG_CLAMP, AGG_CLAMP).astype(np.float64)
         for x in inputs[1:]:
@@ -241,14 +269,13 @@ def aggregate(inputs: list[np.ndarray], how: str) -> np.ndarray:
             np.clip(out, -CLAMP, CLAMP, out=out)  # <= 1e6 * 1e4: never overflows float64
         return out.astype(F32)
     if how == "logsumexp":
-        cl = [np.clip(x, -AGG_CLAMP, AGG_CLAMP) for x in inputs]
-        m = cl[0].copy()
-        for x in cl[1:]:
+        m = np.maximum(inputs[0], inputs[1])
+        for x in inputs[2:]:
             np.maximum(m, x, out=m)
         s = np.zeros_like(m)
-        for x in cl:
+        for x in inputs:
             s += np.exp(x - m)
-        return (m + np.log(s)).astype(F32)
+        return m + np.log(s)
     raise ValueError(f"unknown aggregation {how!r}")
 
 

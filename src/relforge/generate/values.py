@@ -17,8 +17,8 @@ Per table (stream ``relforge.rng.child(seed, "values", table)``):
    the noise is a per-row Beta draw along a fixed direction, its std a drawn share
    (``noise_scale``) of the signal's std, so noise never drowns the signal.
 4. Foreign inputs (§4.4): for every foreign key to a parent table P, P's final latent columns are
-   encoded with a per-(P, child) collation encoder *on P's rows*, averaged over P's columns and
-   gathered at the child's FK positions (``Enc(gather(x)) == gather(Enc(x))``, so this is exact
+   encoded with a per-(P, child) collation encoder *on P's rows* (one embedding per parent row
+   from all its columns) and gathered at the child's FK positions (``Enc(gather(x)) == gather(Enc(x))``, so this is exact
    and costs ``n_P`` instead of ``n_child`` encoder rows). A null FK reads the encoding of the
    fixed fill value 0, never the parent's signal. A random share of the child's non-source nodes
    reads each key. Self-referencing keys carry no value flow (a table cannot feed itself).
@@ -42,7 +42,7 @@ from relforge.rng import child
 
 F32 = np.float32
 CAT_STYPES = (Stype.categorical, Stype.boolean, Stype.text)
-N_CAL = 512  # rows used to calibrate a node's noise scale
+N_CAL = 512  # rows whose statistics standardize node values and signals
 
 
 def n_classes(spec: ColumnSpec) -> int:
@@ -58,14 +58,14 @@ def n_classes(spec: ColumnSpec) -> int:
 class _Node:
     cat: bool = False
     k: int = 0
-    parents: list = field(default_factory=list)  # [(parent node, weight, encoder)]
+    parents: list = field(default_factory=list)  # [(parent node, signed per-dim weights (H,))]
     fk_reads: list = field(default_factory=list)  # [(fk index, weight)]
     agg: str = "sum"
+    enc: object = None  # encoder of this node's value, if a child reads it
     dec: object = None
-    dec_emb: np.ndarray | None = None  # (K, H) class embeddings of a categorical decoder
-    noise: np.ndarray | None = None  # (n,) per-row noise draw (unit std)
-    noise_dir: np.ndarray | None = None  # (H,)
-    noise_scale: float = 0.0
+    dec_emb: np.ndarray | None = None  # (H, K) class embeddings of a categorical decoder
+    noise_ab: tuple = (1.0, 1.0)
+    noise_dir: np.ndarray | None = None  # (H,), norm sqrt(H) * noise share
     source: np.ndarray | None = None  # values of a source node
     kind: str = ""  # source generator of a source node
 
@@ -120,25 +120,56 @@ def _topo(n: int, edges: np.ndarray) -> list[int]:
 
 
 def _foreign(parent_vals: dict[str, np.ndarray], parent_spec: TableSpec, h: int, c, rng) -> np.ndarray | None:
-    """Mean collation embedding of the parent's columns on its rows, plus a final fill row (n_P+1, H)."""
+    """Collation embedding of every parent row, plus a final fill row for null keys: (n_P + 1, H).
+
+    One collation encoder per (parent, child) pair reads the whole parent row: standardized numeric
+    columns through a random (C_num, H) projection plus one random embedding per categorical
+    column, then a random MLP(H, H, H). The fill row is the encoding of all-zero inputs.
+    """
     cols = [s for s in parent_spec.columns if s.name in parent_vals]
     if not cols:
         return None
     n_p = parent_spec.n_rows
-    out = np.zeros((n_p + 1, h), dtype=F32)
-    kw = _mlp_kw(c)
+    pre = np.zeros((n_p + 1, h), dtype=F32)
+    inits = c.weight_inits
     for s in cols:
         v = parent_vals[s.name]
+        init = inits[int(rng.integers(len(inits)))]
         if v.dtype.kind in "iu":
-            init = c.weight_inits[int(rng.integers(len(c.weight_inits)))]
-            emb = scm.init_weight(init, int(v.max()) + 1 if len(v) else 1, h, rng=rng)
-            out[:n_p] += emb[v]  # fill row (null key) stays 0
+            k = max(n_classes(s), int(v.max()) + 1 if len(v) else 1)
+            emb = scm.init_weight(init, k, h, rng=rng)
+            pre[:n_p] += emb[v]  # fill row (null key) stays 0
         else:
-            enc = scm.RandomMLP(1, h, h, rng=rng, **kw)
-            x = np.concatenate([np.nan_to_num(v.astype(F32), nan=0.0), np.zeros(1, F32)])
-            out += np.clip(enc(x), -scm.AGG_CLAMP, scm.AGG_CLAMP)
-    out /= F32(len(cols))
-    return out
+            w = scm.init_weight(init, 1, h, rng=rng)[0]
+            x = v.astype(F32)
+            m, inv = _stats(x[: min(n_p, N_CAL)]) if n_p else (F32(0), F32(1))
+            pre[:n_p] += ((x - m) * inv)[:, None] * w
+    pre *= F32(1.0 / math.sqrt(len(cols)))
+    return scm.RandomMLP(h, h, h, rng=rng, **_mlp_kw(c))(pre)
+
+
+def _stats(x: np.ndarray) -> tuple:
+    """Column-wise mean and inverse std (1 where constant) of calibration values, float32."""
+    x = np.asarray(x, dtype=np.float64)
+    k = max(len(x), 1)
+    m = x.sum(0) / k
+    d = x - m
+    sd = np.sqrt((d * d).sum(0) / k)
+    ok = sd > 1e-12 * (1.0 + np.abs(m))
+    return m.astype(F32), np.where(ok, 1.0 / np.where(ok, sd, 1.0), 1.0).astype(F32)
+
+
+def _noise(nodes: list, ids: list, n: int, rng) -> dict:
+    """Per-row node noise, drawn for all rows up front: Kumaraswamy(a, b) (a closed-form
+    Beta-shaped law, far cheaper to draw than Beta), standardized per node."""
+    if not ids or n == 0:
+        return {v: np.zeros(n, F32) for v in ids}
+    u = rng.random((len(ids), n), dtype=F32)
+    ab = np.array([nodes[v].noise_ab for v in ids], dtype=F32)
+    x = np.power(F32(1) - np.power(F32(1) - u, F32(1) / ab[:, 1:2]), F32(1) / ab[:, 0:1])
+    x -= x.mean(1, keepdims=True)
+    x /= np.maximum(x.std(1, keepdims=True), F32(1e-12))
+    return {v: x[i] for i, v in enumerate(ids)}
 
 
 def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bool,
@@ -159,6 +190,14 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
     Returns
     -------
     ``{column: latent}``: float32 values or int64 codes, one per row.
+
+    Notes
+    -----
+    Each node has one encoder (its value -> H dims) shared by its children; an edge applies its
+    weight with a random sign per dim, so children still see different features.
+    Nodes that are not ancestors of a column node cannot affect the output and are not evaluated.
+    Standardization statistics (node values before encoding, aggregated signals before noise and
+    decoding) come from fixed calibration rows, so values do not depend on ``chunk_rows``.
     """
     c = cfg.scm
     h = c.emb_dim
@@ -173,7 +212,7 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
     layout = c.layouts[int(rng.integers(len(c.layouts)))]
     edges = sample_dag(layout, n_nodes, rng=rng)
     edges = _cap_parents(np.asarray(edges, dtype=np.int64).reshape(-1, 2), c.max_parents, rng)
-    weights = edge_weights(len(edges), rng=rng).astype(F32)
+    weights = np.clip(edge_weights(len(edges), rng=rng), -1e4, 1e4).astype(F32)
     lazy = c.propagations[int(rng.integers(len(c.propagations)))] == "type_lazy"
     col_nodes = rng.choice(n_nodes, n_col, replace=False)
     node_col = {int(v): i for i, v in enumerate(col_nodes)}
@@ -181,135 +220,162 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
     cat_prob = cfg.schema.categorical_prob
 
     nodes = [_Node() for _ in range(n_nodes)]
+    hidden_cat = rng.random(n_nodes) < cat_prob
+    hidden_k = rng.integers(cfg.schema.n_categories[0], cfg.schema.n_categories[1] + 1, n_nodes)
     for v in range(n_nodes):
         nd = nodes[v]
         if v in node_col:
             s = cols[node_col[v]]
             nd.cat = s.stype in CAT_STYPES and not lazy
             nd.k = n_classes(s) if s.stype in CAT_STYPES else 0
-        elif not lazy and rng.random() < cat_prob:
-            nd.cat, nd.k = True, int(rng.integers(cfg.schema.n_categories[0], cfg.schema.n_categories[1] + 1))
+        elif not lazy and hidden_cat[v]:
+            nd.cat, nd.k = True, int(hidden_k[v])
     in_edges = [[] for _ in range(n_nodes)]
-    for (u, v), w in zip(edges.tolist(), weights):
+    for (u, v), w in zip(edges.tolist(), weights.tolist()):
         in_edges[v].append((u, w))
     if temporal and n > 0:  # shared slow latent series ("drift"/"season") read by a share of nodes
         n_lat = int(rng.integers(c.temporal_latents[0], c.temporal_latents[1] + 1))
         share = rng.uniform(*c.temporal_share)
-        lat_w = edge_weights(n_nodes, rng=rng).astype(F32)
+        lat_w = np.clip(edge_weights(n_nodes, rng=rng), -1e4, 1e4)
+        lat_w *= np.exp(rng.uniform(math.log(c.temporal_gain[0]), math.log(c.temporal_gain[1]), n_nodes))
+        reads = rng.random(n_nodes) < share
+        which = rng.integers(0, max(n_lat, 1), n_nodes)
         for j in range(n_lat):
-            nodes.append(_Node(source=scm.ts_source(n, rng=rng, temporal=True, cfg=c)))
+            nodes.append(_Node(source=scm.ts_source(n, rng=rng, temporal=True, cfg=c), kind="ts"))
         for v in range(n_nodes):
-            if n_lat and in_edges[v] and rng.random() < share:
-                in_edges[v].append((n_nodes + int(rng.integers(n_lat)), lat_w[v]))
+            if n_lat and in_edges[v] and reads[v]:
+                in_edges[v].append((n_nodes + int(which[v]), float(lat_w[v])))
         order = list(range(n_nodes, len(nodes))) + order
-    reader_share = rng.uniform(*c.fk_reader_share)
+        in_edges += [[] for _ in range(n_lat)]
+
+    # only ancestors of column nodes matter
+    relevant = np.zeros(len(nodes), dtype=bool)
+    stack = [int(v) for v in col_nodes]
+    while stack:
+        v = stack.pop()
+        if not relevant[v]:
+            relevant[v] = True
+            stack.extend(u for u, _ in in_edges[v])
+    order = [v for v in order if relevant[v]]
+    n_kids = np.zeros(len(nodes), dtype=np.int64)
     for v in order:
-        if v >= n_nodes:
-            continue
+        for u, _ in in_edges[v]:
+            n_kids[u] += 1
+
+    reader_share = rng.uniform(*c.fk_reader_share)
+    lo_g, hi_g = math.log(c.fk_gain[0]), math.log(c.fk_gain[1])
+    for v in order:
         nd = nodes[v]
-        for u, w in in_edges[v]:
-            enc = _CatEncoder(nodes[u].k, h, kw, rng) if nodes[u].cat else scm.RandomMLP(1, h, h, rng=rng, **kw)
-            nd.parents.append((u, F32(w), enc))
-        if nd.parents:
-            for j in range(len(foreign)):
-                if rng.random() < reader_share:
-                    gain = math.exp(rng.uniform(math.log(c.fk_gain[0]), math.log(c.fk_gain[1])))
-                    nd.fk_reads.append((j, F32(edge_weights(1, rng=rng)[0] * gain)))
-        if not nd.parents and not nd.fk_reads:  # a source (§4.5)
-            if temporal and rng.random() < c.activity_ts_prob:
-                kind = "ts"
+        if v < n_nodes:
+            for u, w in in_edges[v]:
+                nd.parents.append((u, np.where(rng.random(h) < 0.5, F32(-w), F32(w)).astype(F32)))
+            if nd.parents and len(foreign):
+                rd = rng.random(len(foreign)) < reader_share
+                g = np.exp(rng.uniform(lo_g, hi_g, len(foreign))) * np.clip(edge_weights(len(foreign), rng=rng), -1e4, 1e4)
+                nd.fk_reads = [(j, F32(g[j])) for j in range(len(foreign)) if rd[j]]
+            if not nd.parents:  # a source (§4.5)
+                if temporal and rng.random() < c.activity_ts_prob:
+                    kind = "ts"
+                else:
+                    kind = c.sources[int(rng.integers(len(c.sources)))]
+                if nd.cat:
+                    nd.source = scm.categorical_source(kind, n, nd.k, rng=rng, temporal=temporal, cfg=c)
+                elif kind == "ts":
+                    nd.source = scm.ts_source(n, rng=rng, temporal=temporal, cfg=c)
+                else:
+                    nd.source = scm.iid_source(kind, n, rng=rng, cfg=c)
+                nd.kind = kind
             else:
-                kind = c.sources[int(rng.integers(len(c.sources)))]
-            if nd.cat:
-                nd.source = scm.categorical_source(kind, n, nd.k, rng=rng, temporal=temporal, cfg=c)
-            elif kind == "ts":
-                nd.source = scm.ts_source(n, rng=rng, temporal=temporal, cfg=c)
-            else:
-                nd.source = scm.iid_source(kind, n, rng=rng, cfg=c)
-            nd.kind = kind
-            continue
-        nd.agg = c.aggregations[int(rng.integers(len(c.aggregations)))]
-        a, b = rng.uniform(*c.noise_ab, 2)
-        nd.noise = scm.beta_noise(n, a, b, 1.0, rng=rng)
-        d = rng.standard_normal(h).astype(F32)
-        nd.noise_dir = d / F32(np.linalg.norm(d) + 1e-12)
-        nd.noise_scale = float(rng.uniform(*c.noise_scale))
-        if nd.cat:
-            nd.dec = scm.RandomMLP(h, h, h, rng=rng, **kw)
-            init = c.weight_inits[int(rng.integers(len(c.weight_inits)))]
-            nd.dec_emb = scm.init_weight(init, nd.k, h, rng=rng).T.copy()  # (H, K)
-        else:
-            nd.dec = scm.RandomMLP(h, h, 1, rng=rng, **kw)
+                nd.agg = c.aggregations[int(rng.integers(len(c.aggregations)))]
+                nd.noise_ab = tuple(rng.uniform(*c.noise_ab, 2))
+                d = rng.standard_normal(h)
+                d *= rng.uniform(*c.noise_scale) * math.sqrt(h) / (np.linalg.norm(d) + 1e-12)
+                nd.noise_dir = d.astype(F32)
+                if nd.cat:
+                    nd.dec = scm.RandomMLP(h, h, h, rng=rng, **kw)
+                    init = c.weight_inits[int(rng.integers(len(c.weight_inits)))]
+                    nd.dec_emb = scm.init_weight(init, nd.k, h, rng=rng).T.copy()  # (H, K)
+                else:
+                    nd.dec = scm.RandomMLP(h, h, 1, rng=rng, **kw)
+        if n_kids[v]:
+            nd.enc = _CatEncoder(nd.k, h, kw, rng) if nd.cat else scm.RandomMLP(1, h, h, rng=rng, **kw)
+    noise = _noise(nodes, [v for v in order if nodes[v].source is None], n, rng)
 
     chunk = int(c.chunk_rows)
     cal = np.unique(np.linspace(0, max(n - 1, 0), min(n, N_CAL)).astype(np.int64))
-    vals: dict[int, np.ndarray] = {}
-    norm: dict[int, tuple] = {}  # numeric node -> (mean, 1/std) on the calibration rows
+    stats: dict = {}
+    fk_idx = [np.where(pos < 0, len(emb) - 1, pos) for emb, pos in foreign]
 
-    def _stats(x):  # column-wise mean and inverse std of calibration values
-        x = x.astype(np.float64)
-        m, sd = x.mean(0), x.std(0)
-        inv = np.where((sd > 1e-12) & np.isfinite(sd), 1.0 / np.where(sd > 1e-12, sd, 1.0), 1.0)
-        return np.nan_to_num(m).astype(F32), inv.astype(F32)
-
-    for v in order:
-        nd = nodes[v]
-        if nd.source is not None:
-            vals[v] = nd.source
-            if not nd.cat:
-                norm[v] = _stats(nd.source[cal])
-            continue
-
-        def signal(rows):  # aggregated inputs at ``rows`` (a slice or index array), (m, H)
-            ins = []
-            for u, w, enc in nd.parents:
-                x = vals[u][rows]
-                if u in norm:  # encoders see standardized parent values (scale-free MLPs)
-                    m, inv = norm[u]
-                    x = (x - m) * inv
-                e = enc(x)
-                e *= w
-                ins.append(e)
-            for j, w in nd.fk_reads:
-                emb, pos = foreign[j]
-                ins.append(emb[pos[rows]] * w)
-            return scm.aggregate(ins, nd.agg)
-
-        if n <= chunk:
-            full = signal(slice(0, n))
-            m, inv = _stats(full[cal]) if n else (F32(0), F32(1))
-        else:
-            full = None
-            m, inv = _stats(signal(cal))
-        sigma = F32(nd.noise_scale * math.sqrt(h))
-        out = np.empty(n, dtype=np.int64 if nd.cat else F32)
-        for start in range(0, n, chunk):
-            sl = slice(start, min(n, start + chunk))
-            x = full if full is not None else signal(sl)
-            x = (x - m) * inv  # the signal is standardized; noise is a share of it (§7 v2)
-            x += (nd.noise[sl] * sigma)[:, None] * nd.noise_dir[None, :]
-            y = nd.dec(x)
-            if nd.cat:
-                out[sl] = np.argmax(y @ nd.dec_emb, axis=1)
+    def run(rows, cal_local, collect: bool) -> dict[int, np.ndarray]:
+        """Evaluate every relevant node at ``rows``; statistics come from ``rows[cal_local]``."""
+        emb: dict[int, np.ndarray] = {}
+        left = n_kids.copy()
+        fk_cache: dict[int, np.ndarray] = {}
+        out = {}
+        for v in order:
+            nd = nodes[v]
+            if nd.source is not None:
+                x = nd.source[rows]
             else:
-                out[sl] = np.nan_to_num(y[:, 0], nan=0.0, posinf=scm.CLAMP, neginf=-scm.CLAMP)
-        vals[v] = out
-        if not nd.cat:
-            norm[v] = _stats(out[cal])
+                ins = []
+                for u, wv in nd.parents:
+                    ins.append(emb[u] * wv)
+                    left[u] -= 1
+                    if left[u] == 0:
+                        del emb[u]
+                for j, w in nd.fk_reads:
+                    if j not in fk_cache:
+                        fk_cache[j] = foreign[j][0][fk_idx[j][rows]]
+                    ins.append(fk_cache[j] * w)
+                sig = scm.aggregate(ins, nd.agg)
+                if collect:
+                    stats["s", v] = _stats(sig[cal_local])
+                m, inv = stats["s", v]
+                sig -= m
+                sig *= inv  # standardized signal; the noise is a share of it
+                sig += noise[v][rows][:, None] * nd.noise_dir
+                y = nd.dec(sig)
+                x = np.argmax(y @ nd.dec_emb, axis=1) if nd.cat else y[:, 0]
+            if nd.enc is not None:
+                if nd.cat:
+                    emb[v] = nd.enc(x)
+                else:
+                    if collect:
+                        stats["v", v] = _stats(x[cal_local])
+                    m, inv = stats["v", v]
+                    emb[v] = nd.enc((x - m) * inv)
+            if v in node_col:
+                out[v] = x
+        return out
+
+    if n <= chunk:
+        vals = run(slice(0, n), cal, True)
+    else:
+        run(cal, slice(None), True)  # statistics from the calibration rows
+        vals = {}
+        for start in range(0, n, chunk):
+            part = run(slice(start, min(n, start + chunk)), None, False)
+            for v, x in part.items():
+                if v not in vals:
+                    vals[v] = np.empty(n, dtype=x.dtype)
+                vals[v][start:start + len(x)] = x
 
     result = {}
     for i, s in enumerate(cols):
-        x = vals[int(col_nodes[i])]
+        v = int(col_nodes[i])
+        x = vals[v]
         if s.stype in CAT_STYPES and x.dtype.kind == "f":  # lazy: quantize (§4.3)
             x = _quantize(x, n_classes(s), c, rng)
-        elif s.stype not in CAT_STYPES and x.dtype.kind in "iu":
-            x = x.astype(F32)
+        elif s.stype not in CAT_STYPES:
+            x = np.nan_to_num(x.astype(F32), nan=0.0, posinf=scm.CLAMP, neginf=-scm.CLAMP)
+        else:
+            x = x.astype(np.int64)
         result[s.name] = x
         if trace is not None:
-            nd = nodes[int(col_nodes[i])]
-            trace[s.name] = dict(node=int(col_nodes[i]), source=nd.kind or None, cat=nd.cat, agg=nd.agg,
-                                 parents=[int(u) for u, _, _ in nd.parents if u < n_nodes],
-                                 temporal_inputs=sum(u >= n_nodes for u, _, _ in nd.parents),
+            nd = nodes[v]
+            trace[s.name] = dict(node=v, source=nd.kind or None, cat=nd.cat, agg=nd.agg,
+                                 parents=[int(u) for u, _ in nd.parents if u < n_nodes],
+                                 temporal_inputs=sum(u >= n_nodes for u, _ in nd.parents),
                                  fk_reads=[j for j, _ in nd.fk_reads], lazy=lazy, layout=layout)
     return result
 
@@ -357,9 +423,7 @@ def sample_values(schema: Schema, links: dict, times: dict | None, cfg, *, seed:
             emb = _foreign(out[fk.parent], schema.tables[fk.parent], h, cfg.scm, frng)
             if emb is None:
                 continue
-            pos = np.asarray(links[(name, fk.column)], dtype=np.int64)
-            pos = np.where(pos < 0, len(emb) - 1, pos)
-            foreign.append((emb, pos))
+            foreign.append((emb, np.asarray(links[(name, fk.column)], dtype=np.int64)))
         temporal = name in times or spec.kind == "activity"
         out[name] = table_values(spec, cfg, rng=rng, temporal=temporal, foreign=foreign)
     return out
