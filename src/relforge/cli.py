@@ -326,6 +326,58 @@ def evaluate_cmd(
         typer.echo(f"report written to {out}")
 
 
+@app.command("predict")
+def predict_cmd(
+    db: Path = typer.Option(..., "--db", help="SQLite/DuckDB file or Parquet/relforge folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="predictions file (.csv or .parquet, written atomically)"),
+    table: Optional[str] = typer.Option(None, "--table", help="autocomplete: the table"),
+    target: Optional[str] = typer.Option(None, "--target", help="autocomplete: the number/boolean column to fill"),
+    task: Optional[Path] = typer.Option(None, "--task", help="forecast: a TOML task file (see examples/chinook_task.toml)"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="RT weights (default: the packaged model)"),
+    holdout_after: Optional[str] = typer.Option(None, "--holdout-after", help="predict rows after this time and score them"),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="text embedder (default: the checkpoint's)"),
+    ctx_len: Optional[int] = typer.Option(None, "--ctx-len", help="cells per context (default: the checkpoint's)"),
+    seed: int = typer.Option(0, "--seed", help="context sampling seed"),
+):
+    """Predict on your own database: fill a column (autocomplete) or a TOML forecast task."""
+    from relforge.predict import run_predict
+
+    r = run_predict(db, out=out, table=table, target=target, taskfile=task, checkpoint=checkpoint, embedder=embedder,
+                    holdout_after=holdout_after, ctx_len=ctx_len, seed=seed)
+    m = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r["metrics"].items())
+    typer.echo(f"{r['rows']} predictions ({r['task_type']})" + (f"; {m}" if m else "")
+               + (f"; written to {r['out']}" if "out" in r else ""))
+
+
+@app.command("transfer")
+def transfer_cmd(
+    out: Path = typer.Option(..., "--out", help="folder for results.json, table.md and cached stores"),
+    quick: bool = typer.Option(False, "--quick", help="a few-minute run (hash embedder, a handful of steps)"),
+    preset: Optional[str] = typer.Option(None, "--model", help="RT preset: tiny, small or paper"),
+    ctx_len: Optional[int] = typer.Option(None, "--ctx-len", help="cells per context"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="contexts per step"),
+    synth_dbs: Optional[int] = typer.Option(None, "--synth-dbs", help="synthetic databases for the synthetic checkpoint"),
+    synth_steps: Optional[int] = typer.Option(None, "--synth-steps", help="synthetic pretraining steps"),
+    real_steps: Optional[int] = typer.Option(None, "--real-steps", help="real (continued) pretraining steps per held-out db"),
+    eval_rows: Optional[int] = typer.Option(None, "--eval-rows", help="test rows per task"),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="minilm or hash"),
+    synthetic_checkpoint: Optional[str] = typer.Option(None, "--synthetic-checkpoint",
+                                                       help="reuse a synthetic checkpoint ('default': the packaged model)"),
+    lightgbm: Optional[bool] = typer.Option(None, "--lightgbm/--no-lightgbm", help="LightGBM baseline"),
+    seed: int = typer.Option(0, "--seed", help="seed of everything"),
+):
+    """Zero-shot transfer table: Real only (leave-one-DB-out), Synth + Real, Synth only, and baselines."""
+    from relforge.experiments.transfer import QUICK, TransferConfig, run_transfer
+
+    cfg = QUICK if quick else TransferConfig()
+    over = dict(preset=preset, ctx_len=ctx_len, batch_size=batch_size, synth_dbs=synth_dbs, synth_steps=synth_steps,
+                real_steps=real_steps, eval_rows=eval_rows, embedder=embedder, synthetic_checkpoint=synthetic_checkpoint,
+                lightgbm=lightgbm)
+    cfg = cfg.replace(seed=seed, **{k: v for k, v in over.items() if v is not None})
+    r = run_transfer(cfg, out)
+    typer.echo(f"transfer table of {len(r['rows'])} tasks in {r['seconds']:.0f} s: {out / 'table.md'}, {out / 'results.json'}")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning RelforgeError into one line and exit code 2."""
     try:

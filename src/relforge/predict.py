@@ -34,7 +34,7 @@ import pandas as pd
 
 from relforge.errors import RelforgeError
 
-CKPT_FORMAT = "relforge-rt"
+CKPT_FORMAT = "relforge-rt/1"  # as relforge.train.checkpoint.FORMAT
 DEFAULT_MODEL = "default_model.safetensors"
 DEFAULT_CTX_LEN = 256
 
@@ -48,15 +48,16 @@ def default_checkpoint_path() -> Path:
     return Path(str(files("relforge") / "assets" / DEFAULT_MODEL))
 
 
-def save_checkpoint(model, path: str | Path, *, embedder: dict, info: dict | None = None) -> Path:
-    """Write ``model`` weights (safetensors) with its config, embedder and ``info`` as metadata, atomically."""
+def save_checkpoint(model, path: str | Path, *, embedder: dict, info: dict | None = None, step: int = 0) -> Path:
+    """Write ``model`` weights (safetensors) atomically, in the format of ``relforge.train.checkpoint``
+    (metadata ``format``, ``rt_config``, ``step``) with ``extra`` = ``{"embedder": ..., **info}``."""
     from safetensors.torch import save_file
 
     from relforge.db.io import atomic_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": CKPT_FORMAT, "config": model.config.to_json(), "embedder": json.dumps(embedder, sort_keys=True),
-            "info": json.dumps(info or {}, sort_keys=True)}
+    meta = {"format": CKPT_FORMAT, "rt_config": model.config.to_json(), "step": str(int(step)),
+            "extra": json.dumps({**(info or {}), "embedder": embedder}, sort_keys=True)}
     with atomic_file(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return Path(path)
@@ -65,7 +66,7 @@ def save_checkpoint(model, path: str | Path, *, embedder: dict, info: dict | Non
 @dataclass
 class Checkpoint:
     model: object
-    embedder: dict
+    embedder: dict | None  # {"name": ..., "dim": ...}; None when the checkpoint does not record it
     info: dict = field(default_factory=dict)
     path: str = ""
 
@@ -86,6 +87,8 @@ def load_checkpoint(path: str | Path | None = None) -> Checkpoint:
     from relforge.model.rt import RelationalTransformer
 
     p = Path(path) if path is not None else default_checkpoint_path()
+    if p.is_dir() and (p / "model.safetensors").is_file():  # a `relforge pretrain` run or checkpoint folder
+        p = p / "model.safetensors"
     if not p.is_file():
         if path is None:
             raise RelforgeError(f"the default model is missing from the package ({p}); build it with `make default-model`"
@@ -101,10 +104,11 @@ def load_checkpoint(path: str | Path | None = None) -> Checkpoint:
         raise RelforgeError(f"checkpoint {str(p)!r} is not a relforge RT checkpoint (metadata format "
                             f"{meta.get('format')!r}, expected {CKPT_FORMAT!r})")
     try:
-        cfg = RTConfig.from_dict(json.loads(meta["config"]))
-        embedder = json.loads(meta["embedder"])
-        info = json.loads(meta.get("info", "{}"))
-    except (KeyError, json.JSONDecodeError, TypeError) as e:
+        cfg = RTConfig.from_dict(json.loads(meta["rt_config"]))
+        info = json.loads(meta.get("extra", "{}"))
+        embedder = info.pop("embedder", None) if isinstance(info, dict) else None
+        info = info if isinstance(info, dict) else {}
+    except (KeyError, json.JSONDecodeError, TypeError, AttributeError) as e:
         raise RelforgeError(f"checkpoint {str(p)!r} has corrupt metadata ({e})") from None
     model = RelationalTransformer(cfg)
     own = model.state_dict()
@@ -137,6 +141,11 @@ def embedder_for(spec: dict | str):
 
 def check_embedder(ckpt: Checkpoint, embedder: str | None) -> str:
     """The embedder name to tokenize with: the checkpoint's; a different explicit one is refused."""
+    if ckpt.embedder is None:
+        if embedder is None:
+            raise RelforgeError(f"checkpoint {ckpt.path!r} does not record its text embedder; pass --embedder "
+                                "(the one it was pretrained with: minilm or hash)")
+        return embedder
     want = ckpt.embedder.get("name")
     if embedder is not None and embedder != want:
         raise RelforgeError(f"checkpoint {ckpt.path!r} was pretrained with the {want!r} embedder, not {embedder!r}; "
