@@ -100,6 +100,7 @@ class _GroupPlan:
     k_idx: torch.Tensor  # (sum G*K,) packed token of each key slot (0 in padded slots)
     inv: torch.Tensor  # (N,) slot of each token in cat(bucket outputs); keyless tokens -> last (zero) row
     same_qk: bool  # query slots == key slots (column attention): one gather serves both
+    qkv_idx: torch.Tensor | None = None  # rows of the (N*3, d) qkv view gathered at once (built lazily)
 
 
 def _csr(seg_of: torch.Tensor, n_seg: int):
@@ -172,18 +173,24 @@ def sparse_attention(qkv, plan: _GroupPlan):
     each), then one SDPA per bucket on (G, H, Q, hd) x (G, H, K, hd).
     """
     N, _, H, hd = qkv.shape
-    if plan.same_qk:
-        qa = kva = qkv[plan.q_idx]  # (M, 3, H, hd)
-    else:
-        qa = qkv[plan.q_idx, 0:1]  # (Mq, 1, H, hd)
-        kva = qkv[plan.k_idx]  # (Mk, 3, H, hd)
+    D = H * hd
+    if plan.same_qk:  # column attention: query slots == key slots
+        g = qkv[plan.q_idx]  # (M, 3, H, hd)
+        qa, ka, va = g[:, 0], g[:, 1], g[:, 2]  # (M, H, hd) each
+    else:  # one gather of q rows at query slots and k, v rows at key slots
+        if plan.qkv_idx is None:
+            plan.qkv_idx = torch.cat([3 * plan.q_idx, 3 * plan.k_idx + 1, 3 * plan.k_idx + 2])
+        g = qkv.reshape(N * 3, D)[plan.qkv_idx]  # (Mq + 2 Mk, D)
+        mq, mk = plan.q_idx.numel(), plan.k_idx.numel()
+        qa, ka, va = (t.view(-1, H, hd) for t in (g[:mq], g[mq:mq + mk], g[mq + mk:]))
     outs = []
     for bk in plan.buckets:
-        qb = qa[bk.q_off:bk.q_off + bk.G * bk.Q, 0].view(bk.G, bk.Q, H, hd).transpose(1, 2)  # (G, H, Q, hd)
-        kvb = kva[bk.k_off:bk.k_off + bk.G * bk.K].view(bk.G, bk.K, 3, H, hd)
-        kb, vb = kvb[:, :, 1].transpose(1, 2), kvb[:, :, 2].transpose(1, 2)  # (G, H, K, hd)
+        qs, ks = slice(bk.q_off, bk.q_off + bk.G * bk.Q), slice(bk.k_off, bk.k_off + bk.G * bk.K)
+        qb = qa[qs].view(bk.G, bk.Q, H, hd).transpose(1, 2)  # (G, H, Q, hd)
+        kb = ka[ks].view(bk.G, bk.K, H, hd).transpose(1, 2)  # (G, H, K, hd)
+        vb = va[ks].view(bk.G, bk.K, H, hd).transpose(1, 2)
         ob = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=bk.k_mask)  # (G, H, Q, hd)
-        outs.append(ob.transpose(1, 2).reshape(bk.G * bk.Q, H * hd))
+        outs.append(ob.transpose(1, 2).reshape(bk.G * bk.Q, D))
     outs.append(qkv.new_zeros(1, H * hd))
     return torch.cat(outs)[plan.inv]
 
@@ -308,6 +315,7 @@ def _sparse_plans(batch: dict, sel: torch.Tensor) -> dict[str, _GroupPlan]:
     if dev.type != "cpu":  # the sparse path is meant for CPU; still works elsewhere
         for p in plans.values():
             p.inv, p.q_idx, p.k_idx = p.inv.to(dev), p.q_idx.to(dev), p.k_idx.to(dev)
+            p.qkv_idx = None
             for bk in p.buckets:
                 bk.k_mask = None if bk.k_mask is None else bk.k_mask.to(dev)
     return plans
