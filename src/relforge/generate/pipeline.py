@@ -64,7 +64,9 @@ def _masked(s: pd.Series, mask: np.ndarray) -> pd.Series:
             v = s.to_numpy().copy()
             v[mask] = np.datetime64("NaT")
             return pd.Series(v)
-    return s.mask(mask)
+    arr = s.array.copy()  # nullable / arrow-backed arrays: vectorized masked assignment
+    arr[mask] = pd.NA
+    return pd.Series(arr)
 
 
 def database_schema(seed: int, config=None) -> Schema:

@@ -164,7 +164,7 @@ def _mask(w: np.ndarray, density: float, m: np.ndarray, rng) -> np.ndarray:
     if density >= 1.0:
         return w
     keep = m.reshape(w.shape) < F32(density)
-    if not keep.any():
+    if not np.count_nonzero(keep):
         keep.flat[int(rng.integers(keep.size))] = True
     w = w * keep
     w *= F32(1.0 / density)
@@ -236,7 +236,8 @@ class RandomMLP:
                 h = h @ w
             if i < len(self.acts):
                 h = self.acts[i](h)
-        return np.clip(h, -CLAMP, CLAMP, out=h)
+        np.minimum(h, F32(CLAMP), out=h)
+        return np.maximum(h, F32(-CLAMP), out=h)
 
 
 # ---------------------------------------------------------------- aggregation (§4.2)
@@ -349,8 +350,9 @@ def ts_source(n: int, *, rng: np.random.Generator, temporal: bool, cfg) -> np.nd
         rho = rng.uniform(*cfg.ar_rho)
         lo_s, hi_s = cfg.ar_sigma
         sigma = math.exp(rng.uniform(math.log(lo_s), math.log(hi_s))) if lo_s > 0 else rng.uniform(lo_s, hi_s)
-        trend = tau * (i / max(n - 1, 1)) ** alpha
-        cycle = kappa * np.sin(2 * math.pi * i / period + phase)
+        i32 = np.arange(n, dtype=F32)
+        trend = F32(tau) * (i32 / F32(max(n - 1, 1))) ** F32(alpha)
+        cycle = F32(kappa) * np.sin(i32 * F32(2 * math.pi / period) + F32(phase))
         noise = ar1(rng.standard_normal(n) * sigma, rho)
         x = (trend + cycle + noise) / 3.0
     else:

@@ -58,7 +58,7 @@ def n_classes(spec: ColumnSpec) -> int:
 class _Node:
     cat: bool = False
     k: int = 0
-    parents: list = field(default_factory=list)  # [(parent node, signed per-dim weights (H,))]
+    parents: list = field(default_factory=list)  # [(parent node, signed per-dim weights (H,) or None if folded)]
     fk_reads: list = field(default_factory=list)  # [(fk index, weight)]
     agg: str = "sum"
     enc: object = None  # encoder of this node's value, if a child reads it
@@ -152,9 +152,9 @@ def _stats(x: np.ndarray) -> tuple:
     """Column-wise mean and inverse std (1 where constant) of calibration values, float32."""
     x = np.asarray(x, dtype=np.float64)
     k = max(len(x), 1)
-    m = x.sum(0) / k
+    m = np.add.reduce(x, axis=0) / k
     d = x - m
-    sd = np.sqrt((d * d).sum(0) / k)
+    sd = np.sqrt(np.add.reduce(d * d, axis=0) / k)
     ok = sd > 1e-12 * (1.0 + np.abs(m))
     return m.astype(F32), np.where(ok, 1.0 / np.where(ok, sd, 1.0), 1.0).astype(F32)
 
@@ -299,6 +299,13 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                     nd.dec = scm.RandomMLP(h, h, 1, rng=rng, **kw)
         if n_kids[v]:
             nd.enc = _CatEncoder(nd.k, h, kw, rng) if nd.cat else scm.RandomMLP(1, h, h, rng=rng, **kw)
+    for v in order:  # a parent read by one child only: fold the edge weights into its encoder
+        nd = nodes[v]
+        for i, (u, wv) in enumerate(nd.parents):
+            if n_kids[u] == 1:
+                mlp = nodes[u].enc.mlp if nodes[u].cat else nodes[u].enc
+                mlp.weights[-1] = mlp.weights[-1] * wv
+                nd.parents[i] = (u, None)
     noise = _noise(nodes, [v for v in order if nodes[v].source is None], n, rng)
 
     chunk = int(c.chunk_rows)
@@ -319,7 +326,7 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
             else:
                 ins = []
                 for u, wv in nd.parents:
-                    ins.append(emb[u] * wv)
+                    ins.append(emb[u] if wv is None else emb[u] * wv)
                     left[u] -= 1
                     if left[u] == 0:
                         del emb[u]
