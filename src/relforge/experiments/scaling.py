@@ -584,7 +584,16 @@ def _plots(out: Path, cells: list[dict], fr: dict, fits: dict) -> list[str]:
     at = {(c["n"], c["tokens"]): c["heldout_loss"] for c in cells}
     written = []
 
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    def n_axis(ax, values):  # ticks at the swept values, no overlapping minor labels
+        ax.set_xticks(sorted(values))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
     def save(fig, name):
+        for a in fig.axes:
+            a.xaxis.set_minor_formatter(NullFormatter())
         with atomic_file(out / name) as tmp:
             fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -594,7 +603,11 @@ def _plots(out: Path, cells: list[dict], fr: dict, fits: dict) -> list[str]:
     for s in ss:
         xs = [n for n in ns if (n, s) in at]
         ax.plot(xs, [at[(n, s)] for n in xs], "o-", label=f"S={s:.3g}")
+    init = [c["heldout_loss_init"] for c in cells if "heldout_loss_init" in c]
+    if init:
+        ax.axhline(float(np.mean(init)), color="grey", ls="--", lw=1, label="untrained")
     ax.set(xscale="log", xlabel="N (training databases)", ylabel="held-out loss", title="loss vs N per S")
+    n_axis(ax, ns)
     ax.legend(fontsize=7)
     save(fig, "loss_vs_n.png")
 
@@ -626,6 +639,9 @@ def _plots(out: Path, cells: list[dict], fr: dict, fits: dict) -> list[str]:
         ax.set(xscale="log", xlabel=var, ylabel="held-out loss", title=f"optimal frontier L({var})")
         ax.legend(fontsize=7)
         ax2.set(xscale="log", yscale="log", xlabel=var, ylabel="loss - c", title=f"log-log: L({var}) - c")
+        if var == "N":
+            n_axis(ax, x)
+            n_axis(ax2, x)
     save(fig, "frontier.png")
     save(fig2, "loglog.png")
     return written
