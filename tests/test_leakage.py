@@ -14,6 +14,14 @@ from relforge.tokenize.store import UNTIMED
 from relforge.tokenize.tasks import resolve_task
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    from relforge.predict import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def f1(real_data_dir):
     from relforge import realdata

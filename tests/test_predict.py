@@ -17,6 +17,14 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chinook_task.toml"
 CTX = 64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    from relforge.predict import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 

@@ -155,6 +155,26 @@ def check_embedder(ckpt: Checkpoint, embedder: str | None) -> str:
 
 # ------------------------------------------------------------------------------------ inference
 
+class torch_threads:
+    """Context manager: torch CPU threads set to ``n`` (restored on exit). Small RT models gain little
+    from more threads, and on shared cores extra threads spin and slow everything down."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __enter__(self):
+        import torch
+
+        self.old = torch.get_num_threads()
+        torch.set_num_threads(max(1, self.n))
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.old)
+
+
 def _blank_hidden(batch: dict, hidden_nodes: np.ndarray) -> None:
     """Remove, in place, target-column cells of hidden rows other than the seed's own masked target.
 
@@ -613,8 +633,16 @@ def load_user_db(path: str | Path):
 
 def run_predict(db_path, *, out, table: str | None = None, target: str | None = None, taskfile=None,
                 checkpoint=None, embedder: str | None = None, holdout_after=None, ctx_len: int | None = None,
-                batch_size: int = 16, seed: int = 0) -> dict:
+                batch_size: int = 16, seed: int = 0, threads: int = 1) -> dict:
     """The ``relforge predict`` command: load, predict, write ``out``; returns a summary dict."""
+    with torch_threads(threads):
+        return _run_predict(db_path, out=out, table=table, target=target, taskfile=taskfile, checkpoint=checkpoint,
+                            embedder=embedder, holdout_after=holdout_after, ctx_len=ctx_len, batch_size=batch_size,
+                            seed=seed)
+
+
+def _run_predict(db_path, *, out, table, target, taskfile, checkpoint, embedder, holdout_after, ctx_len, batch_size,
+                 seed) -> dict:
     if taskfile is None and (table is None or target is None):
         raise RelforgeError("give --table and --target (autocomplete), or --task TASKFILE (forecast)")
     if taskfile is not None and (table is not None or target is not None):

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from relforge.errors import RelforgeError
+from relforge.predict import torch_threads as _threads
 from relforge.rng import child
 
 REGIMES = ("real_only", "synth_real", "synth_only")
@@ -55,8 +56,8 @@ class TransferConfig:
     lr: float = 1e-3  # peak AdamW learning rate
     weight_decay: float = 0.01
     synth_dbs: int = 6  # synthetic databases for the synthetic checkpoint
-    synth_steps: int = 400  # steps of synthetic pretraining
-    real_steps: int = 100  # steps of real pretraining (Real only) and continued pretraining (Synth + Real)
+    synth_steps: int = 1200  # steps of synthetic pretraining
+    real_steps: int = 300  # steps of real pretraining (Real only) and continued pretraining (Synth + Real)
     eval_rows: int = 200  # test rows per task (seeded subset)
     embedder: str = "minilm"  # text/column-name embedder (must match the synthetic checkpoint's)
     seed: int = 0
@@ -65,6 +66,7 @@ class TransferConfig:
     synthetic_checkpoint: str | None = None  # None: pretrain here; "default": packaged model; or a path
     lightgbm: bool = True  # LightGBM baseline (needs the baselines extra)
     max_tasks_per_db: int = 10  # synthetic tasks kept per database (5 clf + 5 reg, as the paper's test pool)
+    threads: int = 1  # torch CPU threads; small models gain little from more, and shared cores thrash with them
 
     def validate(self) -> None:
         from relforge.model.config import PRESETS
@@ -312,6 +314,12 @@ def run_transfer(cfg: TransferConfig = TransferConfig(), out: str | Path | None 
 
     Returns the results dict (``rows``: one per (db, task) with a metric per regime and baseline).
     """
+    cfg.validate()
+    with _threads(cfg.threads):
+        return _run_transfer(cfg, out, log=log, cache_dir=cache_dir)
+
+
+def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
     import copy
 
     from relforge.experiments.baselines import constant_baseline, lightgbm_baseline
@@ -417,7 +425,8 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
 
     cfg = cfg or TransferConfig()
     cfg.validate()
-    model, rec = pretrain_synthetic(cfg, log=log)
+    with _threads(cfg.threads):
+        model, rec = pretrain_synthetic(cfg, log=log)
     emb = embedder_for(cfg.embedder).describe()
     info = dict(rec, ctx_len=cfg.ctx_len, preset=cfg.preset, seed=cfg.seed, lr=cfg.lr, batch_size=cfg.batch_size,
                 data="synthetic only", generator=json.dumps(SMALL_GENERATOR))
