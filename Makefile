@@ -9,7 +9,7 @@ EXTRAS ?= test,ray,text
 STAMP := $(VENV)/.relforge-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: all install demo test test-slow bench clean
+.PHONY: all install demo test test-slow bench clean default-model
 
 all: test
 
@@ -30,6 +30,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow"
+
+# The packaged zero-shot model: tiny RT pretrained on synthetic databases only (MiniLM embedder,
+# ~15 min on 2 CPU cores; docs/results.md "Zero-shot transfer" records its figures).
+default-model: $(STAMP)
+	$(PY) -m relforge.experiments.transfer --out src/relforge/assets/default_model.safetensors
 
 bench: $(STAMP)
 	$(PY) bench/generate.py
