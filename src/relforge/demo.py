@@ -119,12 +119,39 @@ def step_plot(ctx: DemoContext) -> None:
     ctx.say(f"schema graph -> {path}")
 
 
+def step_zero_shot(ctx: DemoContext) -> None:
+    """Zero-shot predictions on the Chinook SQLite file with the packaged default model (no training,
+    no download): scored autocomplete of Invoice.Total after 2025-01-01 and the example forecast task."""
+    from relforge.predict import autocomplete, forecast, load_checkpoint, load_taskfile, load_user_db, write_frame
+    from relforge.settings import data_dir
+
+    try:
+        src = Path(data_dir()) / "chinook" / "Chinook_Sqlite.sqlite"
+    except Exception:
+        src = None
+    if src is None or not src.is_file():
+        ctx.say("Chinook not found (set RELFORGE_DATA); zero-shot step skipped")
+        return
+    ck = load_checkpoint(None)
+    db = load_user_db(src)
+    r = autocomplete(db, "Invoice", "Total", holdout_after="2025-01-01", ckpt=ck)
+    path = write_frame(r.frame, ctx.out / "chinook_invoice_total.csv")
+    ctx.say(f"default model ({ck.embedder['name']} embedder): Invoice.Total after 2025-01-01, {r.n_rows} rows, "
+            f"R2 {r.metrics.get('r2', float('nan')):.3f} -> {path}")
+    example = Path(__file__).resolve().parents[2] / "examples" / "chinook_task.toml"
+    if example.is_file():
+        r = forecast(db, load_taskfile(example), ckpt=ck)
+        path = write_frame(r.frame, ctx.out / "chinook_churn.csv")
+        ctx.say(f"forecast {example.name}: {r.n_rows} rows, AUROC {r.metrics.get('roc_auc', float('nan')):.3f} -> {path}")
+
+
 #: The demo, in order. Append ``(name, step)`` pairs to extend it.
 STEPS = [
     ("generate", step_generate),
     ("summarize", step_summarize),
     ("export", step_export),
     ("plot", step_plot),
+    ("zero-shot", step_zero_shot),
 ]
 
 
