@@ -300,7 +300,7 @@ def pretrain_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    weights: Path = typer.Argument(..., help="model.safetensors, or a run / checkpoint folder"),
+    weights: Path = typer.Argument(..., help="model.safetensors, or a run / checkpoint folder ('default': the packaged model)"),
     data: Path = typer.Argument(..., help="tokenized store or corpus to evaluate on (zero-shot)"),
     split: str = typer.Option("val", "--split", help="val or test"),
     batches: int = typer.Option(4, "--batches", help="batches per task"),
@@ -313,6 +313,10 @@ def evaluate_cmd(
 
     from relforge.train.loop import evaluate_path
 
+    if str(weights) == "default" and not weights.exists():
+        from relforge.predict import default_checkpoint_path
+
+        weights = default_checkpoint_path()
     r = evaluate_path(weights, data, split=split, batches=batches, batch_size=batch_size, tasks=tuple(task or ()))
     for t in r["tasks"]:
         m = f"auroc {t['auroc']:.3f}" if "auroc" in t else f"r2 {t.get('r2', float('nan')):.3f}"
