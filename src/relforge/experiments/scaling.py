@@ -407,8 +407,15 @@ def _ensure_corpus(corpus_dir: Path, n_max: int, cfg: SweepConfig, generator_con
     from relforge.corpus import build_corpus
     from relforge.experiments.task_corpus import load_task_corpus
 
-    from relforge.corpus import CORPUS_CONFIG
+    from relforge.corpus import CORPUS_CONFIG, JSONL_MANIFEST
 
+    if (corpus_dir / JSONL_MANIFEST).is_file():  # an existing corpus that is large enough is used as it is
+        try:
+            tc = load_task_corpus(corpus_dir, cfg.n_heldout, n_train=n_max, embedder=cfg.embedder, seed=cfg.seed)
+            if len(tc.train) >= n_max:
+                return
+        except RelforgeError:
+            pass
     if generator_config is None and (corpus_dir / CORPUS_CONFIG).is_file():  # an existing corpus: its own config
         generator_config = json.loads((corpus_dir / CORPUS_CONFIG).read_text())["config"]
     need = cfg.n_heldout + n_max
