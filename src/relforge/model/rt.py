@@ -134,7 +134,7 @@ def _group_plan(seg_of, n_seg, qs, ks, same_qk: bool = False) -> _GroupPlan:
     key_pos = torch.arange(total) - grp_start[grp]
 
     groups = torch.nonzero(nk > 0).flatten()
-    cls = torch.ceil(torch.log2(nk[groups].double())).long()
+    cls = torch.ceil(torch.log2(nk[groups].double())).long().clamp(min=3)  # groups of <= 8 keys share a bucket
     buckets, q_parts, k_parts = [], [], []
     inv = torch.full((n_tok,), -1, dtype=torch.long)
     local = torch.full((n_seg,), -1, dtype=torch.long)

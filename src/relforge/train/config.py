@@ -39,6 +39,7 @@ class TrainConfig:
     amp: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU; "off"; "bf16"
     compile: bool = False  # torch.compile the model (CUDA; slow to start on CPU)
     seed: int = 0  # weight init and item order
+    threads: int = 0  # torch intra-op threads (0: torch's default); 1 suits tiny models on shared CPUs
     # evaluation, logging, checkpoints
     eval_every: int = 100  # steps between evaluations (and at step 0 and the last step); 0 = never
     eval_batches: int = 4  # batches per task and split (spec §3: at most 80)
@@ -56,7 +57,7 @@ class TrainConfig:
             v = getattr(self, k)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise RelforgeError(f"TrainConfig.{k} must be a positive integer, got {v!r}")
-        if self.eval_every < 0 or self.num_workers < 0:
+        if self.eval_every < 0 or self.num_workers < 0 or self.threads < 0:
             raise RelforgeError("TrainConfig.eval_every and num_workers must be >= 0")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 < self.pct_start < 1 or self.grad_clip < 0:
             raise RelforgeError("TrainConfig: need lr > 0, weight_decay >= 0, 0 < pct_start < 1, grad_clip >= 0")

@@ -1,8 +1,9 @@
 """Evaluation metrics and loops (rt_pipeline.md §4 "Evaluation").
 
 Classification: AUROC of the boolean logits against ``target > 0``. Regression: R^2 on the
-*normalized* values (spec §6.10). Each task is also scored against the trivial baseline that
-predicts a constant (majority class rate / mean of the evaluated targets).
+*normalized* values (spec §6.10). Each task is also scored against a trivial constant baseline:
+classification predicts the evaluated positive rate (AUROC 0.5), regression the training mean,
+which is 0 in normalized units.
 """
 from __future__ import annotations
 
@@ -72,11 +73,11 @@ def score_predictions(task_type: str, pred: np.ndarray, target: np.ndarray, hube
             torch.full((y.size,), logit, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))) if y.size else float("nan")
         return {"auroc": auroc(pred, y), "baseline_auroc": 0.5, "baseline_loss": base_loss,
                 "pos_rate": float(p)}
-    mean = float(target.mean()) if target.size else 0.0
-    base_loss = float(torch.nn.functional.huber_loss(torch.full((target.size,), mean, dtype=torch.float64),
-                                                     torch.as_tensor(target, dtype=torch.float64),
+    # mean baseline: values are z-scored with training statistics, so the training mean is 0
+    zero = np.zeros_like(target, dtype=np.float64)
+    base_loss = float(torch.nn.functional.huber_loss(torch.as_tensor(zero), torch.as_tensor(target, dtype=torch.float64),
                                                      delta=huber_delta)) if target.size else float("nan")
-    return {"r2": r2_score(pred, target), "baseline_r2": 0.0, "baseline_loss": base_loss}
+    return {"r2": r2_score(pred, target), "baseline_r2": r2_score(zero, target), "baseline_loss": base_loss}
 
 
 @torch.no_grad()

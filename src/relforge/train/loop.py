@@ -154,6 +154,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
         torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
 
     # ---- model: resume / init_from / scratch
     state = None
