@@ -168,6 +168,7 @@ def main() -> None:
     ap.add_argument("--table-seeds", type=int, default=None, help="seeds per table count in part 2")
     ap.add_argument("--scale-rows", type=int, default=None, help="rows of the largest activity table in part 3")
     ap.add_argument("--no-plurel", action="store_true", help="relforge only")
+    ap.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3], help="which parts to run")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--_relforge-child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--_plurel-child", type=int, default=None, help=argparse.SUPPRESS)
@@ -191,6 +192,8 @@ def main() -> None:
                         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), seeds=seeds)
 
     # ---- part 1
+    if 1 not in a.parts:
+        seeds = []
     print(f"== 1. default configs, seeds {seeds} (one single-threaded child per seed) ==", flush=True)
     pl = plurel_runs(seeds, a.timeout) if use_plurel else {}
     rows, per_seed = [], []
@@ -219,6 +222,8 @@ def main() -> None:
     print(f"median cells/CPU-s ratio (relforge / plurel): {ratio}   median peak-RSS ratio (plurel / relforge): {mem_ratio}")
 
     # ---- part 2
+    if 2 not in a.parts:
+        tables = []
     print(f"\n== 2. fixed table counts {tables}, {tseeds} seed(s) each (wall s, peak GB) ==", flush=True)
     eff, rows = [], []
     for k in tables:
@@ -242,7 +247,7 @@ def main() -> None:
 
     # ---- part 3
     print(f"\n== 3. scale: largest activity table {scale_rows:,} rows, one core ==", flush=True)
-    sc = relforge_run(0, scale_rows=scale_rows, timeout=a.timeout)
+    sc = relforge_run(0, scale_rows=scale_rows, timeout=a.timeout) if 3 in a.parts else {}
     result["scale"] = sc
     print(json.dumps(sc))
     print(json.dumps(result), flush=True)

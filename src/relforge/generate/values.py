@@ -8,22 +8,33 @@ Per table (stream ``relforge.rng.child(seed, "values", table)``):
 
 1. A causal DAG over ``N = C + ceil(C/p) + 3`` nodes from a random layout (``layouts.sample_dag``),
    ``p ~ U(col_node_frac)``, in-degree capped at ``max_parents``; ``C`` distinct nodes carry the
-   columns (§4.1). Each edge has a weight (``layouts.edge_weights``) and its own frozen encoder.
+   columns (§4.1). Each edge has a weight (``layouts.edge_weights``) with a random sign per
+   embedding dim; each node has one frozen encoder (value -> H dims) read by all its children.
 2. ``type_eager``: categorical nodes hold class codes, encoded by an embedding + MLP and decoded by
    ``argmax_k E_k . MLP(emb)``. ``type_lazy``: every node is numeric and categorical columns are
    quantized at random-row boundaries afterwards, labels permuted / reversed at random (§4.3).
 3. Source nodes draw from §4.5 generators (temporal ``ts`` with probability ``activity_ts_prob``
-   in timed tables). Other nodes: ``value = Dec(agg(w_e Enc_e(parent)) + foreign + noise)`` where
-   the noise is a per-row Beta draw along a fixed direction, its std a drawn share
-   (``noise_scale``) of the signal's std, so noise never drowns the signal.
-4. Foreign inputs (§4.4): for every foreign key to a parent table P, P's final latent columns are
+   in timed tables). Other nodes: ``value = Dec(std(agg(w_e * Enc(parent), foreign)) + noise)``:
+   the aggregated signal is standardized per dim (statistics of fixed calibration rows, §7 v2
+   "standardize") and the noise, a per-row Kumaraswamy(a, b) draw (Beta-shaped, closed form) along
+   a fixed direction, is a small drawn share (``noise_scale``) of it, so it never drowns the
+   signal. Encoders also see standardized parent values, so MLP behaviour does not depend on the
+   arbitrary scale of a node.
+4. Timed tables (rows in time order) add 1-3 shared slow latent series (trend + cycle + AR(1),
+   §4.5) that a large share of nodes read with a strong gain (``temporal_*`` knobs): drift and
+   seasonality common to many columns. This is what gives activity columns their lag-1
+   autocorrelation (plurel 1.1.0 measures a median of 0.00; real activity tables 0.16-0.95).
+5. Foreign inputs (§4.4): for every foreign key to a parent table P, P's final latent columns are
    encoded with a per-(P, child) collation encoder *on P's rows* (one embedding per parent row
-   from all its columns) and gathered at the child's FK positions (``Enc(gather(x)) == gather(Enc(x))``, so this is exact
-   and costs ``n_P`` instead of ``n_child`` encoder rows). A null FK reads the encoding of the
-   fixed fill value 0, never the parent's signal. A random share of the child's non-source nodes
-   reads each key. Self-referencing keys carry no value flow (a table cannot feed itself).
+   from all its columns) and gathered at the child's FK positions
+   (``Enc(gather(x)) == gather(Enc(x))``, so this is exact and costs ``n_P`` instead of
+   ``n_child`` encoder rows). A null FK reads the encoding of the fixed fill value 0, never the
+   parent's signal. A random share (``fk_reader_share``) of the child's non-source nodes reads
+   each key with a drawn gain (``fk_gain``). Self-referencing keys carry no value flow (a table
+   cannot feed itself without a row-order recursion; the key itself is still generated).
 
-Rows are evaluated node by node in chunks of ``chunk_rows``; all per-row randomness (sources,
+Only ancestors of column nodes are evaluated (the others cannot affect any cell). Rows are
+evaluated in chunks of ``chunk_rows`` (all nodes per chunk); all per-row randomness (sources,
 noise) is drawn for the whole table up front, so values do not depend on the chunk size (up to
 float32 rounding of the matrix products). No Python loop runs over rows.
 """
@@ -68,18 +79,26 @@ class _Node:
     noise_dir: np.ndarray | None = None  # (H,), norm sqrt(H) * noise share
     source: np.ndarray | None = None  # values of a source node
     kind: str = ""  # source generator of a source node
+    vec: bool = False  # hidden node with an H-dim state (no scalar value): dec maps signal -> state
 
 
 class _CatEncoder:
-    """Categorical encoder: a K x H embedding then an MLP(H, H, H) (§4.3)."""
+    """Categorical encoder: a K x H embedding then an MLP(H, H, H) (§4.3).
+
+    The input takes only K values, so ``MLP(emb[code]) == table[code]`` with ``table = MLP(emb)``
+    computed once: a row costs one gather instead of an MLP evaluation (exact).
+    """
 
     def __init__(self, k, h, mlp_kw, rng):
         init = mlp_kw["inits"][int(rng.integers(len(mlp_kw["inits"])))]
         self.emb = scm.init_weight(init, k, h, rng=rng)
         self.mlp = scm.RandomMLP(h, h, h, rng=rng, **mlp_kw)
+        self._table = None
 
     def __call__(self, codes):
-        return self.mlp(self.emb[codes])
+        if self._table is None:  # after any weight folding (see table_values)
+            self._table = self.mlp(self.emb)
+        return self._table[codes]
 
 
 def _mlp_kw(c) -> dict:
@@ -295,15 +314,19 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                     nd.dec = scm.RandomMLP(h, h, h, rng=rng, **kw)
                     init = c.weight_inits[int(rng.integers(len(c.weight_inits)))]
                     nd.dec_emb = scm.init_weight(init, nd.k, h, rng=rng).T.copy()  # (H, K)
+                elif v not in node_col and rng.random() < c.hidden_vector_prob:
+                    nd.vec = True  # v2-style vector latent: one MLP instead of decoder + encoder
+                    nd.dec = scm.RandomMLP(h, h, h, rng=rng, **kw)
                 else:
                     nd.dec = scm.RandomMLP(h, h, 1, rng=rng, **kw)
-        if n_kids[v]:
+        if n_kids[v] and not nd.vec:
             nd.enc = _CatEncoder(nd.k, h, kw, rng) if nd.cat else scm.RandomMLP(1, h, h, rng=rng, **kw)
     for v in order:  # a parent read by one child only: fold the edge weights into its encoder
         nd = nodes[v]
         for i, (u, wv) in enumerate(nd.parents):
             if n_kids[u] == 1:
-                mlp = nodes[u].enc.mlp if nodes[u].cat else nodes[u].enc
+                pu = nodes[u]
+                mlp = pu.dec if pu.vec else (pu.enc.mlp if pu.cat else pu.enc)
                 mlp.weights[-1] = mlp.weights[-1] * wv
                 nd.parents[i] = (u, None)
     noise = _noise(nodes, [v for v in order if nodes[v].source is None], n, rng)
@@ -342,6 +365,9 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                 sig *= inv  # standardized signal; the noise is a share of it
                 sig += noise[v][rows][:, None] * nd.noise_dir
                 y = nd.dec(sig)
+                if nd.vec:
+                    emb[v] = y
+                    continue
                 x = np.argmax(y @ nd.dec_emb, axis=1) if nd.cat else y[:, 0]
             if nd.enc is not None:
                 if nd.cat:
