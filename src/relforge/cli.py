@@ -280,6 +280,7 @@ def pretrain_cmd(
     qk_norm: bool = typer.Option(True, "--qk-norm/--no-qk-norm", help="QK-normalization in attention"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the model"),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="also write TensorBoard events to OUT/tb"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in OUT from its last checkpoint"),
@@ -291,7 +292,7 @@ def pretrain_cmd(
 
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
                       eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, seed=seed,
-                      num_workers=workers, compile=compile_, tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
+                      num_workers=workers, threads=threads, compile=compile_, tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:
         typer.echo(f"trained {r['steps']} steps in {r['wall_s']:.1f} s; weights {out / 'model.safetensors'}, "
