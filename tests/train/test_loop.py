@@ -82,3 +82,10 @@ def test_init_from_and_guards(tmp_path):
         from relforge.model.rt import RelationalTransformer
         from relforge.train.checkpoint import load_weights
         load_weights(a / "model.safetensors", RelationalTransformer(preset("small", d_text=D)))
+
+
+def test_dataloader_workers_give_the_same_run(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(cfg(steps=3, eval_every=0), SyntheticSource(2, **KW), a, d_text=D, quiet=True)
+    train(cfg(steps=3, eval_every=0, num_workers=1), SyntheticSource(2, **KW), b, d_text=D, quiet=True)
+    assert [r["loss"] for r in train_lines(a)] == [r["loss"] for r in train_lines(b)]

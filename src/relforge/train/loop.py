@@ -204,6 +204,12 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     use_bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and dev.type == "cuda" and torch.cuda.is_bf16_supported())
     autocast = (lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     get_batch = source if callable(source) and not hasattr(source, "batch") else _Source(source)
+    if cfg.num_workers > 0 and hasattr(source, "batch") and start < cfg.steps:
+        # DataLoader workers build batches ahead; the stream yields the same step -> batch mapping
+        from relforge.tokenize.dataset import make_loader
+
+        it = iter(make_loader(source, num_workers=cfg.num_workers, steps=cfg.steps - start, start=start))
+        get_batch = lambda step: next(it)  # noqa: E731
 
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
