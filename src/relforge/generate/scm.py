@@ -141,9 +141,10 @@ def _weight(name: str, fan_in: int, fan_out: int, z: np.ndarray, u: np.ndarray, 
     if name == "sparse":
         n_zero = min(fan_in - 1, math.ceil(0.5 * fan_in)) if fan_in > 1 else 0
         w = z * F32(1.0 / math.sqrt(fan_in - n_zero))
-        if n_zero:
-            order = np.argsort(u.reshape(shape), axis=0)  # per column, a random set of rows
-            np.put_along_axis(w, order[:n_zero], 0.0, axis=0)
+        if n_zero:  # per column, the rows holding its n_zero smallest uniforms (a random set)
+            uu = u.reshape(shape)
+            kth = np.partition(uu, n_zero - 1, axis=0)[n_zero - 1]
+            w = w * (uu > kth)
         return w
     raise ValueError(f"unknown weight init {name!r}")
 
@@ -203,27 +204,56 @@ class RandomMLP:
         lo, hi = layers
         n_layers = min(hi, lo + int(prm[0] * (hi - lo + 1)))
         dens = density[0] + (density[1] - density[0]) * float(prm[1])
-        init_ids = (prm[2:10] * len(inits)).astype(np.int64)
+        init_names = [inits[int(prm[2 + i] * len(inits))] for i in range(n_layers)]
         act_ids = (prm[10:18] * len(activations)).astype(np.int64)
         scales = np.exp(prm[18:26] * 2.0 - 1.0)
         dims = [d_in] + [d_hid] * (n_layers - 1) + [d_out]
-        sizes = [dims[i] * dims[i + 1] for i in range(n_layers)]
-        total = sum(sizes)
+        sizes = np.array([dims[i] * dims[i + 1] for i in range(n_layers)])
+        total = int(sizes.sum())
         z = rng.standard_normal(total, dtype=F32)
         u = rng.random(2 * total, dtype=F32)
+        # every layer's init as one elementwise affine map of z (normal inits) or u (uniform inits),
+        # times the density mask and the previous layer's activation scale: a few bulk operations
+        a = np.empty(n_layers, np.float32)  # multiplier of z or of (2u - 1)
+        unif = np.zeros(n_layers, bool)
+        for i, name in enumerate(init_names):
+            fi, fo = dims[i], dims[i + 1]
+            if name == "kaiming_normal":
+                a[i] = math.sqrt(2.0 / fi)
+            elif name == "kaiming_uniform":
+                a[i], unif[i] = math.sqrt(6.0 / fi), True
+            elif name == "xavier_normal":
+                a[i] = math.sqrt(2.0 / (fi + fo))
+            elif name == "xavier_uniform":
+                a[i], unif[i] = math.sqrt(6.0 / (fi + fo)), True
+            else:  # trunc_normal / sparse: fixed up per layer below
+                a[i] = 1.0
+        keep = u[total:] < F32(dens) if dens < 1.0 else None
+        mult = a * np.concatenate([[1.0], scales[: n_layers - 1]]).astype(F32)
+        if dens < 1.0:
+            mult = mult / F32(dens)
+        w_all = np.where(np.repeat(unif, sizes), u[:total] * F32(2) - F32(1), z)
+        w_all *= np.repeat(mult.astype(F32), sizes)
+        if keep is not None:
+            w_all *= keep
         self.weights: list[np.ndarray] = []
         self.acts: list[Callable] = []
         off = 0
         for i in range(n_layers):
-            k = sizes[i]
-            w = _weight(inits[init_ids[i % 8]], dims[i], dims[i + 1], z[off:off + k], u[off:off + k], rng)
-            w = _mask(w, dens, u[total + off:total + off + k], rng)
+            k = int(sizes[i])
+            w = w_all[off:off + k].reshape(dims[i], dims[i + 1])
+            if init_names[i] in ("trunc_normal", "sparse"):
+                w = _weight(init_names[i], dims[i], dims[i + 1], z[off:off + k], u[off:off + k], rng)
+                w = w * (F32(mult[i]) * keep[off:off + k].reshape(w.shape) if keep is not None else F32(mult[i]))
+            if keep is not None and not np.count_nonzero(w):  # never an all-zero matrix
+                base = _weight(init_names[i], dims[i], dims[i + 1], z[off:off + k], u[off:off + k], rng)
+                j = int(rng.integers(k))
+                w = np.zeros_like(base)
+                w.flat[j] = base.flat[j] * mult[i] if base.flat[j] != 0 else mult[i]
             off += k
-            if i > 0:
-                w = w * F32(scales[(i - 1) % 8])  # s * act(h) @ W == act(h) @ (s W)
             self.weights.append(w)
             if i < n_layers - 1:
-                self.acts.append(make_activation(activations[act_ids[i % 8]], rng=rng))
+                self.acts.append(make_activation(activations[act_ids[i]], rng=rng))
         self.d_in, self.d_out = d_in, d_out
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
