@@ -6,6 +6,7 @@ sample of the same seeds and extrapolates plurel's time for the whole corpus::
 
     /usr/bin/time -v relforge corpus --num-dbs 1024 --out /tmp/corpus1024 --workers 2
     python bench/corpus_throughput.py --corpus /tmp/corpus1024 --sample 16 [--wall SECONDS]
+        [--plurel-jsonl FILE]   # plurel_generate.py --seeds <the sample> output measured earlier
 
 ``--wall`` is the measured wall time of the corpus run (from ``time``); without it the script
 uses the sum of per-database seconds over the workers as a lower bound.
@@ -32,17 +33,21 @@ def main() -> None:
     ap.add_argument("--wall", type=float, default=None, help="measured wall seconds of the corpus run")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None, help="write the summary JSON here")
+    ap.add_argument("--plurel-jsonl", default=None, help="plurel_generate.py output already measured (skip the run)")
     a = ap.parse_args()
 
     recs = [json.loads(x) for x in Path(a.corpus, "manifest.jsonl").read_text().splitlines() if x.strip()]
     ok = [r for r in recs if r["status"] == "ok"]
     seeds = sorted(r["seed"] for r in recs)
     sample = [seeds[i] for i in np.linspace(0, len(seeds) - 1, a.sample).round().astype(int)]
-    p = subprocess.run([str(ANCHOR_PY), str(ANCHOR_SCRIPT), "--seeds", *map(str, sample)], capture_output=True,
-                       text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    pl = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
-    if not pl:
-        sys.exit(f"plurel run failed: {p.stderr[-2000:]}")
+    if a.plurel_jsonl:
+        pl = [json.loads(x) for x in Path(a.plurel_jsonl).read_text().splitlines() if x.startswith("{")]
+    else:
+        p = subprocess.run([str(ANCHOR_PY), str(ANCHOR_SCRIPT), "--seeds", *map(str, sample)], capture_output=True,
+                           text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        pl = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+        if not pl:
+            sys.exit(f"plurel run failed: {p.stderr[-2000:]}")
     by_seed = {r["seed"]: r for r in recs}
     rows = []
     for q in pl:

@@ -145,3 +145,15 @@ def test_real_task_loss_is_recorded(corpus, tmp_path, real_data_dir, monkeypatch
     assert "Real database `chinook`" in (tmp_path / "sw" / "table.md").read_text()
     with pytest.raises(RelforgeError, match="unknown real database"):
         dataclasses.replace(TINY, real=("nope",)).validate()
+
+
+def test_cli_scaling_bad_input_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    for args, msg in ((["--n", "0,8"], "must be positive"), (["--n", "8", "--config", "huge"], "unknown model preset")):
+        p = subprocess.run([sys.executable, "-m", "relforge", "scaling", *args, "--tokens", "1e6", "--out",
+                            str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and p.stderr.startswith("error: ") and msg in p.stderr
+        assert p.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "o").exists()
