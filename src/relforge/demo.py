@@ -148,7 +148,7 @@ def step_pretrain(ctx: DemoContext) -> None:
 def step_zero_shot(ctx: DemoContext) -> None:
     """Zero-shot predictions on the Chinook SQLite file with the packaged default model (no training,
     no download): scored autocomplete of Invoice.Total after 2025-01-01 and the example forecast task."""
-    from relforge.predict import autocomplete, forecast, load_checkpoint, load_taskfile, load_user_db, write_frame
+    from relforge.predict import torch_threads
     from relforge.settings import data_dir
 
     try:
@@ -158,6 +158,13 @@ def step_zero_shot(ctx: DemoContext) -> None:
     if src is None or not src.is_file():
         ctx.say("Chinook not found (set RELFORGE_DATA); zero-shot step skipped")
         return
+    with torch_threads(1):  # a tiny model on shared cores: more threads only spin
+        _zero_shot(ctx, src)
+
+
+def _zero_shot(ctx: DemoContext, src: Path) -> None:
+    from relforge.predict import autocomplete, forecast, load_checkpoint, load_taskfile, load_user_db, write_frame
+
     ck = load_checkpoint(None)
     db = load_user_db(src)
     r = autocomplete(db, "Invoice", "Total", holdout_after="2025-01-01", ckpt=ck)

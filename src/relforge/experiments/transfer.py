@@ -79,6 +79,12 @@ class TransferConfig:
         for k in ("synth_steps", "real_steps"):
             if getattr(self, k) < 0:
                 raise RelforgeError(f"transfer {k} must be >= 0, got {getattr(self, k)}")
+        if self.lightgbm:
+            import importlib.util
+
+            if importlib.util.find_spec("lightgbm") is None:
+                raise RelforgeError("the LightGBM baseline needs lightgbm (pip install 'relforge[baselines]'); "
+                                    "or pass --no-lightgbm")
         bad = [d for d in self.dbs if d not in REAL_DBS]
         if bad or len(self.dbs) < 2:
             raise RelforgeError(f"transfer dbs must be two or more of {', '.join(REAL_DBS)}, got {list(self.dbs)}")
