@@ -130,7 +130,7 @@ def test_cli_bad_input_one_line(case, chinook, ckpt, tmp_path):
         one_line_error(r, "Nope", "Invoice")
     elif case == "text_column":
         r = run(*base, "--table", "Genre", "--target", "Name")
-        one_line_error(r, "Name")
+        one_line_error(r, "Name", "Genre")
     elif case == "untimed_holdout":
         tf = tmp_path / "t.toml"
         tf.write_text('entity_table = "Track"\n[target]\ncolumn = "Milliseconds"\n[timestamps]\nholdout_after = "2024-01-01"\n')

@@ -265,7 +265,7 @@ class Prediction:
     n_rows: int
 
 
-def _task_type_of(table, col: str) -> str:
+def _task_type_of(table, col: str, table_name: str = "") -> str:
     from relforge.db.table import Stype
 
     st = table.stypes.get(col)
@@ -277,8 +277,8 @@ def _task_type_of(table, col: str) -> str:
     if st == Stype.categorical and pd.api.types.is_numeric_dtype(s.dtype):
         vals = set(pd.unique(s.dropna()))
         return "binary_classification" if vals <= {0, 1} else "regression"
-    raise RelforgeError(f"column {col!r} of table is {getattr(st, 'name', st)}; only number and boolean columns "
-                        "can be predicted")
+    raise RelforgeError(f"column {col!r} of table {table_name!r} is {getattr(st, 'name', st)}; only number and "
+                        "boolean columns can be predicted")
 
 
 def _check_table(db, table: str):
@@ -315,7 +315,7 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
         raise RelforgeError(f"column {target!r} of table {table!r} is a key column; predict a feature column")
     if target == t.time_col:
         raise RelforgeError(f"column {target!r} is the time column of table {table!r}; predict a feature column")
-    task_type = _task_type_of(t, target)
+    task_type = _task_type_of(t, target, table)
     df = t.df
     y = df[target]
     if task_type == "binary_classification":
