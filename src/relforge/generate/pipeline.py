@@ -3,6 +3,12 @@
 :func:`generate_database` chains the stages of generator.md §2-5. Each stage draws from its own
 named child stream of the seed (``relforge.rng.child``), so the same ``(seed, config)`` gives the
 same database (``content_hash``) in any process, and re-running one stage never shifts another.
+
+Streams: ``schema`` (+ ``names`` for semantic names when ``schema.semantic_names`` is on and
+``relforge.generate.names`` exists), ``time``, ``links``, ``values/<table>``, ``post/*/<table>`` and
+``render/<table>`` (shared by a table's columns in column order). Latent values are kept as numpy
+arrays per column; cells are rendered once per column and masked (missing values) in place of a
+dtype that can hold them (float NaN, nullable Int64 / boolean, NaT, <NA> strings).
 """
 from __future__ import annotations
 
