@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # The CPU build of torch, pinned here (a plain `torch` requirement would pull a multi-GB CUDA build).
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= test,ray,text
+EXTRAS ?= test,ray,text,baselines
 STAMP := $(VENV)/.relforge-installed
 DEMO_OUT ?= demo_out
 
