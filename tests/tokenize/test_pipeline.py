@@ -112,7 +112,7 @@ def test_cli_reads_relbench_task_folders(toy_folder, toy_db, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from conftest import make_forecast_task
+    from tok_helpers import make_forecast_task
 
     db = tmp_path / "db"
     shutil.copytree(toy_folder, db)
@@ -132,7 +132,7 @@ def test_cli_reads_relbench_task_folders(toy_folder, toy_db, tmp_path):
 
 
 def test_cli_tokenizes_a_folder_of_databases_into_a_corpus(tmp_path):
-    from conftest import make_db
+    from tok_helpers import make_db
 
     from relforge.tokenize import open_corpus
 

@@ -9,7 +9,7 @@ from relforge.errors import RelforgeError
 from relforge.tokenize import ContextSampler, SamplerConfig, build_cells, embed_store, resolve_task
 from relforge.tokenize.store import UNTIMED
 
-from conftest import make_db, make_forecast_task
+from tok_helpers import make_db, make_forecast_task
 
 _STORES = {}
 

@@ -9,7 +9,7 @@ from relforge.errors import RelforgeError
 from relforge.tokenize import ContextSampler, SamplerConfig, open_corpus, open_store, save_corpus, save_store
 from relforge.tokenize.cells import build_cells, embed_store
 
-from conftest import make_db
+from tok_helpers import make_db
 
 
 def test_roundtrip_is_memory_mapped_and_identical(toy_store, tmp_path):
