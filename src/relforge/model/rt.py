@@ -175,12 +175,12 @@ def sparse_attention(qkv, plan: _GroupPlan):
     N, _, H, hd = qkv.shape
     D = H * hd
     if plan.same_qk:  # column attention: query slots == key slots
-        g = qkv[plan.q_idx]  # (M, 3, H, hd)
+        g = qkv.index_select(0, plan.q_idx)  # (M, 3, H, hd); index_select's backward is index_add_
         qa, ka, va = g[:, 0], g[:, 1], g[:, 2]  # (M, H, hd) each
     else:  # one gather of q rows at query slots and k, v rows at key slots
         if plan.qkv_idx is None:
             plan.qkv_idx = torch.cat([3 * plan.q_idx, 3 * plan.k_idx + 1, 3 * plan.k_idx + 2])
-        g = qkv.reshape(N * 3, D)[plan.qkv_idx]  # (Mq + 2 Mk, D)
+        g = qkv.reshape(N * 3, D).index_select(0, plan.qkv_idx)  # (Mq + 2 Mk, D)
         mq, mk = plan.q_idx.numel(), plan.k_idx.numel()
         qa, ka, va = (t.view(-1, H, hd) for t in (g[:mq], g[mq:mq + mk], g[mq + mk:]))
     outs = []
@@ -192,7 +192,7 @@ def sparse_attention(qkv, plan: _GroupPlan):
         ob = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=bk.k_mask)  # (G, H, Q, hd)
         outs.append(ob.transpose(1, 2).reshape(bk.G * bk.Q, D))
     outs.append(qkv.new_zeros(1, H * hd))
-    return torch.cat(outs)[plan.inv]
+    return torch.cat(outs).index_select(0, plan.inv)
 
 
 def _flex_mask_mods(node, f2p, col, real):
