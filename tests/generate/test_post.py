@@ -74,7 +74,7 @@ def test_categorical_to_bool():
 
 def test_nan_masks_rates_vary_and_respect_nullable():
     s = _schema(20000)
-    cfg = load_config({"post": {"nan_frac": (0.05, 0.1)}})
+    cfg = load_config({"post": {"nan_frac": (0.05, 0.1), "nan_col_share": (1.0, 1.0)}})
     rates = []
     for seed in range(5):
         m = post.nan_masks(s, cfg, seed=seed)["t"]
@@ -85,3 +85,15 @@ def test_nan_masks_rates_vary_and_respect_nullable():
     assert len(np.unique(np.round(rates, 4))) > 5  # per-column rates differ (not identical counts)
     zero = post.nan_masks(s, load_config({"post": {"nan_frac": (0.0, 0.0)}}), seed=0)["t"]
     assert zero == {}
+    none = post.nan_masks(s, load_config({"post": {"nan_col_share": (0.0, 0.0)}}), seed=0)["t"]
+    assert none == {}
+
+
+def test_nan_masks_concentrate_in_some_columns():
+    """Real databases have missing values in a few columns (F1: 13 %), not in every one (§8.6)."""
+    s = _schema(2000)
+    cfg = load_config({"post": {"nan_col_share": (0.3, 0.3)}})
+    picked = [len(post.nan_masks(s, cfg, seed=seed)["t"]) for seed in range(60)]
+    n_nullable = 3  # num, cat, lab
+    share = np.sum(picked) / (60 * n_nullable)
+    assert 0.15 < share < 0.45  # ~0.3 of nullable columns, never all of them by construction

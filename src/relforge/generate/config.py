@@ -146,7 +146,8 @@ class PostConfig:
     """Post-processing and time (generator.md §5)."""
 
     transforms: tuple[str, ...] = knob(("identity", "rank_uniform", "log", "sqrt", "standardize"), "column transforms (§5)", choices=TRANSFORMS)
-    nan_frac: tuple[float, float] = knob((0.01, 0.1), "NaN share per float column (§5)", min=0.0, max=0.99)
+    nan_frac: tuple[float, float] = knob((0.01, 0.3), "missing-value rate of a column that has missing values (§5)", min=0.0, max=0.99)
+    nan_col_share: tuple[float, float] = knob((0.05, 0.5), "share of nullable feature columns that get missing values, per table (v2: 0.3; real F1: 0.13)", min=0.0, max=1.0)
     start: str = knob("1990-01-01", "earliest timestamp (§1)")
     end: str = knob("2025-01-01", "latest timestamp (§1)")
     val_frac: float = knob(0.8, "validation cut-off quantile of activity time (§5)", min=0.0, max=1.0)

@@ -11,9 +11,10 @@ Per table, in this order:
    that is True for K-1 of K classes, §8.6), the True classes are a random non-empty proper subset
    of the classes; a column that ends up constant is dropped. With the knob off, categoricals stay
    categorical.
-3. **Missing values** (:func:`nan_masks`): a per-table rate ``r ~ U(nan_frac)``; each nullable
-   feature column gets its own rate ``r * LogU(1/3, 3)`` (the reference gives every float column
-   exactly ``floor(r n)`` NaNs, §8.6) and i.i.d. missing rows. Keys and the time column stay
+3. **Missing values** (:func:`nan_masks`): as in real databases, missingness is concentrated in a
+   few columns: per table a share ``q ~ U(nan_col_share)`` of the nullable feature columns gets
+   missing values (the reference blanks every float column, §8.6), at a per-table rate
+   ``r ~ U(nan_frac)`` times a per-column ``LogU(1/3, 3)``, i.i.d. over rows. Keys and the time column stay
    non-null; columns declared ``nullable=False`` stay complete. The masks are applied after
    rendering (``pipeline.py``), so booleans become nullable booleans.
 
@@ -130,12 +131,14 @@ def nan_masks(schema: Schema, cfg, *, seed: int) -> dict[str, dict[str, np.ndarr
     for name, spec in schema.tables.items():
         rng = child(seed, "post", "nan", name)
         r = rng.uniform(lo, hi)
+        share = rng.uniform(*cfg.post.nan_col_share)
         masks = {}
         n = spec.n_rows
         for s in spec.columns:
             rate = min(0.99, r * math.exp(rng.uniform(math.log(1 / 3), math.log(3))))
+            picked = rng.random() < share
             u = rng.random(n)
-            if not s.nullable or rate <= 0:
+            if not s.nullable or rate <= 0 or not picked:
                 continue
             m = u < rate
             if m.any():
