@@ -188,29 +188,20 @@ GROUP BY t.timestamp, re.driverId
 # ---------------------------------------------------------------------------------------------
 # Chinook customer tasks: rows for every customer with an invoice on or before t.
 
-_CHINOOK_SPEND = """
+# One query shape for both tasks; only the label expression over the window's invoices differs.
+_CHINOOK_WINDOW = """
 SELECT t.timestamp AS timestamp, c.CustomerId AS CustomerId,
-       COALESCE(SUM(i2.Total), 0) AS spend
+       {label}
 FROM timestamp_df t
 JOIN (SELECT CustomerId, MIN(InvoiceDate) AS first_date FROM Invoice GROUP BY CustomerId) c
   ON c.first_date <= t.timestamp
 LEFT JOIN Invoice i2
   ON i2.CustomerId = c.CustomerId AND i2.InvoiceDate > t.timestamp
- AND i2.InvoiceDate <= t.timestamp + INTERVAL '{horizon} days'
+ AND i2.InvoiceDate <= t.timestamp + INTERVAL '{{horizon}} days'
 GROUP BY t.timestamp, c.CustomerId
 """
-
-_CHINOOK_CHURN = """
-SELECT t.timestamp AS timestamp, c.CustomerId AS CustomerId,
-       CASE WHEN COUNT(i2.InvoiceId) = 0 THEN 1 ELSE 0 END AS churn
-FROM timestamp_df t
-JOIN (SELECT CustomerId, MIN(InvoiceDate) AS first_date FROM Invoice GROUP BY CustomerId) c
-  ON c.first_date <= t.timestamp
-LEFT JOIN Invoice i2
-  ON i2.CustomerId = c.CustomerId AND i2.InvoiceDate > t.timestamp
- AND i2.InvoiceDate <= t.timestamp + INTERVAL '{horizon} days'
-GROUP BY t.timestamp, c.CustomerId
-"""
+_CHINOOK_SPEND = _CHINOOK_WINDOW.format(label="COALESCE(SUM(i2.Total), 0) AS spend")
+_CHINOOK_CHURN = _CHINOOK_WINDOW.format(label="CASE WHEN COUNT(i2.InvoiceId) = 0 THEN 1 ELSE 0 END AS churn")
 
 # ---------------------------------------------------------------------------------------------
 # MovieLens user tasks.
