@@ -151,7 +151,7 @@ def test_keyless_rows_give_zero_not_nan():
     # the attention output of a query with no nbr key is exactly 0
     ctx = AttentionContext(b, "sparse", 4)
     qkv = torch.randn(ctx.n_tokens, 3, 4, 16)
-    y = ctx.attend("nbr", qkv)
+    y = ctx.attend("nbr", *qkv.unbind(1))
     real_nodes = b["node_idx"].reshape(-1)[ctx.sel]
     seq = ctx.sel // 9
     assert (y[(seq == 0) & (real_nodes == 0)] == 0).all()  # row 0 of seq 0 has no children

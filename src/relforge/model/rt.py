@@ -100,7 +100,6 @@ class _GroupPlan:
     k_idx: torch.Tensor  # (sum G*K,) packed token of each key slot (0 in padded slots)
     inv: torch.Tensor  # (N,) slot of each token in cat(bucket outputs); keyless tokens -> last (zero) row
     same_qk: bool  # query slots == key slots (column attention): one gather serves both
-    qkv_idx: torch.Tensor | None = None  # rows of the (N*3, d) qkv view gathered at once (built lazily)
 
 
 def _csr(seg_of: torch.Tensor, n_seg: int):
@@ -166,32 +165,31 @@ def _group_plan(seg_of, n_seg, qs, ks, same_qk: bool = False) -> _GroupPlan:
                       torch.cat(k_parts) if k_parts else empty, inv, same_qk)
 
 
-def sparse_attention(qkv, plan: _GroupPlan):
-    """Grouped attention on packed tokens. qkv (N, 3, H, hd) -> (N, H*hd); keyless queries give 0.
+def sparse_attention(q, k, v, plan: _GroupPlan):
+    """Grouped attention on packed tokens. q, k, v (N, H, hd) -> (N, H*hd); keyless queries give 0.
 
-    One gather for all query slots and one for all key slots (their backward is one scatter-add
-    each), then one SDPA per bucket on (G, H, Q, hd) x (G, H, K, hd).
+    One gather of q rows at the query slots and of k, v rows at the key slots (their backward is
+    one index_add each), then one SDPA per bucket on (G, H, Q, hd) x (G, H, K, hd). Buckets are
+    cut with ``split`` (one cat in backward), not slicing (a zero-filled full-size gradient per slice).
     """
-    N, _, H, hd = qkv.shape
+    N, H, hd = q.shape
     D = H * hd
-    if plan.same_qk:  # column attention: query slots == key slots
-        g = qkv.index_select(0, plan.q_idx)  # (M, 3, H, hd); index_select's backward is index_add_
-        qa, ka, va = g[:, 0], g[:, 1], g[:, 2]  # (M, H, hd) each
-    else:  # one gather of q rows at query slots and k, v rows at key slots
-        if plan.qkv_idx is None:
-            plan.qkv_idx = torch.cat([3 * plan.q_idx, 3 * plan.k_idx + 1, 3 * plan.k_idx + 2])
-        g = qkv.reshape(N * 3, D).index_select(0, plan.qkv_idx)  # (Mq + 2 Mk, D)
-        mq, mk = plan.q_idx.numel(), plan.k_idx.numel()
-        qa, ka, va = (t.view(-1, H, hd) for t in (g[:mq], g[mq:mq + mk], g[mq + mk:]))
+    if plan.same_qk:  # column attention: query slots == key slots, one gather of the stacked q, k, v
+        qa, ka, va = torch.stack([q, k, v], 1).index_select(0, plan.q_idx).unbind(1)  # (M, H, hd) each
+    else:
+        qa, ka, va = q.index_select(0, plan.q_idx), k.index_select(0, plan.k_idx), v.index_select(0, plan.k_idx)
+    bks = plan.buckets
+    q_parts = qa.split([bk.G * bk.Q for bk in bks])
+    k_parts = ka.split([bk.G * bk.K for bk in bks])
+    v_parts = va.split([bk.G * bk.K for bk in bks])
     outs = []
-    for bk in plan.buckets:
-        qs, ks = slice(bk.q_off, bk.q_off + bk.G * bk.Q), slice(bk.k_off, bk.k_off + bk.G * bk.K)
-        qb = qa[qs].view(bk.G, bk.Q, H, hd).transpose(1, 2)  # (G, H, Q, hd)
-        kb = ka[ks].view(bk.G, bk.K, H, hd).transpose(1, 2)  # (G, H, K, hd)
-        vb = va[ks].view(bk.G, bk.K, H, hd).transpose(1, 2)
+    for bk, qb, kb, vb in zip(bks, q_parts, k_parts, v_parts):
+        qb = qb.view(bk.G, bk.Q, H, hd).transpose(1, 2)  # (G, H, Q, hd)
+        kb = kb.view(bk.G, bk.K, H, hd).transpose(1, 2)  # (G, H, K, hd)
+        vb = vb.view(bk.G, bk.K, H, hd).transpose(1, 2)
         ob = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=bk.k_mask)  # (G, H, Q, hd)
         outs.append(ob.transpose(1, 2).reshape(bk.G * bk.Q, D))
-    outs.append(qkv.new_zeros(1, H * hd))
+    outs.append(q.new_zeros(1, D))
     return torch.cat(outs).index_select(0, plan.inv)
 
 
@@ -250,13 +248,13 @@ class AttentionContext:
     def n_tokens(self) -> int:
         return self.sel.numel()
 
-    def attend(self, kind: str, qkv):
-        """qkv (T, 3, H, hd) -> (T, H*hd) under the ``kind`` mask."""
-        T, _, H, hd = qkv.shape
+    def attend(self, kind: str, q, k, v):
+        """q, k, v (T, H, hd) -> (T, H*hd) under the ``kind`` mask."""
+        T, H, hd = q.shape
         if self.impl == "sparse":
-            return sparse_attention(qkv, self.plans[kind])
+            return sparse_attention(q, k, v, self.plans[kind])
         B, S = self.B, self.S
-        q, k, v = (t.view(B, S, H, hd).transpose(1, 2) for t in qkv.unbind(1))  # (B, H, S, hd)
+        q, k, v = (t.reshape(B, S, H, hd).transpose(1, 2) for t in (q, k, v))  # (B, H, S, hd)
         if self.impl == "dense":
             y = dense_attention(q, k, v, self.masks[kind])
         else:
@@ -315,7 +313,6 @@ def _sparse_plans(batch: dict, sel: torch.Tensor) -> dict[str, _GroupPlan]:
     if dev.type != "cpu":  # the sparse path is meant for CPU; still works elsewhere
         for p in plans.values():
             p.inv, p.q_idx, p.k_idx = p.inv.to(dev), p.q_idx.to(dev), p.k_idx.to(dev)
-            p.qkv_idx = None
             for bk in p.buckets:
                 bk.k_mask = None if bk.k_mask is None else bk.k_mask.to(dev)
     return plans
@@ -348,11 +345,14 @@ class RelationalAttention(nn.Module):
 
     def forward(self, x, ctx: AttentionContext):
         T, d = x.shape
-        qkv = self.qkv(x).view(T, 3, self.n_heads, self.head_dim)  # (T, 3, H, hd)
+        q, k, v = self.qkv(x).view(T, 3, self.n_heads, self.head_dim).unbind(1)  # (T, H, hd) each
         if self.qk_weight is not None:
-            qk = F.rms_norm(qkv[:, :2], (self.head_dim,), None, self.eps) * self.qk_weight  # (T, 2, H, hd)
-            qkv = torch.cat([qk, qkv[:, 2:]], dim=1)
-        y = ctx.attend(self.kind, qkv)  # (T, d)
+            # scores only see sum_i (wq_i q_i)(wk_i k_i) = sum_i (wq_i wk_i) q_i k_i: the product of the
+            # two gains goes on the queries (same function and gradients, one fused norm each)
+            wq, wk = self.qk_weight[:, 0].unbind(0)
+            q = F.rms_norm(q, (self.head_dim,), wq * wk, self.eps)
+            k = F.rms_norm(k, (self.head_dim,), None, self.eps)
+        y = ctx.attend(self.kind, q, k, v)  # (T, d)
         return self.proj(y)
 
 
