@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from relforge.errors import RelforgeError
 from relforge.model.config import RTConfig, preset
-from relforge.model.rt import (HAS_FLEX, SEM_BOOLEAN, SEM_NUMBER, SEM_TEXT, AttentionContext,
+from relforge.model.rt import (HAS_FLEX, SEM_BOOLEAN, SEM_NUMBER, SEM_TEXT, AttentionContext, _target_tail,
                                RelationalTransformer, attention_masks)
 from relforge.model.testing import brute_force_masks, synthetic_batch
 
@@ -243,3 +243,51 @@ def test_config_validation():
     assert RTConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(RelforgeError, match="unknown RTConfig"):
         RTConfig.from_dict({"bogus": 1})
+
+
+def _extra_targets(b, per_seq, seed):
+    """Mask ``per_seq`` more non-text real cells per sequence as targets (values hidden)."""
+    b = {**b, "is_target": b["is_target"].clone(), "value": b["value"].clone()}
+    g = torch.Generator().manual_seed(seed)
+    ok = ~b["is_padding"] & (b["sem_type"] != SEM_TEXT) & ~b["is_target"]
+    for i in range(ok.shape[0]):
+        cand = torch.nonzero(ok[i]).flatten()
+        pick = cand[torch.randperm(cand.numel(), generator=g)[:per_seq]]
+        b["is_target"][i, pick] = True
+        b["value"][i, pick] = 0.0
+    return b
+
+
+@pytest.mark.parametrize("extra", [0, 3, 200])
+def test_targets_only_matches_full_forward(extra):
+    b = synthetic_batch(3, 256, seed=7, d_text=D_TEXT, pad_frac=0.05)
+    b = _extra_targets(b, extra, seed=extra)
+    tail = _target_tail(b, torch.nonzero(~b["is_padding"].flatten()).flatten(), max_frac=0.6)
+    assert (tail is not None) == (extra < 200)  # many targets: falls back to the full last block
+    if tail is not None:  # the pruned tail really is smaller than the trunk
+        assert tail.feat_idx.numel() < 0.6 * int((~b["is_padding"]).sum())
+        assert tail.tgt_idx.numel() == int(b["is_target"].sum())
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT, n_blocks=2))
+    o_f, l_f, g_f = run(m, b, "sparse")
+    m.zero_grad(set_to_none=True)
+    o_t, l_t = m(b, targets_only=True)
+    l_t.backward()
+    g_t = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    tgt = b["is_target"]
+    assert torch.allclose(o_t[tgt], o_f[tgt], atol=1e-5)
+    assert torch.allclose(l_t, l_f, atol=1e-6)
+    assert g_t.keys() == g_f.keys()
+    for n in g_f:
+        assert torch.allclose(g_t[n], g_f[n], atol=1e-6, rtol=1e-4), n
+
+
+def test_targets_only_ignored_for_dense():
+    b = synthetic_batch(2, 128, seed=1, d_text=D_TEXT)
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
+    with torch.no_grad():
+        o_d, l_d = m(b, AttentionContext(b, "dense", 4), targets_only=True)
+        o_s, l_s = m(b, AttentionContext(b, "sparse", 4))
+    real = ~b["is_padding"]
+    assert torch.allclose(o_d[real], o_s[real], atol=1e-5)  # dense still predicts every cell

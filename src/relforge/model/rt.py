@@ -189,7 +189,10 @@ def sparse_attention(q, k, v, plan: _GroupPlan):
         vb = vb.view(bk.G, bk.K, H, hd).transpose(1, 2)
         ob = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=bk.k_mask)  # (G, H, Q, hd)
         outs.append(ob.transpose(1, 2).reshape(bk.G * bk.Q, D))
-    outs.append(q.new_zeros(1, D))
+    if outs:
+        outs.append(q.new_zeros(1, D))
+    else:  # no query has a key: still keep q, k, v in the graph, so their weights get (zero) gradients
+        outs.append((q.sum() + k.sum() + v.sum()).mul(0.0).expand(1, D))
     return torch.cat(outs).index_select(0, plan.inv)
 
 
@@ -222,15 +225,18 @@ class AttentionContext:
     (padding is dropped); for ``dense`` and ``flex``, T = B*S.
     """
 
-    def __init__(self, batch: dict, impl: str, n_heads: int):
+    def __init__(self, batch: dict, impl: str, n_heads: int | None = None, *, sel: torch.Tensor | None = None,
+                 kinds=ATTN_KINDS):
         self.impl = impl
         B, S = batch["node_idx"].shape
         self.B, self.S = B, S
         real = ~batch["is_padding"]
         dev = batch["node_idx"].device
         if impl == "sparse":
-            self.sel = torch.nonzero(real.flatten()).flatten()  # (N,) flat positions of real tokens
-            self.plans = _sparse_plans(batch, self.sel)
+            if sel is None:
+                sel = torch.nonzero(real.flatten()).flatten()  # (N,) flat positions of real tokens
+            self.sel = sel
+            self.plans = _sparse_plans(batch, self.sel, kinds)
         else:
             self.sel = torch.arange(B * S, device=dev)
             if impl == "dense":
@@ -273,42 +279,62 @@ def _compiled_flex():
     return _FLEX_COMPILED
 
 
-def _sparse_plans(batch: dict, sel: torch.Tensor) -> dict[str, _GroupPlan]:
-    """Group plans for col / feat / nbr attention over the real tokens ``sel`` (flat positions)."""
+@dataclass
+class _Rows:
+    """Row structure of the packed tokens ``sel``: each token's row, and the (child, parent) row pairs."""
+    b: torch.Tensor  # (N,) sequence of each token
+    col: torch.Tensor  # (N,) column id of each token
+    row_of: torch.Tensor  # (N,) row of each token, rows numbered 0..n_rows-1 in (sequence, node) order
+    n_rows: int
+    pc: torch.Tensor  # (E,) child row of each parent link (deduplicated)
+    pp: torch.Tensor  # (E,) parent row of each parent link
+
+
+def _rows(batch: dict, sel: torch.Tensor) -> _Rows:
+    """Rows of the real tokens ``sel`` (flat positions) and their parent links within each sequence."""
     B, S = batch["node_idx"].shape
+    node = batch["node_idx"].reshape(-1)[sel].long().cpu()
+    col = batch["col_id"].reshape(-1)[sel].long().cpu()
+    f2p = batch["f2p"].reshape(B * S, -1)[sel].long().cpu()  # (N, P)
+    sel_c = sel.cpu()
+    b = sel_c // S
+    n_node = int(node.max()) + 2 if node.numel() else 2
+    row_key = b * n_node + node
+    rows, row_of = torch.unique(row_key, return_inverse=True)  # rows sorted by (b, node)
+    n_rows = rows.numel()
+    first = torch.full((n_rows,), sel_c.numel(), dtype=torch.long).scatter_reduce_(
+        0, row_of, torch.arange(sel_c.numel()), reduce="amin")
+    row_f2p = f2p[first]  # (R, P): a row's parents are a property of the row
+    if not torch.equal(row_f2p[row_of], f2p):
+        raise RelforgeError("batch has cells of one row with different f2p parent lists")
+    # parent pairs (child row, parent row), parents resolved among the rows of the same sequence
+    P = row_f2p.shape[1]
+    child = torch.arange(n_rows).repeat_interleave(P)
+    pkey = (rows // n_node).repeat_interleave(P) * n_node + row_f2p.reshape(-1)
+    ok = (row_f2p.reshape(-1) >= 0) & (row_f2p.reshape(-1) < n_node)
+    pos = torch.searchsorted(rows, pkey).clamp(max=max(n_rows - 1, 0))
+    ok &= rows[pos] == pkey if n_rows else ok
+    pr = torch.unique(child[ok] * n_rows + pos[ok])
+    return _Rows(b, col, row_of, n_rows, pr // n_rows, pr % n_rows)
+
+
+def _sparse_plans(batch: dict, sel: torch.Tensor, kinds=ATTN_KINDS) -> dict[str, _GroupPlan]:
+    """Group plans for col / feat / nbr attention over the real tokens ``sel`` (flat positions)."""
     with torch.no_grad():
-        node = batch["node_idx"].reshape(-1)[sel].long().cpu()
-        col = batch["col_id"].reshape(-1)[sel].long().cpu()
-        f2p = batch["f2p"].reshape(B * S, -1)[sel].long().cpu()  # (N, P)
-        sel_c = sel.cpu()
-        b = sel_c // S
-        n_node = int(node.max()) + 2 if node.numel() else 2
-        row_key = b * n_node + node
-        rows, row_of = torch.unique(row_key, return_inverse=True)  # rows sorted by (b, node)
-        n_rows = rows.numel()
-        first = torch.full((n_rows,), sel_c.numel(), dtype=torch.long).scatter_reduce_(
-            0, row_of, torch.arange(sel_c.numel()), reduce="amin")
-        row_f2p = f2p[first]  # (R, P): a row's parents are a property of the row
-        if not torch.equal(row_f2p[row_of], f2p):
-            raise RelforgeError("batch has cells of one row with different f2p parent lists")
-        # parent pairs (child row, parent row), parents resolved among the rows of the same sequence
-        P = row_f2p.shape[1]
-        child = torch.arange(n_rows).repeat_interleave(P)
-        pkey = (rows // n_node).repeat_interleave(P) * n_node + row_f2p.reshape(-1)
-        ok = (row_f2p.reshape(-1) >= 0) & (row_f2p.reshape(-1) < n_node)
-        pos = torch.searchsorted(rows, pkey).clamp(max=max(n_rows - 1, 0))
-        ok &= rows[pos] == pkey if n_rows else ok
-        pr = torch.unique(child[ok] * n_rows + pos[ok])
-        pc, pp = pr // n_rows, pr % n_rows
-        ar = torch.arange(n_rows)
-        feat = torch.unique(torch.cat([ar * n_rows + ar, pc * n_rows + pp]))
-        col_keys, col_of = torch.unique(b * (int(col.max()) + 2 if col.numel() else 2) + col, return_inverse=True)
-        n_col = col_keys.numel()
-        plans = {
-            "col": _group_plan(col_of, n_col, torch.arange(n_col), torch.arange(n_col), same_qk=True),
-            "feat": _group_plan(row_of, n_rows, feat // n_rows, feat % n_rows),
-            "nbr": _group_plan(row_of, n_rows, pp, pc),
-        }
+        r = _rows(batch, sel)
+        n_rows, pc, pp = r.n_rows, r.pc, r.pp
+        plans = {}
+        if "col" in kinds:
+            col_keys, col_of = torch.unique(r.b * (int(r.col.max()) + 2 if r.col.numel() else 2) + r.col,
+                                            return_inverse=True)
+            n_col = col_keys.numel()
+            plans["col"] = _group_plan(col_of, n_col, torch.arange(n_col), torch.arange(n_col), same_qk=True)
+        if "feat" in kinds:
+            ar = torch.arange(n_rows)
+            feat = torch.unique(torch.cat([ar * n_rows + ar, pc * n_rows + pp]))
+            plans["feat"] = _group_plan(r.row_of, n_rows, feat // n_rows, feat % n_rows)
+        if "nbr" in kinds:
+            plans["nbr"] = _group_plan(r.row_of, n_rows, pp, pc)
     dev = batch["node_idx"].device
     if dev.type != "cpu":  # the sparse path is meant for CPU; still works elsewhere
         for p in plans.values():
@@ -316,6 +342,48 @@ def _sparse_plans(batch: dict, sel: torch.Tensor) -> dict[str, _GroupPlan]:
             for bk in p.buckets:
                 bk.k_mask = None if bk.k_mask is None else bk.k_mask.to(dev)
     return plans
+
+
+@dataclass
+class _TargetTail:
+    """Token subsets the last block needs when only target cells are read (``targets_only``).
+
+    After the last block's column attention: feature attention runs on ``feat_ctx``'s tokens (rows
+    of targets, their child rows, and the parents of both), neighbor attention on ``nbr_ctx``'s
+    tokens (rows of targets and their child rows), the FFN and decoders on the target tokens only.
+    Index tensors are positions within the previous stage's tokens.
+    """
+    feat_idx: torch.Tensor  # into the trunk's tokens
+    feat_ctx: "AttentionContext"
+    nbr_idx: torch.Tensor  # into feat_idx's tokens
+    nbr_ctx: "AttentionContext"
+    tgt_idx: torch.Tensor  # into nbr_idx's tokens
+
+
+def _target_tail(batch: dict, sel: torch.Tensor, max_frac: float) -> _TargetTail | None:
+    """Plan the targets-only last block; None when the needed tokens exceed ``max_frac`` of all."""
+    with torch.no_grad():
+        r = _rows(batch, sel)
+        dev = sel.device
+        is_t = batch["is_target"].reshape(-1)[sel].cpu()
+        n_rows = r.n_rows
+        need_n = torch.zeros(n_rows, dtype=torch.bool)
+        need_n[r.row_of[is_t]] = True  # rows holding a target
+        need_n[r.pc[need_n[r.pp]]] = True  # + their child rows (neighbor keys)
+        need_f = need_n.clone()
+        need_f[r.pp[need_n[r.pc]]] = True  # + parents of both (feature keys)
+        tok_f = need_f[r.row_of]
+        if int(tok_f.sum()) > max_frac * sel.numel():
+            return None
+        feat_idx = torch.nonzero(tok_f).flatten()
+        in_n = need_n[r.row_of[feat_idx]]
+        nbr_idx = torch.nonzero(in_n).flatten()
+        tgt_idx = torch.nonzero(is_t[feat_idx][nbr_idx]).flatten()
+        sel_f = sel[feat_idx.to(dev)]
+        sel_n = sel_f[nbr_idx.to(dev)]
+        return _TargetTail(feat_idx.to(dev), AttentionContext(batch, "sparse", sel=sel_f, kinds=("feat",)),
+                           nbr_idx.to(dev), AttentionContext(batch, "sparse", sel=sel_n, kinds=("nbr",)),
+                           tgt_idx.to(dev))
 
 
 # ---------------------------------------------------------------------------------- blocks
@@ -378,10 +446,17 @@ class Block(nn.Module):
         self.norms = nn.ModuleDict({k: RMSNorm(config.d_model, config.norm_eps) for k in (*ATTN_KINDS, "ffn")})
         self.ffn = SwiGLU(config)
 
+    def attend(self, kind: str, x, ctx: AttentionContext):
+        """x + kind-attention(norm(x)): one pre-norm residual attention step."""
+        return x + self.attn[kind](self.norms[kind](x), ctx)
+
+    def feed_forward(self, x):
+        return x + self.ffn(self.norms["ffn"](x))
+
     def forward(self, x, ctx: AttentionContext):
         for k in ATTN_KINDS:
-            x = x + self.attn[k](self.norms[k](x), ctx)
-        return x + self.ffn(self.norms["ffn"](x))
+            x = self.attend(k, x, ctx)
+        return self.feed_forward(x)
 
 
 # ----------------------------------------------------------------------------------- model
@@ -464,21 +539,52 @@ class RelationalTransformer(nn.Module):
         x = x + self.mask_emb[sem.clamp(0, N_SEM - 1)] * (masked & real)[:, None]
         return x
 
-    def forward(self, batch: dict, ctx: AttentionContext | None = None):
+    def forward(self, batch: dict, ctx: AttentionContext | None = None, *, targets_only: bool = False):
+        """Predictions and loss of a batch.
+
+        ``targets_only=True`` (for training) fills ``out`` only at target cells (0 elsewhere): the
+        loss reads nothing else, so the last block runs feature attention only on the rows of
+        targets, their child rows and the parents of both, neighbor attention only on target rows
+        and their children, and the FFN, output norm and decoders only on target cells. Same loss
+        and gradients as the full forward. Sparse attention only; with other implementations, or
+        when the needed tokens are most of the batch (many masked targets), it runs the full forward.
+        """
         node = batch["node_idx"]
         B, S = node.shape
         if ctx is None:
             ctx = AttentionContext(batch, self.attention_impl(node.device), self.config.n_heads)
+        tail = None
+        if targets_only and ctx.impl == "sparse" and self.blocks:
+            tail = _target_tail(batch, ctx.sel, max_frac=0.6)
         x = self.embed(batch, ctx.sel)  # (T, d)
-        for block in self.blocks:
-            x = block(x, ctx)
-        x = self.norm_out(x)
-        sem = batch["sem_type"].reshape(-1)[ctx.sel].long()
-        pred = torch.zeros_like(x[:, 0])
-        for t, name in ((SEM_NUMBER, "number"), (SEM_DATETIME, "datetime"), (SEM_BOOLEAN, "boolean")):
-            pred = torch.where(sem == t, self.dec[name](x).squeeze(-1), pred)
-        out = pred.new_zeros(B * S).index_copy(0, ctx.sel, pred).view(B, S)  # (B, S)
+        sel = ctx.sel
+        if tail is None:
+            for block in self.blocks:
+                x = block(x, ctx)
+        else:
+            for block in self.blocks[:-1]:
+                x = block(x, ctx)
+            last = self.blocks[-1]
+            x = last.attend("col", x, ctx)  # column keys are every token of the column
+            x = last.attend("feat", x[tail.feat_idx], tail.feat_ctx)
+            x = last.attend("nbr", x[tail.nbr_idx], tail.nbr_ctx)
+            x = last.feed_forward(x[tail.tgt_idx])
+            sel = tail.nbr_ctx.sel[tail.tgt_idx]
+        pred = self.decode(self.norm_out(x), batch["sem_type"].reshape(-1)[sel].long())
+        out = pred.new_zeros(B * S).index_copy(0, sel, pred).view(B, S)  # (B, S)
         return out, self.loss(out, batch)
+
+    def decode(self, x: torch.Tensor, sem: torch.Tensor) -> torch.Tensor:
+        """Each token's scalar prediction for its own type: (T, d), (T,) -> (T,); 0 for text."""
+        names = ("number", "datetime", "boolean")  # one (3, d) map instead of three (1, d) maps
+        w = torch.cat([self.dec[n].weight for n in names])
+        bias = torch.cat([self.dec[n].bias for n in names])
+        y = F.linear(x, w, bias)  # (T, 3)
+        slot = torch.full((N_SEM,), 0, dtype=torch.long, device=sem.device)
+        slot[SEM_DATETIME], slot[SEM_BOOLEAN] = 1, 2
+        s = sem.clamp(0, N_SEM - 1)
+        pred = y.gather(1, slot[s][:, None]).squeeze(1)
+        return pred.masked_fill((sem == SEM_TEXT) | (sem < 0) | (sem >= N_SEM), 0.0)
 
     def loss(self, out: torch.Tensor, batch: dict):
         """Masked-cell loss averaged per sequence, then over sequences with >= 1 target (§3 "Loss")."""
