@@ -12,6 +12,10 @@ Side by side, per model config (``paper``: 12 blocks, d_model 256, 8 heads, d_ff
   relational batch (``relforge.model.testing.synthetic_batch``: rows of 10-15 cells, 1-5 parents,
   children, ~1 % padding) or, with ``--store``, a batch of E's context sampler on a tokenized DB.
 
+relforge times its training step as: ``model(batch, targets_only=True)`` (the last block
+only on the tokens the loss reads; same loss and gradients, tests/model/test_rt.py) and
+``configure_optimizers`` (fused AdamW); ``--full-forward`` times the forward that predicts every cell.
+
 Both time forward + backward + AdamW (lr 1e-4, wd 0.1): median of ``--steps`` steps after
 ``--warmup``; tokens/s counts all B x S positions; peak RSS is the child process's. Each run is a
 fresh child process. The LAST line printed is one JSON object with the figures and ``ratio`` =
@@ -64,11 +68,11 @@ def child(args) -> dict:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = RelationalTransformer(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1)
+    opt = model.configure_optimizers(lr=1e-4, weight_decay=0.1)  # AdamW, all params decayed (fused kernel)
     times, losses = [], []
     for _ in range(args.warmup + args.steps):
         t = time.perf_counter()
-        _, loss = model(batch)
+        _, loss = model(batch, targets_only=not args.full_forward)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -77,7 +81,7 @@ def child(args) -> dict:
     med = statistics.median(times[args.warmup:])
     ntok = batch["node_idx"].numel()
     return {"impl": "relforge", "model": args.child, "attention": model.attention_impl(torch.device("cpu")),
-            "params": model.get_num_params(), "batch": source, "batch_size": args.batch_size, "ctx_len": args.ctx_len,
+            "params": model.get_num_params(), "targets_only": not args.full_forward, "batch": source, "batch_size": args.batch_size, "ctx_len": args.ctx_len,
             "nonpad_tokens": int((~batch["is_padding"]).sum()), "threads": torch.get_num_threads(),
             "first_step_s": round(times[0], 3), "step_s": round(med, 3),
             "step_s_runs": [round(x, 3) for x in times[args.warmup:]], "tokens_per_s": round(ntok / med, 1),
@@ -88,7 +92,8 @@ def child(args) -> dict:
 def run_relforge(model: str, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", model, "--threads", str(args.threads),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
-           "--ctx-len", str(args.ctx_len), "--attention", args.attention] + (["--store", args.store] if args.store else [])
+           "--ctx-len", str(args.ctx_len), "--attention", args.attention] + (["--store", args.store] if args.store else []) \
+        + (["--full-forward"] if args.full_forward else [])
     return _run_json(cmd, {"impl": "relforge", "model": model}, args.timeout)
 
 
@@ -125,6 +130,8 @@ def main() -> int:
     ap.add_argument("--attention", default="sparse", choices=["sparse", "dense"])
     ap.add_argument("--store", default=None, help="tokenized store/corpus: use a real sampler batch for relforge")
     ap.add_argument("--no-anchor", action="store_true", help="only time relforge")
+    ap.add_argument("--full-forward", action="store_true",
+                    help="relforge trains without targets_only (the last block on every token)")
     ap.add_argument("--timeout", type=float, default=1200)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -291,3 +291,22 @@ def test_targets_only_ignored_for_dense():
         o_s, l_s = m(b, AttentionContext(b, "sparse", 4))
     real = ~b["is_padding"]
     assert torch.allclose(o_d[real], o_s[real], atol=1e-5)  # dense still predicts every cell
+
+
+def test_configured_optimizer_matches_plain_adamw():
+    b = synthetic_batch(2, 128, seed=2, d_text=D_TEXT)
+    torch.manual_seed(0)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
+    ref = {n: p.detach().clone().requires_grad_() for n, p in m.named_parameters()}
+    opt = m.configure_optimizers(lr=1e-3, weight_decay=0.1)
+    opt_ref = torch.optim.AdamW(list(ref.values()), lr=1e-3, weight_decay=0.1, foreach=False)
+    for _ in range(3):
+        _, loss = m(b)
+        opt.zero_grad()
+        loss.backward()
+        for n, p in m.named_parameters():
+            ref[n].grad = None if p.grad is None else p.grad.clone()
+        opt.step()
+        opt_ref.step()
+    for n, p in m.named_parameters():
+        assert torch.allclose(p, ref[n], atol=1e-6), n

@@ -510,8 +510,12 @@ class RelationalTransformer(nn.Module):
         else:
             groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
                       {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-        extra = {"fused": True} if device_type == "cuda" else {}
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, **extra)
+        # fused AdamW: one kernel for all tensors, on CPU too (torch >= 2.4); ~8x faster than foreach there
+        extra = {"fused": True} if device_type in ("cuda", "cpu") else {}
+        try:
+            return torch.optim.AdamW(groups, lr=lr, betas=betas, **extra)
+        except (RuntimeError, ValueError):  # an older torch without the fused CPU kernel
+            return torch.optim.AdamW(groups, lr=lr, betas=betas, foreach=True)
 
     def attention_impl(self, device: torch.device) -> str:
         impl = self.config.attention
