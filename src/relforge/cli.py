@@ -243,6 +243,7 @@ def scaling_cmd(
     ctx_len: int = typer.Option(256, "--ctx-len", help="cells per context"),
     batch_size: int = typer.Option(8, "--batch-size", help="contexts per step"),
     lr: float = typer.Option(1e-3, "--lr", help="peak learning rate"),
+    mask_rate: float = typer.Option(0.3, "--mask-rate", help="extra masked cells per training context (0: seed target only)"),
     eval_batches: int = typer.Option(16, "--eval-batches", help="held-out batches per evaluation"),
     seed: int = typer.Option(0, "--seed", help="sampler and init seed"),
     workers: int = typer.Option(1, "--workers", help="cells trained in parallel processes (1 torch thread each)"),
@@ -251,7 +252,7 @@ def scaling_cmd(
     """Scaling sweep: one model per (N, S) cell, held-out loss, power-law fits and plots."""
     from relforge.experiments.scaling import SweepConfig, parse_list, run_sweep
 
-    cfg = SweepConfig(model=config, ctx_len=ctx_len, batch_size=batch_size, lr=lr, n_heldout=heldout,
+    cfg = SweepConfig(model=config, ctx_len=ctx_len, batch_size=batch_size, lr=lr, mask_rate=mask_rate, n_heldout=heldout,
                       eval_batches=eval_batches, seed=seed, real=tuple(x.strip() for x in real.split(",") if x.strip()))
     r = run_sweep(out, parse_list(n, int, "--n value"), parse_list(tokens, float, "--tokens value"), cfg,
                   corpus_dir=corpus, generator_config=generator_config, workers=workers)
@@ -278,6 +279,8 @@ def pretrain_cmd(
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="weights to continue from (continued pretraining / fine-tuning)"),
     task: Optional[list[str]] = typer.Option(None, "--task", help="train only this task (repeatable): fine-tuning"),
     qk_norm: bool = typer.Option(True, "--qk-norm/--no-qk-norm", help="QK-normalization in attention"),
+    mask_rate: float = typer.Option(0.3, "--mask-rate", help="share of other number/datetime/boolean cells also masked "
+                                    "per training context (0: only the seed target, as RT)"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
@@ -291,7 +294,7 @@ def pretrain_cmd(
     from relforge.train.loop import pretrain
 
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
-                      eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, seed=seed,
+                      eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, seed=seed,
                       num_workers=workers, threads=threads, compile=compile_, tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:

@@ -175,6 +175,7 @@ class SweepConfig:
     weight_decay: float = 0.1  # on all parameters (rt_pipeline.md §3)
     warmup_frac: float = 0.2  # OneCycle pct_start (rt_pipeline.md §3)
     grad_clip: float = 1.0
+    mask_rate: float = 0.3  # extra masked cells per training context (relforge.train.masking); 0 = seed target only
     n_heldout: int = 8  # held-out databases (paper 100)
     eval_batches: int = 16  # fixed held-out batches per evaluation (paper <= 80)
     eval_batch_size: int = 8
@@ -194,6 +195,8 @@ class SweepConfig:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RelforgeError(f"sweep {k} must be a positive integer, got {v!r}")
+        if not 0 <= self.mask_rate < 1:
+            raise RelforgeError(f"sweep mask_rate must be in [0, 1), got {self.mask_rate!r}")
         if not (self.lr > 0 and self.weight_decay >= 0 and 0 <= self.warmup_frac < 1 and self.grad_clip > 0):
             raise RelforgeError("sweep lr must be > 0, weight_decay >= 0, warmup_frac in [0, 1), grad_clip > 0")
         if self.real:
@@ -330,6 +333,7 @@ def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: 
     from relforge.model.config import preset
     from relforge.model.rt import RelationalTransformer
     from relforge.tokenize.dataset import to_torch
+    from relforge.train.masking import add_masks
 
     t0 = time.perf_counter()
     torch.set_num_threads(cfg.threads)
@@ -350,7 +354,7 @@ def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: 
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, steps, cfg)
-        batch = to_torch(tr.batch(step % tr.num_batches, step // tr.num_batches))
+        batch = add_masks(to_torch(tr.batch(step % tr.num_batches, step // tr.num_batches)), cfg.mask_rate, cfg.seed, step)
         _, loss = model(batch)
         if loss is None:
             continue

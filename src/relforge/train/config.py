@@ -36,6 +36,7 @@ class TrainConfig:
     final_div_factor: float = 1e4  # final lr = initial lr / final_div_factor (= lr / 2.5e5)
     cycle_momentum: bool = True  # OneCycleLR default: beta1 cycles 0.95 -> 0.85 -> 0.95
     grad_clip: float = 1.0  # max gradient norm (spec §3)
+    mask_rate: float = 0.3  # share of other number/datetime/boolean cells also masked per context (0: seed target only, as RT)
     amp: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU; "off"; "bf16"
     compile: bool = False  # torch.compile the model (CUDA; slow to start on CPU)
     seed: int = 0  # weight init and item order
@@ -61,6 +62,8 @@ class TrainConfig:
             raise RelforgeError("TrainConfig.eval_every and num_workers must be >= 0")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 < self.pct_start < 1 or self.grad_clip < 0:
             raise RelforgeError("TrainConfig: need lr > 0, weight_decay >= 0, 0 < pct_start < 1, grad_clip >= 0")
+        if not 0 <= self.mask_rate < 1:
+            raise RelforgeError(f"TrainConfig.mask_rate must be in [0, 1), got {self.mask_rate!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise RelforgeError(f"TrainConfig.amp must be auto, off or bf16, got {self.amp!r}")
         bad = [s for s in self.eval_splits if s not in ("val", "test")]

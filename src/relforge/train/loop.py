@@ -35,6 +35,7 @@ from relforge.model.rt import RelationalTransformer
 from relforge.train import checkpoint as ckpt
 from relforge.train.config import TrainConfig
 from relforge.train.evaluate import evaluate_task, primary, to_device
+from relforge.train.masking import add_masks
 
 
 def dist_info() -> tuple[int, int, int]:
@@ -257,7 +258,7 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             recs = run_eval(step)
             first_eval = recs if first_eval is None else first_eval
             last_eval = recs
-        batch = to_device(get_batch(step), dev)
+        batch = to_device(add_masks(get_batch(step), cfg.mask_rate, cfg.seed, step), dev)
         with autocast():
             _, loss = model(batch)
         if loss is None:
