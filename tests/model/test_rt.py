@@ -310,3 +310,39 @@ def test_configured_optimizer_matches_plain_adamw():
         opt_ref.step()
     for n, p in m.named_parameters():
         assert torch.allclose(p, ref[n], atol=1e-6), n
+
+
+def test_trunk_linear_matches_f_linear():
+    from relforge.model.rt import linear
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(37, 24, generator=g, requires_grad=True)
+    w = torch.randn(40, 24, generator=g, requires_grad=True)
+    up = torch.randn(37, 40, generator=g)
+    y = linear(x, w)
+    y.backward(up)
+    gx, gw = x.grad.clone(), w.grad.clone()
+    x.grad = w.grad = None
+    y_ref = torch.nn.functional.linear(x, w)
+    y_ref.backward(up)
+    assert torch.allclose(y, y_ref, atol=1e-5)
+    assert torch.allclose(gx, x.grad, atol=1e-5) and torch.allclose(gw, w.grad, atol=1e-5)
+    xt = x.detach().t().contiguous().t()  # strided input, no grad wanted
+    assert torch.allclose(linear(xt, w.detach()), xt @ w.detach().t(), atol=1e-5)
+
+
+@pytest.mark.parametrize("with_weight", [True, False])
+def test_rms_norm_matches_torch(with_weight):
+    from relforge.model.rt import rms_norm
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(11, 3, 8, generator=g) * 3).requires_grad_()
+    w = (torch.rand(8, generator=g) + 0.5).requires_grad_() if with_weight else None
+    up = torch.randn(11, 3, 8, generator=g)
+    rms_norm(x, w, 1e-6).backward(up)
+    got = [x.grad.clone()] + ([w.grad.clone()] if with_weight else [])
+    x.grad = None
+    if with_weight:
+        w.grad = None
+    torch.nn.functional.rms_norm(x, (8,), w, 1e-6).backward(up)
+    want = [x.grad] + ([w.grad] if with_weight else [])
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)

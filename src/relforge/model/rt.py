@@ -423,6 +423,39 @@ def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return F.linear(x, w)
 
 
+class _RMSNormFn(torch.autograd.Function):
+    """x / rms(x) [* w] over the last dim, with a hand-written backward (about half the passes over
+    memory of autograd's decomposition of ``F.rms_norm`` on CPU)."""
+
+    @staticmethod
+    def forward(ctx, x, w, eps):
+        rstd = torch.rsqrt(x.pow(2).mean(-1, keepdim=True).add_(eps))
+        ctx.save_for_backward(x, rstd, w)
+        xh = x * rstd
+        return xh if w is None else xh.mul_(w)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        x, rstd, w = ctx.saved_tensors
+        xh = x * rstd
+        gx = gw = None
+        if w is not None:
+            if ctx.needs_input_grad[1]:
+                gw = (g * xh).reshape(-1, x.shape[-1]).sum(0)
+            g = g * w
+        if ctx.needs_input_grad[0]:
+            gx = (g - xh * (g * xh).mean(-1, keepdim=True)).mul_(rstd)
+        return gx, gw, None
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """RMSNorm over the last dim; ``F.rms_norm`` math (custom backward on CPU autograd)."""
+    if x.device.type == "cpu" and torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu"):
+        return _RMSNormFn.apply(x, weight, eps)
+    return F.rms_norm(x, (x.shape[-1],), weight, eps)
+
+
 class RMSNorm(nn.Module):
     """x / rms(x) * weight (no bias)."""
 
@@ -432,7 +465,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
-        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+        return rms_norm(x, self.weight, self.eps)
 
 
 class RelationalAttention(nn.Module):
@@ -454,8 +487,8 @@ class RelationalAttention(nn.Module):
             # scores only see sum_i (wq_i q_i)(wk_i k_i) = sum_i (wq_i wk_i) q_i k_i: the product of the
             # two gains goes on the queries (same function and gradients, one fused norm each)
             wq, wk = self.qk_weight[:, 0].unbind(0)
-            q = F.rms_norm(q, (self.head_dim,), wq * wk, self.eps)
-            k = F.rms_norm(k, (self.head_dim,), None, self.eps)
+            q = rms_norm(q, wq * wk, self.eps)
+            k = rms_norm(k, None, self.eps)
         y = ctx.attend(self.kind, q, k, v)  # (T, d)
         return linear(y, self.proj.weight)
 
