@@ -355,7 +355,7 @@ def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: 
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, steps, cfg)
         batch = add_masks(to_torch(tr.batch(step % tr.num_batches, step // tr.num_batches)), cfg.mask_rate, cfg.seed, step)
-        _, loss = model(batch)
+        _, loss = model(batch, targets_only=True)
         if loss is None:
             continue
         opt.zero_grad(set_to_none=True)

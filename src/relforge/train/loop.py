@@ -260,7 +260,7 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             last_eval = recs
         batch = to_device(add_masks(get_batch(step), cfg.mask_rate, cfg.seed, step), dev)
         with autocast():
-            _, loss = model(batch)
+            _, loss = model(batch, targets_only=True)  # the loss reads target cells only
         if loss is None:
             raise RelforgeError(f"step {step}: the batch has no target cells")
         opt.zero_grad(set_to_none=True)
@@ -323,12 +323,14 @@ def evaluate_checkpoint(weights: str | Path, eval_tasks, *, max_batches: int = 4
     return recs
 
 
-def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig(), *, eval_data: str | Path | None = None,
+def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig(), *,
+             eval_data: str | Path | list | None = None,
              init_from: str | Path | None = None, resume: bool = False, overwrite: bool = False,
              device: str | None = None, quiet: bool = False) -> dict:
     """Pretrain (from scratch), continue pretraining (``init_from``) or fine-tune (``cfg.tasks``) an RT
-    on the tokenized store/corpus ``data``, evaluating on ``eval_data`` (held-out stores) and on the
-    validation split of the training tasks' stores when ``eval_data`` is None."""
+    on the tokenized store/corpus ``data``, evaluating on ``eval_data`` (one or several stores/corpora,
+    e.g. held-out databases and ``data`` itself for its held-out rows) or on the validation split of
+    the training tasks' stores when ``eval_data`` is None."""
     from relforge.train import data as D
 
     if resume:
@@ -339,9 +341,14 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
                                 seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world)
     ev = []
     if cfg.eval_every and rank == 0:
-        ev = D.eval_tasks(eval_data if eval_data is not None else data, splits=cfg.eval_splits,
-                          batch_size=cfg.eval_batch_size, ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                          max_tasks=cfg.max_eval_tasks, tasks=cfg.tasks if eval_data is None else ())
+        if eval_data is None:
+            paths = [data]
+        else:
+            paths = [eval_data] if isinstance(eval_data, (str, Path)) else list(eval_data)
+        for p in paths:
+            ev += D.eval_tasks(p, splits=cfg.eval_splits, batch_size=cfg.eval_batch_size, ctx_len=cfg.ctx_len,
+                               max_bfs_width=cfg.max_bfs_width, max_tasks=cfg.max_eval_tasks,
+                               tasks=cfg.tasks if eval_data is None else ())
     return train(cfg, source, out, eval_tasks=ev, d_text=source.d_text, init_from=init_from, resume=resume,
                  overwrite=overwrite, device=device, quiet=quiet)
 
