@@ -273,7 +273,8 @@ def pretrain_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="contexts per step (per rank)"),
     ctx_len: int = typer.Option(1024, "--ctx-len", help="cells per context"),
     lr: float = typer.Option(5e-4, "--lr", help="peak learning rate (one-cycle schedule)"),
-    eval_data: Optional[Path] = typer.Option(None, "--eval", help="held-out store/corpus (default: DATA, split val)"),
+    eval_data: Optional[list[Path]] = typer.Option(None, "--eval", help="held-out store/corpus, repeatable "
+                                                   "(default: DATA, split val)"),
     eval_every: int = typer.Option(100, "--eval-every", help="steps between evaluations (0: none)"),
     eval_batches: int = typer.Option(4, "--eval-batches", help="batches per task per evaluation"),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="weights to continue from (continued pretraining / fine-tuning)"),
@@ -296,7 +297,7 @@ def pretrain_cmd(
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
                       eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, seed=seed,
                       num_workers=workers, threads=threads, compile=compile_, tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
-    r = pretrain(data, out, cfg, eval_data=eval_data, init_from=init_from, resume=resume, overwrite=overwrite)
+    r = pretrain(data, out, cfg, eval_data=eval_data or None, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:
         typer.echo(f"trained {r['steps']} steps in {r['wall_s']:.1f} s; weights {out / 'model.safetensors'}, "
                    f"metrics {out / 'metrics.jsonl'}, best per task {out / 'best.json'}")
