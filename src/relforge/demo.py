@@ -142,6 +142,9 @@ def step_pretrain(ctx: DemoContext) -> None:
     ctx.say(f"held-out {Path(stores[-1]).name}: loss {mean_eval(first, 'loss'):.4f} (step 0) -> "
             f"{mean_eval(last, 'loss'):.4f}; constant baseline {mean_eval(last, 'baseline_loss'):.4f}; "
             f"AUROC {mean_eval(last, 'auroc'):.3f} (baseline 0.5), R2 {mean_eval(last, 'r2'):.3f} (baseline 0)")
+    if mean_eval(last, "loss") > mean_eval(first, "loss"):
+        ctx.say(f"   (a model pretrained on {len(stores) - 1} databases overfits them; held-out loss falls with the "
+                "number of databases: docs/results.md, 'Scaling laws')")
     ctx.say(f"loss curve -> {plot_training(ctx.out / 'rt_tiny', ctx.out / 'loss_curve.png')}")
 
 
