@@ -236,7 +236,9 @@ class AttentionContext:
             if sel is None:
                 sel = torch.nonzero(real.flatten()).flatten()  # (N,) flat positions of real tokens
             self.sel = sel
-            self.plans = _sparse_plans(batch, self.sel, kinds)
+            with torch.no_grad():
+                self.rows = _rows(batch, sel)  # also read by the targets-only plan of the last block
+            self.plans = _sparse_plans(batch, self.sel, kinds, rows=self.rows)
         else:
             self.sel = torch.arange(B * S, device=dev)
             if impl == "dense":
@@ -318,10 +320,11 @@ def _rows(batch: dict, sel: torch.Tensor) -> _Rows:
     return _Rows(b, col, row_of, n_rows, pr // n_rows, pr % n_rows)
 
 
-def _sparse_plans(batch: dict, sel: torch.Tensor, kinds=ATTN_KINDS) -> dict[str, _GroupPlan]:
-    """Group plans for col / feat / nbr attention over the real tokens ``sel`` (flat positions)."""
+def _sparse_plans(batch: dict, sel: torch.Tensor, kinds=ATTN_KINDS, rows: _Rows | None = None) -> dict[str, _GroupPlan]:
+    """Group plans for col / feat / nbr attention over the real tokens ``sel`` (flat positions);
+    ``rows`` is ``_rows(batch, sel)`` when the caller has it already."""
     with torch.no_grad():
-        r = _rows(batch, sel)
+        r = rows if rows is not None else _rows(batch, sel)
         n_rows, pc, pp = r.n_rows, r.pc, r.pp
         plans = {}
         if "col" in kinds:
@@ -360,10 +363,11 @@ class _TargetTail:
     tgt_idx: torch.Tensor  # into nbr_idx's tokens
 
 
-def _target_tail(batch: dict, sel: torch.Tensor, max_frac: float) -> _TargetTail | None:
-    """Plan the targets-only last block; None when the needed tokens exceed ``max_frac`` of all."""
+def _target_tail(batch: dict, sel: torch.Tensor, max_frac: float, rows: _Rows | None = None) -> _TargetTail | None:
+    """Plan the targets-only last block; None when the needed tokens exceed ``max_frac`` of all.
+    ``rows`` is ``_rows(batch, sel)`` when the caller has it already."""
     with torch.no_grad():
-        r = _rows(batch, sel)
+        r = rows if rows is not None else _rows(batch, sel)
         dev = sel.device
         is_t = batch["is_target"].reshape(-1)[sel].cpu()
         n_rows = r.n_rows
@@ -628,7 +632,7 @@ class RelationalTransformer(nn.Module):
             ctx = AttentionContext(batch, self.attention_impl(node.device), self.config.n_heads)
         tail = None
         if targets_only and ctx.impl == "sparse" and self.blocks:
-            tail = _target_tail(batch, ctx.sel, max_frac=0.6)
+            tail = _target_tail(batch, ctx.sel, max_frac=0.6, rows=ctx.rows)
         x = self.embed(batch, ctx.sel)  # (T, d)
         sel = ctx.sel
         if tail is None:
