@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from relforge.model.rt import SEM_BOOLEAN, SEM_DATETIME, SEM_NUMBER
 from relforge.rng import child
-
-MASKABLE = (0, 2, 3)  # number, datetime, boolean (text cells are never targets)
 
 
 def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
@@ -26,7 +25,7 @@ def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
         return batch
     sem = batch["sem_type"]
     cand = ~batch["is_padding"] & ~batch["is_target"] & (
-        (sem == MASKABLE[0]) | (sem == MASKABLE[1]) | (sem == MASKABLE[2]))
+        (sem == SEM_NUMBER) | (sem == SEM_DATETIME) | (sem == SEM_BOOLEAN))  # text cells are never targets
     u = child(seed, "extra-masks", step).random(tuple(sem.shape), dtype=np.float32)
     pick = cand & torch.from_numpy(u < rate).to(cand.device)
     out = dict(batch)
