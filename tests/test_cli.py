@@ -193,3 +193,13 @@ def test_real_subprocess_error_is_one_line(tmp_path):
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and p.stderr.startswith("error: invalid config: schema.n_tables"), p.stderr
     assert p.stdout == "" and not out.exists()
+
+
+@pytest.mark.parametrize("flag,value,needle", [("--peers", -1, "peers"), ("--mask-rate", 1.5, "mask_rate"),
+                                               ("--steps", 0, "steps")])
+def test_pretrain_bad_settings_are_one_line_and_write_nothing(tmp_path, db_dir, flag, value, needle):
+    stores = tmp_path / "st"
+    assert run("tokenize", db_dir, "--out", stores / "db0", "--embedder", "hash:8").exit_code == 0
+    r = run("pretrain", stores, "--out", tmp_path / "run", flag, value)
+    assert_one_line_error(r, needle)
+    assert not (tmp_path / "run").exists()

@@ -201,6 +201,7 @@ def sample_cmd(
     width: int = typer.Option(128, "--max-bfs-width", help="children followed per row"),
     batch_size: int = typer.Option(8, "--batch-size", help="contexts to sample"),
     seed: int = typer.Option(0, "--seed", help="sampler seed"),
+    peers: int = typer.Option(0, "--peers", help="labelled training rows of the seed's table per context"),
 ):
     """Sample one batch of contexts for a task and print a JSON summary (a check of a store/task)."""
     import json
@@ -208,7 +209,7 @@ def sample_cmd(
     from relforge.tokenize.sampler import summarize_batch_for
 
     typer.echo(json.dumps(summarize_batch_for(store, task, split, ctx_len=ctx_len, width=width,
-                                              batch_size=batch_size, seed=seed)))
+                                              batch_size=batch_size, seed=seed, peers=peers)))
 
 
 @app.command("corpus")
@@ -282,6 +283,8 @@ def pretrain_cmd(
     qk_norm: bool = typer.Option(True, "--qk-norm/--no-qk-norm", help="QK-normalization in attention"),
     mask_rate: float = typer.Option(0.3, "--mask-rate", help="share of other number/datetime/boolean cells also masked "
                                     "per training context (0: only the seed target, as RT)"),
+    peers: int = typer.Option(0, "--peers", help="labelled training rows of the seed's table added to each "
+                              "autocomplete context as in-context examples (0: RT's contexts)"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
@@ -295,8 +298,8 @@ def pretrain_cmd(
     from relforge.train.loop import pretrain
 
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
-                      eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, seed=seed,
-                      num_workers=workers, threads=threads, compile=compile_, tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
+                      eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, peers=peers,
+                      seed=seed, num_workers=workers, threads=threads, compile=compile_, tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data or None, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:
         typer.echo(f"trained {r['steps']} steps in {r['wall_s']:.1f} s; weights {out / 'model.safetensors'}, "

@@ -74,6 +74,60 @@ def check_batch(store, sampler, b):
             assert not is_task_row.any()
 
 
+def check_peers(store, sampler, b):
+    """Peer rows (the labelled rows following the seed) are training rows of the task with a visible
+    target, admissible in time, distinct, within half the budget; returns the peer count per context."""
+    ptr = np.asarray(store["cell_ptr"])
+    counts = []
+    for i in range(len(b["seed_row"])):
+        task = sampler.tasks[b["task_idx"][i]]
+        if task.kind != "autocomplete" or sampler.cfg.peers == 0:
+            assert b["n_peers"][i] == 0
+            counts.append(0)
+            continue
+        rows = b["row_node"][i][: b["n_rows"][i]]
+        k = int(b["n_peers"][i])
+        assert k <= sampler.cfg.peers
+        peers = rows[1 : 1 + k]
+        assert set(peers.tolist()) <= set(task.peers.tolist())
+        assert int(sum(ptr[p + 1] - ptr[p] for p in peers)) <= sampler.cfg.ctx_len // 2
+        real = ~b["is_padding"][i]
+        for r in range(1, 1 + k):  # the target column's value is visible on every peer row
+            on_row = real & (b["node_idx"][i] == r) & (b["col_id"][i] == b["col_id"][i][b["is_target"][i]][0])
+            assert on_row.sum() == 1 and not b["is_target"][i][on_row].any()
+        counts.append(k)
+    return np.array(counts)
+
+
+@pytest.mark.parametrize("task", ["events.amount", "users.age", "events.clicked", "reviews.stars"])
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_peers_are_labelled_training_rows(toy_store, task, split):
+    t = resolve_task(toy_store, task, split)
+    train = set(resolve_task(toy_store, task, "train").seeds.tolist())
+    assert set(t.peers.tolist()) == train  # whatever the split, peers come from the training rows
+    s = ContextSampler([t], SamplerConfig(ctx_len=64, max_bfs_width=8, batch_size=16, seed=1, peers=4))
+    b = s.batch(0)
+    check_batch(toy_store, s, b)
+    k = check_peers(toy_store, s, b)
+    assert k.mean() >= 1  # most contexts get labelled examples
+    again = ContextSampler([t], SamplerConfig(ctx_len=64, max_bfs_width=8, batch_size=16, seed=1, peers=4)).batch(0)
+    assert all(np.array_equal(b[f], again[f]) for f in ("row_node", "value", "col_id", "is_target"))
+
+
+def test_peers_put_the_target_column_into_every_context():
+    store, tasks = generated_store(1)
+    t = resolve_task(store, tasks[0], "val", ctx_len=256)
+    seen = {}
+    for peers in (0, 8):
+        s = ContextSampler([t], SamplerConfig(ctx_len=256, batch_size=32, seed=2, peers=peers))
+        b = s.batch(0)
+        n = b["true_batch_size"]
+        col = np.array([b["col_id"][i][b["is_target"][i]][0] for i in range(n)])
+        same = ((b["col_id"][:n] == col[:, None]) & ~b["is_target"][:n] & ~b["is_padding"][:n]).sum(1)
+        seen[peers] = same
+    assert (seen[8] > 0).all() and seen[8].mean() > seen[0].mean()
+
+
 @pytest.mark.parametrize("task", ["events.amount", "users.age", "events.clicked", "user-active", "reviews.stars"])
 @pytest.mark.parametrize("split", ["train", "val", "test"])
 def test_invariants_on_toy(toy_store, task, split):
@@ -187,6 +241,8 @@ def test_bad_tasks_give_one_line_errors(toy_store):
             ContextSampler([(toy_store, task, "train")], cfg)
     with pytest.raises(RelforgeError, match="smaller than one row"):
         ContextSampler([(toy_store, "users.age", "train")], SamplerConfig(ctx_len=3))
+    with pytest.raises(RelforgeError, match="peers"):
+        SamplerConfig(peers=-1).validate()
     with pytest.raises(RelforgeError, match="unknown split"):
         resolve_task(toy_store, "users.age", "dev")
     with pytest.raises(RelforgeError, match="drop column"):
@@ -222,8 +278,8 @@ def generated_store(seed: int):
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(db_seed=st_.integers(0, 3), seed=st_.integers(0, 2**31), ctx=st_.integers(16, 400), width=st_.integers(1, 64),
-       pick=st_.integers(0, 10**6), split=st_.sampled_from(["train", "val", "test"]))
-def test_property_on_generated_databases(db_seed, seed, ctx, width, pick, split):
+       pick=st_.integers(0, 10**6), split=st_.sampled_from(["train", "val", "test"]), peers=st_.sampled_from([0, 0, 3, 16]))
+def test_property_on_generated_databases(db_seed, seed, ctx, width, pick, split, peers):
     store, tasks = generated_store(db_seed)
     task = tasks[pick % len(tasks)]
     try:
@@ -231,5 +287,7 @@ def test_property_on_generated_databases(db_seed, seed, ctx, width, pick, split)
     except RelforgeError as e:  # an empty split, or rows wider than this ctx_len: refused by design
         assert "no " + split in str(e) or "smaller than one row" in str(e)
         return
-    s = ContextSampler([t], SamplerConfig(ctx_len=ctx, max_bfs_width=width, batch_size=6, seed=seed))
-    check_batch(store, s, s.batch(seed % s.num_batches, epoch=seed % 2))
+    s = ContextSampler([t], SamplerConfig(ctx_len=ctx, max_bfs_width=width, batch_size=6, seed=seed, peers=peers))
+    b = s.batch(seed % s.num_batches, epoch=seed % 2)
+    check_batch(store, s, b)
+    check_peers(store, s, b)

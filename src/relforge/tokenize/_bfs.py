@@ -67,15 +67,57 @@ def _upper(node_time, child, lo, hi, lim):
 
 
 @njit(cache=True)
+def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop, has_drop, ctx_len, st,
+               mark, local, pick, ctr, stamp, rows, nrows, total):
+    """Append up to ``n_peers`` random admissible peer rows (whole rows, at most ctx_len // 2 cells)."""
+    k = _upper(node_time, peers, 0, len(peers), lim)
+    if k == 0:
+        return total, nrows, rows
+    ctr[1] += 1
+    ps = ctr[1]
+    budget = ctx_len // 2
+    used = 0
+    got = 0
+    for _ in range(3 * n_peers + 8):
+        if got >= n_peers:
+            break
+        c = peers[_randint(st, k)]
+        if pick[c] == ps or mark[c] == stamp:
+            continue
+        pick[c] = ps
+        a = cell_ptr[c]
+        e = cell_ptr[c + 1]
+        nc = e - a
+        if has_drop and node_time[c] == seed_time:
+            for i in range(a, e):
+                if drop[cell_col[i]]:
+                    nc -= 1
+        if used + nc > budget or total + nc > ctx_len:
+            break
+        used += nc
+        total += nc
+        mark[c] = stamp
+        local[c] = nrows
+        if nrows == len(rows):
+            rows = _grow(rows)
+        rows[nrows] = c
+        nrows += 1
+        got += 1
+    return total, nrows, rows
+
+
+@njit(cache=True)
 def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                    p2f_ptr, p2f_child, p2t_ptr, p2t_child,
-                   seed, target_col, drop, has_drop, task_table, label_delay, ctx_len, width, rng_seed,
+                   seed, target_col, drop, has_drop, task_table, label_delay, ctx_len, width, peers, n_peers, rng_seed,
                    mark, local, pick, ctr, col_off, table_off, text_off, b,
                    o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_rows):
     """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
 
-    Returns (number of rows, number of tokens). ``mark``/``local``/``pick`` are scratch arrays of at
+    Returns (number of rows, number of tokens, number of peer rows). ``mark``/``local``/``pick`` are scratch arrays of at
     least the store's node count; ``ctr`` holds two int64 stamps (contexts, picks) advanced here.
+    ``peers`` (node ids sorted by time) are the task's labelled rows: up to ``n_peers`` admissible
+    ones, drawn without replacement, follow the seed row, using at most half of ``ctx_len``.
     """
     st = np.zeros(1, dtype=np.uint64)
     st[0] = rng_seed
@@ -98,6 +140,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
     cur_depth = 0
     nrows = 0
     total = 0
+    npeer = 0
     stack[0] = seed
     sdep[0] = 0
     sp = 1
@@ -156,6 +199,11 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
             rows = _grow(rows)
         rows[nrows] = node
         nrows += 1
+        if node == seed and n_peers > 0 and len(peers) > 0:
+            before = nrows
+            total, nrows, rows = _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop,
+                                            has_drop, ctx_len, st, mark, local, pick, ctr, stamp, rows, nrows, total)
+            npeer = nrows - before
         # parents first (LIFO stack, priority over children)
         for j in range(MAX_F2P):
             p = node_f2p[node, j]
@@ -267,24 +315,25 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         o_is_tgt[b, q] = False
         o_tgt[b, q] = 0.0
         o_val[b, q] = 0.0
-    return nrows, pos
+    return nrows, pos, npeer
 
 
 @njit(cache=True)
 def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                p2f_ptr, p2f_child, p2t_ptr, p2t_child,
                seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
-               mark, local, pick, ctr, col_off, table_off, text_off,
-               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows):
+               peers, n_peers, mark, local, pick, ctr, col_off, table_off, text_off,
+               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows, o_npeers):
     """Sample the contexts of several seeds of one task into batch rows ``brows``."""
     for i in range(len(seeds)):
-        nr, _ = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
+        nr, _, npr = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                                p2f_ptr, p2f_child, p2t_ptr, p2t_child,
                                seeds[i], target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
-                               rng_seeds[i], mark, local, pick, ctr, col_off, table_off, text_off, brows[i],
+                               peers, n_peers, rng_seeds[i], mark, local, pick, ctr, col_off, table_off, text_off, brows[i],
                                o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time,
                                o_rows)
         o_nrows[brows[i]] = nr
+        o_npeers[brows[i]] = npr
 
 
 @njit(cache=True)

@@ -8,6 +8,11 @@ For a task (database, table, target column, split) and a seed row, a context hol
 2. then children breadth-first: each emitted row pushes its admissible children into the bucket
    of depth + 1 (at most ``max_bfs_width`` of them, drawn without replacement); a bucket is
    processed in uniformly random order before the next deeper one;
+   With ``peers`` > 0 (autocomplete tasks), up to that many of the task's *training* rows of the
+   seed's table (target visible: labelled in-context examples), drawn at random among those the
+   temporal rule admits, follow the seed row and use at most half of the budget. They are not
+   expanded. RT has no such rows: its autocomplete contexts reach sibling rows only through a
+   shared parent, so the target column is often absent from the context;
 3. the first row that does not fit stops the walk (the budget counts the cells actually emitted);
 4. the seed's target cell is masked (``is_target``; its value moves to ``target``), columns in
    the task's drop list are removed from the seed row and from every row with the seed's
@@ -43,9 +48,10 @@ from relforge.tokenize import _bfs
 from relforge.tokenize.store import MAX_F2P, UNTIMED, CellStore
 from relforge.tokenize.tasks import SamplerTask, resolve_task
 
+_NO_PEERS = np.zeros(0, dtype=np.int64)
 BATCH_FIELDS = ("node_idx", "f2p", "col_id", "table_id", "sem_type", "value", "text_id", "is_target", "target",
                 "is_padding", "timestamp", "col_emb", "text_emb", "task_idx", "seed_row", "true_batch_size",
-                "row_node", "n_rows")
+                "row_node", "n_rows", "n_peers")
 
 
 @dataclass(frozen=True)
@@ -57,11 +63,14 @@ class SamplerConfig:
     batch_size: int = 32  # contexts per batch (per rank)
     seed: int = 0  # item order and context randomness
     shuffle: bool = True  # False: items in task order (evaluation)
+    peers: int = 0  # autocomplete: labelled training rows of the seed's table added after the seed (0: RT's contexts)
 
     def validate(self) -> None:
         for k in ("ctx_len", "max_bfs_width", "batch_size"):
             if getattr(self, k) < 1:
                 raise RelforgeError(f"sampler {k} must be >= 1, got {getattr(self, k)}")
+        if self.peers < 0:
+            raise RelforgeError(f"sampler peers must be >= 0, got {self.peers}")
         if not 0 <= self.seed < 2**63:
             raise RelforgeError(f"sampler seed must be in [0, 2**63), got {self.seed}")
 
@@ -178,6 +187,7 @@ class ContextSampler:
             timestamp=np.empty((B, S), np.int64), row_node=np.empty((B, S), np.int64),
         )
         nrows = np.zeros(B, np.int64)
+        npeers = np.zeros(B, np.int64)
         rng_seeds = np.array([_bfs.mix_seed(cfg.seed, epoch, int(p)) for p in positions], dtype=np.uint64)
         for ti in np.unique(task_idx):
             t = self.tasks[ti]
@@ -187,11 +197,11 @@ class ContextSampler:
                 self._arrays[si] = self._kernel_arrays(self.stores[si])
             _bfs.fill_batch(*self._arrays[si], seeds[rows].astype(np.int64), rows, rng_seeds[rows], t.target_col,
                             t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, S, cfg.max_bfs_width,
-                            self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
+                            t.peers if t.peers is not None else _NO_PEERS, cfg.peers, self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
                             int(self.table_off[si]), int(self.text_off[si]),
                             out["node_idx"], out["f2p"], out["col_id"], out["table_id"], out["sem_type"],
                             out["value"], out["text_id"], out["is_target"], out["target"], out["is_padding"],
-                            out["timestamp"], nrows, out["row_node"])
+                            out["timestamp"], nrows, out["row_node"], npeers)
         self._stamp += 1
         for key, off, emb in (("col_id", self.col_off, "col_emb"), ("table_id", self.table_off, None),
                               ("text_id", self.text_off, "text_emb")):
@@ -204,6 +214,7 @@ class ContextSampler:
         out["task_idx"] = np.asarray(task_idx, dtype=np.int64)
         out["seed_row"] = np.asarray(seeds, dtype=np.int64)
         out["n_rows"] = nrows
+        out["n_peers"] = npeers  # peer rows, at local rows 1 .. n_peers
         out["true_batch_size"] = true_bs
         return out
 
@@ -240,17 +251,20 @@ def untimed() -> int:
 
 
 def summarize_batch_for(store_path, task: str, split: str = "train", *, ctx_len: int = 1024, width: int = 128,
-                        batch_size: int = 8, seed: int = 0) -> dict:
+                        batch_size: int = 8, seed: int = 0, peers: int = 0) -> dict:
     """Open a store, sample batch 0 of ``task`` and summarise it (used by ``relforge sample``)."""
     from relforge.tokenize.store import open_store
 
     st = open_store(store_path)
     s = ContextSampler([(st, task, split)], SamplerConfig(ctx_len=ctx_len, max_bfs_width=width,
-                                                         batch_size=batch_size, seed=seed))
+                                                         batch_size=batch_size, seed=seed, peers=peers))
     b = s.batch(0)
     t = s.tasks[0]
     real = ~b["is_padding"]
+    tcol = np.array([b["col_id"][i][b["is_target"][i]][0] for i in range(len(b["seed_row"]))])
+    same = ((b["col_id"] == tcol[:, None]) & real & ~b["is_target"]).sum(1)
     return dict(store=st.name, task=t.name, kind=t.kind, task_type=t.task_type, split=split, n_seeds=t.n_seeds,
                 batches_per_epoch=s.num_batches, mean_tokens=round(float(real.sum(1).mean()), 1),
-                mean_rows=round(float(b["n_rows"].mean()), 1), targets_per_context=b["is_target"].sum(1).tolist(),
+                mean_rows=round(float(b["n_rows"].mean()), 1), mean_peers=round(float(b["n_peers"].mean()), 1),
+                target_column_cells=same.tolist(), targets_per_context=b["is_target"].sum(1).tolist(),
                 distinct_columns=int(len(b["col_emb"])), distinct_texts=int(len(b["text_emb"])))

@@ -53,6 +53,7 @@ class SamplerTask:
     drop: np.ndarray
     task_table: int = -1
     label_delay_s: int = 0
+    peers: np.ndarray | None = None  # autocomplete: training rows with a target, sorted by time (in-context examples)
 
     @property
     def n_seeds(self) -> int:
@@ -183,11 +184,14 @@ def resolve_task(store: CellStore, task: str | Task | dict, split: str = "train"
         if store.tables[ti]["n_rows"] == 0:
             raise RelforgeError(f"table {rec['table']!r} is empty")
         a, b = store.node_range(ti)
-        seeds = _with_target(store, np.arange(a, b), tc)
-        seeds = seeds[_split_of_rows(store, ti, seeds) == SPLIT_IDS[split]]
+        rows = _with_target(store, np.arange(a, b), tc)
+        split_of = _split_of_rows(store, ti, rows)
+        seeds = rows[split_of == SPLIT_IDS[split]]
+        peers = rows[split_of == SPLIT_IDS["train"]]
+        peers = peers[np.argsort(np.asarray(store["node_time"][peers]), kind="stable")]
         tt = rec.get("task_type") or ("binary_classification" if ct is CellType.boolean else "regression")
         out = SamplerTask(store, rec["name"], "autocomplete", tt, split, ti, tc, seeds,
-                          _drop_mask(store, rec.get("drop_cols", []), [ti]))
+                          _drop_mask(store, rec.get("drop_cols", []), [ti]), peers=peers)
     if out.n_seeds == 0:
         raise RelforgeError(f"task {out.name!r} has no {split} rows with a non-null target in store {store.name!r}")
     if out.drop[out.target_col]:

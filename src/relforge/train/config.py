@@ -23,6 +23,7 @@ class TrainConfig:
     batch_size: int = 8  # contexts per step per rank (PluRel: 128 on one GPU)
     ctx_len: int = 1024  # cells per context (spec §3)
     max_bfs_width: int = 128  # children followed per row (spec §3)
+    peers: int = 0  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
     num_workers: int = 0  # DataLoader workers building batches (0 = in the training process)
     # optimization
@@ -62,6 +63,8 @@ class TrainConfig:
             raise RelforgeError("TrainConfig.eval_every and num_workers must be >= 0")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 < self.pct_start < 1 or self.grad_clip < 0:
             raise RelforgeError("TrainConfig: need lr > 0, weight_decay >= 0, 0 < pct_start < 1, grad_clip >= 0")
+        if not isinstance(self.peers, int) or isinstance(self.peers, bool) or self.peers < 0:
+            raise RelforgeError(f"TrainConfig.peers must be an integer >= 0, got {self.peers!r}")
         if not 0 <= self.mask_rate < 1:
             raise RelforgeError(f"TrainConfig.mask_rate must be in [0, 1), got {self.mask_rate!r}")
         if self.amp not in ("auto", "off", "bf16"):

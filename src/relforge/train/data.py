@@ -49,7 +49,7 @@ def open_stores(path: str | Path) -> list:
 
 
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
-                     tasks: tuple = (), rank: int = 0, world_size: int = 1):
+                     tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0):
     """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train."""
     from relforge.tokenize.sampler import ContextSampler, SamplerConfig
     from relforge.tokenize.tasks import resolve_task
@@ -72,19 +72,19 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
         raise RelforgeError(f"task(s) {', '.join(missing)} not found (with training rows) in {str(path)!r}")
     if not resolved:
         raise RelforgeError(f"no trainable task in {str(path)!r}")
-    cfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=seed)
+    cfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=seed, peers=peers)
     return ContextSampler(resolved, cfg, rank=rank, world_size=world_size)
 
 
 def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: int, max_bfs_width: int,
-               max_tasks: int = 10, tasks: tuple = ()) -> list[EvalTask]:
+               max_tasks: int = 10, tasks: tuple = (), peers: int = 0) -> list[EvalTask]:
     """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
     and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
     from relforge.tokenize.sampler import ContextSampler, SamplerConfig
     from relforge.tokenize.tasks import resolve_task
 
     out = []
-    scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0)
+    scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0, peers=peers)
     for st in open_stores(path):
         cands = {"clf": [], "reg": []}
         for t in _task_names(st):

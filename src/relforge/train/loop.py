@@ -338,7 +338,7 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
         cfg = TrainConfig.from_dict(saved["train_config"])
     rank, world, _ = dist_info()
     source = D.training_sampler(data, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world)
+                                seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world, peers=cfg.peers)
     ev = []
     if cfg.eval_every and rank == 0:
         if eval_data is None:
@@ -348,13 +348,14 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
         for p in paths:
             ev += D.eval_tasks(p, splits=cfg.eval_splits, batch_size=cfg.eval_batch_size, ctx_len=cfg.ctx_len,
                                max_bfs_width=cfg.max_bfs_width, max_tasks=cfg.max_eval_tasks,
-                               tasks=cfg.tasks if eval_data is None else ())
+                               tasks=cfg.tasks if eval_data is None else (), peers=cfg.peers)
     return train(cfg, source, out, eval_tasks=ev, d_text=source.d_text, init_from=init_from, resume=resume,
                  overwrite=overwrite, device=device, quiet=quiet)
 
 
 def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", batches: int = 4, batch_size: int = 16,
-                  ctx_len: int | None = None, max_tasks: int = 10, tasks: tuple = (), device: str | None = None) -> dict:
+                  ctx_len: int | None = None, max_tasks: int = 10, tasks: tuple = (), device: str | None = None,
+                  peers: int | None = None) -> dict:
     """Zero-shot evaluation of ``weights`` (a .safetensors file or checkpoint/run folder) on every task
     of the stores at ``data``; returns per-task records and their means."""
     from relforge.train import data as D
@@ -363,14 +364,17 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
     if w.is_dir() and (w / "model.safetensors").is_file():
         w = w / "model.safetensors"
     cfg_m, _ = ckpt.read_config(w)
+    tc = Path(weights) / "train_config.json" if Path(weights).is_dir() else w.parent / "train_config.json"
+    saved = json.loads(tc.read_text()) if tc.is_file() else {}
     if ctx_len is None:
-        tc = Path(weights) / "train_config.json" if Path(weights).is_dir() else w.parent / "train_config.json"
-        ctx_len = json.loads(tc.read_text())["ctx_len"] if tc.is_file() else 1024
+        ctx_len = saved.get("ctx_len", 1024)
+    if peers is None:
+        peers = int(saved.get("peers", 0))
     d_text = D.d_text_of(data)
     if d_text != cfg_m.d_text:
         raise RelforgeError(f"model expects d_text {cfg_m.d_text} but {str(data)!r} was embedded with {d_text}")
     ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx_len, max_bfs_width=128,
-                      max_tasks=max_tasks, tasks=tasks)
+                      max_tasks=max_tasks, tasks=tasks, peers=peers)
     if not ev:
         raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
     recs = evaluate_checkpoint(w, ev, max_batches=batches, device=device)
