@@ -202,7 +202,7 @@ def _blank_hidden(batch: dict, hidden_nodes: np.ndarray) -> None:
 
 
 def predict_task(model, task, *, ctx_len: int = DEFAULT_CTX_LEN, batch_size: int = 16, seed: int = 0,
-                 hidden_nodes: np.ndarray | None = None, max_bfs_width: int = 128) -> tuple[np.ndarray, np.ndarray]:
+                 hidden_nodes: np.ndarray | None = None, max_bfs_width: int = 128, peers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Model outputs at the masked target of every seed of a resolved ``SamplerTask``.
 
     Returns ``(seed_nodes, outputs)`` in seed order: normalised values for regression, logits for
@@ -214,7 +214,7 @@ def predict_task(model, task, *, ctx_len: int = DEFAULT_CTX_LEN, batch_size: int
     from relforge.tokenize.sampler import ContextSampler, SamplerConfig
 
     sampler = ContextSampler([task], SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width,
-                                                   batch_size=batch_size, seed=seed, shuffle=False))
+                                                   batch_size=batch_size, seed=seed, shuffle=False, peers=peers))
     hidden = np.unique(np.asarray(hidden_nodes if hidden_nodes is not None else [], dtype=np.int64))
     nodes, outs = [], []
     model.eval()
@@ -380,13 +380,16 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     store.columns[tc]["stats"] = stats_new.to_dict()
     a, _ = store.node_range(ti)
     seeds = a + np.nonzero(hidden)[0].astype(np.int64)
+    peers = a + np.nonzero(known)[0].astype(np.int64)  # labelled rows: in-context examples if the model used them
+    peers = peers[np.argsort(np.asarray(store["node_time"][peers]), kind="stable")]
     st = SamplerTask(store, f"{table}.{target}", "autocomplete", task_type, "test", ti, tc, seeds,
-                     np.zeros(len(store.columns), dtype=np.uint8))
+                     np.zeros(len(store.columns), dtype=np.uint8), peers=peers)
     L = ctx_len or int(ck.info.get("ctx_len", DEFAULT_CTX_LEN))
     width = int(store.tables[ti]["max_cells"])
     if L < width:
         raise RelforgeError(f"ctx_len {L} is smaller than one row of table {table!r} ({width} cells)")
-    nodes, out = predict_task(ck.model, st, ctx_len=L, batch_size=batch_size, seed=seed, hidden_nodes=seeds)
+    nodes, out = predict_task(ck.model, st, ctx_len=L, batch_size=batch_size, seed=seed, hidden_nodes=seeds,
+                              max_bfs_width=int(ck.info.get("max_bfs_width", 128)), peers=int(ck.info.get("peers", 0)))
     pos = nodes - a
     pred = _denorm(task_type, out, store.columns[tc]["stats"])
     frame = pd.DataFrame({t.pkey_col or "row": df[t.pkey_col].to_numpy()[pos] if t.pkey_col else pos})
@@ -560,7 +563,8 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
     store = tokenize_database(db2, [task], embedder=embedder_for(emb))
     st = resolve_task(store, task, "test")
     L = ctx_len or int(ck.info.get("ctx_len", DEFAULT_CTX_LEN))
-    nodes, out = predict_task(ck.model, st, ctx_len=L, batch_size=batch_size, seed=seed)
+    nodes, out = predict_task(ck.model, st, ctx_len=L, batch_size=batch_size, seed=seed,
+                              max_bfs_width=int(ck.info.get("max_bfs_width", 128)))
     pos = nodes - store.node_range(st.table)[0] - len(train)
     pred = _denorm(tf.task_type, out, store.columns[st.target_col]["stats"])
     frame = pd.DataFrame({ecol: pred_rows[ecol].to_numpy()[pos], "timestamp": pred_rows["timestamp"].to_numpy()[pos],

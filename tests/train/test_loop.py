@@ -89,3 +89,16 @@ def test_dataloader_workers_give_the_same_run(tmp_path):
     train(cfg(steps=3, eval_every=0), SyntheticSource(2, **KW), a, d_text=D, quiet=True)
     train(cfg(steps=3, eval_every=0, num_workers=1), SyntheticSource(2, **KW), b, d_text=D, quiet=True)
     assert [r["loss"] for r in train_lines(a)] == [r["loss"] for r in train_lines(b)]
+
+
+def test_weights_record_how_contexts_were_built(tmp_path):
+    from relforge.predict import load_checkpoint
+
+    out = tmp_path / "run"
+    train(cfg(steps=2, peers=5, ctx_len=96, max_bfs_width=7), SyntheticSource(2, **KW), out, eval_tasks=evals(),
+          d_text=D, quiet=True)
+    for w in [out / "model.safetensors", *sorted((out / "best").glob("*.safetensors"))]:
+        info = load_checkpoint(w).info
+        assert (info["ctx_len"], info["max_bfs_width"], info["peers"]) == (96, 7, 5), w
+    with pytest.raises(RelforgeError, match="peers"):
+        cfg(peers=-2)

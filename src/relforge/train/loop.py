@@ -145,6 +145,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     init_from : weights to start from (continued pretraining / fine-tuning): a new schedule, same lr.
     resume : continue the run in ``out`` from ``out/ckpt`` exactly.
     """
+    # how contexts were built, so that `relforge predict` builds them the same way from the weights alone
+    context_info = {"ctx_len": cfg.ctx_len, "max_bfs_width": cfg.max_bfs_width, "peers": cfg.peers}
     rank, world, local_rank = dist_info()
     out = Path(out)
     is_main = rank == 0
@@ -245,7 +247,7 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                 best[key] = {"step": step, "metric": name, "value": value,
                              "test_value": primary(test)[1] if test else None}
                 ckpt.save_weights(out / "best" / f"{_safe(key)}.safetensors", raw, step=step,
-                                  extra={"task": key, "metric": name, "value": value})
+                                  extra={"task": key, "metric": name, "value": value, **context_info})
         (out / "best.json").write_text(json.dumps(best, indent=1, sort_keys=True))
 
     model.train()
@@ -299,7 +301,7 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     if bar is not None:
         bar.stop()
     if is_main:
-        ckpt.save_weights(out / "model.safetensors", raw, step=cfg.steps)
+        ckpt.save_weights(out / "model.safetensors", raw, step=cfg.steps, extra=context_info)
         log.close()
         summary = {"out": str(out), "steps": cfg.steps, "start_step": start, "params": raw.get_num_params(),
                    "wall_s": time.perf_counter() - t0, "first_eval": first_eval, "last_eval": last_eval,
