@@ -328,7 +328,8 @@ def evaluate_cmd(
     r = evaluate_path(weights, data, split=split, batches=batches, batch_size=batch_size, tasks=tuple(task or ()))
     for t in r["tasks"]:
         m = f"auroc {t['auroc']:.3f}" if "auroc" in t else f"r2 {t.get('r2', float('nan')):.3f}"
-        typer.echo(f"{t['task']:40s} {t['split']:5s} loss {t['loss']:.4f} (baseline {t['baseline_loss']:.4f}) {m}")
+        prior = f", training-rate constant {t['prior_loss']:.4f}" if "prior_loss" in t else ""
+        typer.echo(f"{t['task']:40s} {t['split']:5s} loss {t['loss']:.4f} (baseline {t['baseline_loss']:.4f}{prior}) {m}")
     typer.echo(json.dumps(r["mean"]))
     if out is not None:
         from relforge.db.io import atomic_file

@@ -42,3 +42,16 @@ def test_score_predictions_and_primary():
     assert c["auroc"] == 1.0 and math.isclose(c["pos_rate"], 2 / 3)
     assert primary({"loss": 0.3, "auroc": 0.7}) == ("auroc", 0.7, True)
     assert primary({"loss": 0.3, "auroc": float("nan")}) == ("loss", 0.3, False)
+
+
+def test_training_rate_constant_is_never_better_than_the_oracle_rate():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y = np.where(rng.random(50) < rng.uniform(0.05, 0.95), 1.0, -1.0)
+        rate = float(rng.uniform(0.01, 0.99))
+        c = score_predictions("binary_classification", rng.normal(size=50), y, train_rate=rate)
+        p = (y > 0).mean()
+        want = -np.mean(np.where(y > 0, np.log(rate), np.log(1 - rate)))
+        assert math.isclose(c["prior_loss"], want, rel_tol=1e-9)
+        assert c["prior_loss"] >= c["baseline_loss"] - 1e-12 and math.isclose(c["pos_rate"], p)
+    assert "prior_loss" not in score_predictions("binary_classification", np.zeros(2), np.array([1.0, -1.0]))

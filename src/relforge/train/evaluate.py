@@ -63,16 +63,29 @@ def task_metric(task_type: str) -> str:
     return "auroc" if is_classification(task_type) else "r2"
 
 
-def score_predictions(task_type: str, pred: np.ndarray, target: np.ndarray, huber_delta: float = 1.0) -> dict:
-    """Metric of the predictions plus the constant baseline's metric and loss."""
+def _bce_at(p: float, y: np.ndarray) -> float:
+    """Binary cross-entropy of the constant probability ``p`` on labels ``y``."""
+    if not y.size:
+        return float("nan")
+    logit = math.log(max(p, 1e-6) / max(1 - p, 1e-6))
+    return float(torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.full((y.size,), logit, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)))
+
+
+def score_predictions(task_type: str, pred: np.ndarray, target: np.ndarray, huber_delta: float = 1.0,
+                      train_rate: float | None = None) -> dict:
+    """Metric of the predictions plus the constant baselines' metric and loss.
+
+    Classification has two constant losses: ``baseline_loss`` at the evaluated rows' own positive
+    rate (an oracle: no model knows it in advance) and, given ``train_rate``, ``prior_loss`` at the
+    training rows' rate (the constant a model could have learnt)."""
     if is_classification(task_type):
         y = target > 0
         p = y.mean() if y.size else 0.5
-        logit = math.log(max(p, 1e-6) / max(1 - p, 1e-6))
-        base_loss = float(torch.nn.functional.binary_cross_entropy_with_logits(
-            torch.full((y.size,), logit, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))) if y.size else float("nan")
-        return {"auroc": auroc(pred, y), "baseline_auroc": 0.5, "baseline_loss": base_loss,
-                "pos_rate": float(p)}
+        res = {"auroc": auroc(pred, y), "baseline_auroc": 0.5, "baseline_loss": _bce_at(float(p), y), "pos_rate": float(p)}
+        if train_rate is not None and math.isfinite(train_rate):
+            res["prior_loss"] = _bce_at(float(train_rate), y)
+        return res
     # mean baseline: values are z-scored with training statistics, so the training mean is 0
     zero = np.zeros_like(target, dtype=np.float64)
     base_loss = float(torch.nn.functional.huber_loss(torch.as_tensor(zero), torch.as_tensor(target, dtype=torch.float64),
@@ -119,8 +132,20 @@ def evaluate_task(model, sampler, task_type: str, *, max_batches: int, device="c
     if is_classification(task_type) and sem.size and not (sem == SEM_BOOLEAN).all():
         task_type = "regression"  # defensive: a non-boolean target scored as regression
     res = {"loss": loss, "n": int(pred.size)}
-    res.update(score_predictions(task_type, pred, tgt, model.config.huber_delta))
+    res.update(score_predictions(task_type, pred, tgt, model.config.huber_delta, _train_rate(sampler)))
     return res
+
+
+def _train_rate(sampler) -> float | None:
+    """Training-period positive rate of a boolean target (its fitted mean), if the sampler has one task."""
+    tasks = getattr(sampler, "tasks", None)
+    if not tasks or len(tasks) != 1:
+        return None
+    t = tasks[0]
+    col = t.store.columns[t.target_col]
+    stats = col.get("stats") or {}
+    mean = stats.get("mean")
+    return float(mean) if mean is not None and 0.0 < float(mean) < 1.0 else None
 
 
 def primary(result: dict) -> tuple[str, float, bool]:

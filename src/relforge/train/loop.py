@@ -381,7 +381,7 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
         raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
     recs = evaluate_checkpoint(w, ev, max_batches=batches, device=device)
     means = {}
-    for k in ("loss", "baseline_loss", "auroc", "r2"):
+    for k in ("loss", "baseline_loss", "prior_loss", "auroc", "r2"):
         vals = [r[k] for r in recs if k in r and r[k] is not None and math.isfinite(r[k])]
         if vals:
             means[k] = float(np.mean(vals))
