@@ -245,6 +245,8 @@ def scaling_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="contexts per step"),
     lr: float = typer.Option(1e-3, "--lr", help="peak learning rate"),
     mask_rate: float = typer.Option(0.3, "--mask-rate", help="extra masked cells per training context (0: seed target only)"),
+    peers: int = typer.Option(0, "--peers", help="labelled rows of the seed's table per autocomplete context "
+                              "(pretrain's default is 16; the documented study used 0)"),
     eval_batches: int = typer.Option(16, "--eval-batches", help="held-out batches per evaluation"),
     seed: int = typer.Option(0, "--seed", help="sampler and init seed"),
     workers: int = typer.Option(1, "--workers", help="cells trained in parallel processes (1 torch thread each)"),
@@ -253,8 +255,8 @@ def scaling_cmd(
     """Scaling sweep: one model per (N, S) cell, held-out loss, power-law fits and plots."""
     from relforge.experiments.scaling import SweepConfig, parse_list, run_sweep
 
-    cfg = SweepConfig(model=config, ctx_len=ctx_len, batch_size=batch_size, lr=lr, mask_rate=mask_rate, n_heldout=heldout,
-                      eval_batches=eval_batches, seed=seed, real=tuple(x.strip() for x in real.split(",") if x.strip()))
+    cfg = SweepConfig(model=config, ctx_len=ctx_len, batch_size=batch_size, lr=lr, mask_rate=mask_rate, peers=peers,
+                      n_heldout=heldout, eval_batches=eval_batches, seed=seed, real=tuple(x.strip() for x in real.split(",") if x.strip()))
     r = run_sweep(out, parse_list(n, int, "--n value"), parse_list(tokens, float, "--tokens value"), cfg,
                   corpus_dir=corpus, generator_config=generator_config, workers=workers)
     fit = r["fits"]["by_n"]
@@ -283,7 +285,7 @@ def pretrain_cmd(
     qk_norm: bool = typer.Option(True, "--qk-norm/--no-qk-norm", help="QK-normalization in attention"),
     mask_rate: float = typer.Option(0.3, "--mask-rate", help="share of other number/datetime/boolean cells also masked "
                                     "per training context (0: only the seed target, as RT)"),
-    peers: int = typer.Option(0, "--peers", help="labelled training rows of the seed's table added to each "
+    peers: int = typer.Option(16, "--peers", help="labelled training rows of the seed's table added to each "
                               "autocomplete context as in-context examples (0: RT's contexts)"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),

@@ -63,6 +63,9 @@ def test_parse_list_and_schedule():
         with pytest.raises(RelforgeError):
             parse_list(bad, int, "N")
     cfg = SweepConfig(lr=1e-3)
+    assert SweepConfig(lr=1e-3, peers=0).hash() == cfg.hash() != SweepConfig(lr=1e-3, peers=8).hash()  # old sweeps resume
+    with pytest.raises(RelforgeError, match="peers"):
+        SweepConfig(peers=-1).validate()
     lrs = [_lr_at(s, 100, cfg) for s in range(100)]
     assert lrs[0] == pytest.approx(1e-3 / 25) and max(lrs) == pytest.approx(1e-3, rel=0.06)
     assert int(np.argmax(lrs)) == 20 and lrs[-1] < 1e-4

@@ -102,3 +102,11 @@ def test_weights_record_how_contexts_were_built(tmp_path):
         assert (info["ctx_len"], info["max_bfs_width"], info["peers"]) == (96, 7, 5), w
     with pytest.raises(RelforgeError, match="peers"):
         cfg(peers=-2)
+
+
+def test_a_checkpoint_config_keeps_the_behaviour_it_was_trained_with():
+    old = cfg().to_dict()
+    del old["peers"], old["mask_rate"]  # a checkpoint written before these options existed
+    c = TrainConfig.from_saved(old)
+    assert (c.peers, c.mask_rate) == (0, 0.0)
+    assert TrainConfig.from_dict(old).peers == TrainConfig().peers  # a user's partial config takes the defaults

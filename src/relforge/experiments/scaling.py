@@ -184,6 +184,7 @@ class SweepConfig:
     seed: int = 0  # sampler order and model init
     threads: int = 1  # torch threads per cell (cells may run in parallel processes)
     real: tuple = ()  # real databases (f1, chinook, movielens) whose task loss (val) is also evaluated
+    peers: int = 0  # labelled rows of the seed's table per autocomplete context (the documented study: 0)
 
     def validate(self) -> None:
         from relforge.model.config import PRESETS
@@ -197,6 +198,8 @@ class SweepConfig:
                 raise RelforgeError(f"sweep {k} must be a positive integer, got {v!r}")
         if not 0 <= self.mask_rate < 1:
             raise RelforgeError(f"sweep mask_rate must be in [0, 1), got {self.mask_rate!r}")
+        if isinstance(self.peers, bool) or not isinstance(self.peers, int) or self.peers < 0:
+            raise RelforgeError(f"sweep peers must be an integer >= 0, got {self.peers!r}")
         if not (self.lr > 0 and self.weight_decay >= 0 and 0 <= self.warmup_frac < 1 and self.grad_clip > 0):
             raise RelforgeError("sweep lr must be > 0, weight_decay >= 0, warmup_frac in [0, 1), grad_clip > 0")
         if self.real:
@@ -213,6 +216,8 @@ class SweepConfig:
             d["real"] = list(self.real)
         else:
             d.pop("real")  # sweeps without real tasks keep the settings hash they had before the option
+        if not self.peers:
+            d.pop("peers")  # likewise for sweeps without peers
         return d
 
     def hash(self) -> str:
@@ -255,9 +260,9 @@ def _samplers(tc, n: int, cfg: SweepConfig):
     train = [resolve_task(d.store, t, "train", ctx_len=cfg.ctx_len) for d in tc.train_dbs(n) for t in d.tasks]
     held = [resolve_task(d.store, t, "val", ctx_len=cfg.ctx_len) for d in tc.heldout for t in d.tasks]
     tr = ContextSampler(train, SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                             batch_size=cfg.batch_size, seed=cfg.seed))
+                                             batch_size=cfg.batch_size, seed=cfg.seed, peers=cfg.peers))
     ev = ContextSampler(held, SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                            batch_size=cfg.eval_batch_size, seed=cfg.seed + 7919))
+                                            batch_size=cfg.eval_batch_size, seed=cfg.seed + 7919, peers=cfg.peers))
     return tr, ev
 
 
@@ -318,7 +323,8 @@ def real_batches(cfg: SweepConfig) -> dict[str, list[dict]]:
         if not resolved:
             raise RelforgeError(f"real database {name!r} has no task with validation rows")
         ev = ContextSampler(resolved, SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                                    batch_size=cfg.eval_batch_size, seed=cfg.seed + 104729))
+                                                    batch_size=cfg.eval_batch_size, seed=cfg.seed + 104729,
+                                                    peers=cfg.peers))
         out[name] = eval_batches(ev, cfg.eval_batches)
     return out
 

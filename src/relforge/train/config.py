@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from relforge.errors import RelforgeError
 
 
+#: values of options added after the first checkpoints were written (the behaviour before them)
+LEGACY = {"mask_rate": 0.0, "peers": 0}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # model
@@ -23,7 +27,7 @@ class TrainConfig:
     batch_size: int = 8  # contexts per step per rank (PluRel: 128 on one GPU)
     ctx_len: int = 1024  # cells per context (spec §3)
     max_bfs_width: int = 128  # children followed per row (spec §3)
-    peers: int = 0  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
+    peers: int = 16  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
     num_workers: int = 0  # DataLoader workers building batches (0 = in the training process)
     # optimization
@@ -88,6 +92,11 @@ class TrainConfig:
         if unknown:
             raise RelforgeError(f"unknown training option(s): {', '.join(unknown)}")
         return cls(**d)
+
+    @classmethod
+    def from_saved(cls, d: dict) -> "TrainConfig":
+        """A checkpoint's config: options it predates take the value its run actually used."""
+        return cls.from_dict({**LEGACY, **d})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -164,7 +164,7 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     state = None
     if resume:
         state = ckpt.load_state(out / "ckpt")
-        saved = TrainConfig.from_dict(state["train_config"])
+        saved = TrainConfig.from_saved(state["train_config"])
         if saved.to_dict() != cfg.to_dict():  # shape- and schedule-defining options come from the checkpoint
             diff = [k for k in cfg.to_dict() if cfg.to_dict()[k] != saved.to_dict()[k]]
             if not quiet and is_main:
@@ -337,7 +337,7 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
 
     if resume:
         saved = ckpt.load_state(Path(out) / "ckpt")
-        cfg = TrainConfig.from_dict(saved["train_config"])
+        cfg = TrainConfig.from_saved(saved["train_config"])
     rank, world, _ = dist_info()
     source = D.training_sampler(data, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
                                 seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world, peers=cfg.peers)
