@@ -202,7 +202,8 @@ def _blank_hidden(batch: dict, hidden_nodes: np.ndarray) -> None:
 
 
 def predict_task(model, task, *, ctx_len: int = DEFAULT_CTX_LEN, batch_size: int = 16, seed: int = 0,
-                 hidden_nodes: np.ndarray | None = None, max_bfs_width: int = 128, peers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 hidden_nodes: np.ndarray | None = None, max_bfs_width: int = 128,
+                 peers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Model outputs at the masked target of every seed of a resolved ``SamplerTask``.
 
     Returns ``(seed_nodes, outputs)`` in seed order: normalised values for regression, logits for

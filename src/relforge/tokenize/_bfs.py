@@ -114,8 +114,9 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                    o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_rows):
     """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
 
-    Returns (number of rows, number of tokens, number of peer rows). ``mark``/``local``/``pick`` are scratch arrays of at
-    least the store's node count; ``ctr`` holds two int64 stamps (contexts, picks) advanced here.
+    Returns (number of rows, number of tokens, number of peer rows). ``mark``/``local``/``pick`` are
+    scratch arrays of at least the store's node count; ``ctr`` holds two int64 stamps (contexts,
+    picks) advanced here.
     ``peers`` (node ids sorted by time) are the task's labelled rows: up to ``n_peers`` admissible
     ones, drawn without replacement, follow the seed row, using at most half of ``ctx_len``.
     """
@@ -323,15 +324,16 @@ def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table,
                p2f_ptr, p2f_child, p2t_ptr, p2t_child,
                seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
                peers, n_peers, mark, local, pick, ctr, col_off, table_off, text_off,
-               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows, o_npeers):
+               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows,
+               o_npeers):
     """Sample the contexts of several seeds of one task into batch rows ``brows``."""
     for i in range(len(seeds)):
-        nr, _, npr = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
-                               p2f_ptr, p2f_child, p2t_ptr, p2t_child,
-                               seeds[i], target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
-                               peers, n_peers, rng_seeds[i], mark, local, pick, ctr, col_off, table_off, text_off, brows[i],
-                               o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time,
-                               o_rows)
+        nr, _, npr = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time,
+                                    node_f2p, p2f_ptr, p2f_child, p2t_ptr, p2t_child,
+                                    seeds[i], target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
+                                    peers, n_peers, rng_seeds[i], mark, local, pick, ctr, col_off, table_off,
+                                    text_off, brows[i], o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text,
+                                    o_is_tgt, o_tgt, o_pad, o_time, o_rows)
         o_nrows[brows[i]] = nr
         o_npeers[brows[i]] = npr
 

@@ -197,7 +197,8 @@ class ContextSampler:
                 self._arrays[si] = self._kernel_arrays(self.stores[si])
             _bfs.fill_batch(*self._arrays[si], seeds[rows].astype(np.int64), rows, rng_seeds[rows], t.target_col,
                             t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, S, cfg.max_bfs_width,
-                            t.peers if t.peers is not None else _NO_PEERS, cfg.peers, self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
+                            t.peers if t.peers is not None else _NO_PEERS, cfg.peers,
+                            self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
                             int(self.table_off[si]), int(self.text_off[si]),
                             out["node_idx"], out["f2p"], out["col_id"], out["table_id"], out["sem_type"],
                             out["value"], out["text_id"], out["is_target"], out["target"], out["is_padding"],
