@@ -90,6 +90,11 @@ def check_peers(store, sampler, b):
         assert k <= sampler.cfg.peers
         peers = rows[1 : 1 + k]
         assert set(peers.tolist()) <= set(task.peers.tolist())
+        tm = np.asarray(store["node_time"])
+        ts = tm[int(b["seed_row"][i])]
+        if ts != UNTIMED:  # timed seed: drawn among the 4 * peers most recent admissible training rows
+            ok = task.peers[(tm[task.peers] == UNTIMED) | (tm[task.peers] <= ts)]
+            assert set(peers.tolist()) <= set(ok[-4 * sampler.cfg.peers:].tolist())
         assert int(sum(ptr[p + 1] - ptr[p] for p in peers)) <= sampler.cfg.ctx_len // 2
         real = ~b["is_padding"][i]
         for r in range(1, 1 + k):  # the target column's value is visible on every peer row

@@ -69,8 +69,10 @@ def _upper(node_time, child, lo, hi, lim):
 @njit(cache=True)
 def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop, has_drop, ctx_len, st,
                mark, local, pick, ctr, stamp, rows, nrows, total):
-    """Append up to ``n_peers`` random admissible peer rows (whole rows, at most ctx_len // 2 cells)."""
+    """Append up to ``n_peers`` random admissible peer rows (whole rows, at most ctx_len // 2 cells),
+    drawn from the ``4 * n_peers`` most recent admissible ones (all of them when untimed)."""
     k = _upper(node_time, peers, 0, len(peers), lim)
+    lo = max(0, k - 4 * n_peers) if seed_time != UNTIMED else 0  # peers sort by time, untimed first
     if k == 0:
         return total, nrows, rows
     ctr[1] += 1
@@ -81,7 +83,7 @@ def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, dr
     for _ in range(3 * n_peers + 8):
         if got >= n_peers:
             break
-        c = peers[_randint(st, k)]
+        c = peers[lo + _randint(st, k - lo)]
         if pick[c] == ps or mark[c] == stamp:
             continue
         pick[c] = ps

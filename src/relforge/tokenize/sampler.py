@@ -10,7 +10,8 @@ For a task (database, table, target column, split) and a seed row, a context hol
    processed in uniformly random order before the next deeper one;
    With ``peers`` > 0 (autocomplete tasks), up to that many of the task's *training* rows of the
    seed's table (target visible: labelled in-context examples), drawn at random among those the
-   temporal rule admits, follow the seed row and use at most half of the budget. They are not
+   temporal rule admits (for a timed seed, among the ``4 * peers`` most recent of them, so that
+   they track trends), follow the seed row and use at most half of the budget. They are not
    expanded. RT has no such rows: its autocomplete contexts reach sibling rows only through a
    shared parent, so the target column is often absent from the context;
 3. the first row that does not fit stops the walk (the budget counts the cells actually emitted);
