@@ -67,6 +67,30 @@ def _upper(node_time, child, lo, hi, lim):
 
 
 @njit(cache=True)
+def _row_cells(cell_ptr, cell_col, drop, dropping, node):
+    """Cells row ``node`` emits: all of them, minus the drop columns when ``dropping``."""
+    a = cell_ptr[node]
+    e = cell_ptr[node + 1]
+    nc = e - a
+    if dropping:
+        for c in range(a, e):
+            if drop[cell_col[c]]:
+                nc -= 1
+    return nc
+
+
+@njit(cache=True)
+def _take_row(node, rows, nrows, mark, local, stamp):
+    """Mark ``node`` visited as local row ``nrows`` and append it; returns (rows, nrows + 1)."""
+    mark[node] = stamp
+    local[node] = nrows
+    if nrows == len(rows):
+        rows = _grow(rows)
+    rows[nrows] = node
+    return rows, nrows + 1
+
+
+@njit(cache=True)
 def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop, has_drop, ctx_len, st,
                mark, local, pick, ctr, stamp, rows, nrows, total):
     """Append up to ``n_peers`` random admissible peer rows (whole rows, at most ctx_len // 2 cells),
@@ -87,23 +111,12 @@ def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, dr
         if pick[c] == ps or mark[c] == stamp:
             continue
         pick[c] = ps
-        a = cell_ptr[c]
-        e = cell_ptr[c + 1]
-        nc = e - a
-        if has_drop and node_time[c] == seed_time:
-            for i in range(a, e):
-                if drop[cell_col[i]]:
-                    nc -= 1
+        nc = _row_cells(cell_ptr, cell_col, drop, has_drop and node_time[c] == seed_time, c)
         if used + nc > budget or total + nc > ctx_len:
             break
         used += nc
         total += nc
-        mark[c] = stamp
-        local[c] = nrows
-        if nrows == len(rows):
-            rows = _grow(rows)
-        rows[nrows] = c
-        nrows += 1
+        rows, nrows = _take_row(c, rows, nrows, mark, local, stamp)
         got += 1
     return total, nrows, rows
 
@@ -186,22 +199,11 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
             continue
         if mark[node] == stamp:
             continue
-        a = cell_ptr[node]
-        e = cell_ptr[node + 1]
-        nc = e - a
-        if has_drop and (node == seed or node_time[node] == seed_time):
-            for c in range(a, e):
-                if drop[cell_col[c]]:
-                    nc -= 1
+        nc = _row_cells(cell_ptr, cell_col, drop, has_drop and (node == seed or node_time[node] == seed_time), node)
         if total + nc > ctx_len or nrows >= ctx_len:
             break  # whole rows only; stop at the first row that does not fit (spec §2 / §6.7)
         total += nc
-        mark[node] = stamp
-        local[node] = nrows
-        if nrows == len(rows):
-            rows = _grow(rows)
-        rows[nrows] = node
-        nrows += 1
+        rows, nrows = _take_row(node, rows, nrows, mark, local, stamp)
         if node == seed and n_peers > 0 and len(peers) > 0:
             before = nrows
             total, nrows, rows = _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop,
