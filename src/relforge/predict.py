@@ -305,7 +305,7 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     from relforge.db.table import Table
     from relforge.tokenize.cells import tokenize_database
     from relforge.tokenize.stats import fit_boolean_stats, fit_number_stats
-    from relforge.tokenize.tasks import SamplerTask
+    from relforge.tokenize.tasks import SamplerTask, by_time
 
     ck = ckpt or load_checkpoint(checkpoint)
     emb = check_embedder(ck, embedder)
@@ -381,8 +381,7 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     store.columns[tc]["stats"] = stats_new.to_dict()
     a, _ = store.node_range(ti)
     seeds = a + np.nonzero(hidden)[0].astype(np.int64)
-    peers = a + np.nonzero(known)[0].astype(np.int64)  # labelled rows: in-context examples if the model used them
-    peers = peers[np.argsort(np.asarray(store["node_time"][peers]), kind="stable")]
+    peers = by_time(store, a + np.nonzero(known)[0].astype(np.int64))  # labelled rows: in-context examples
     st = SamplerTask(store, f"{table}.{target}", "autocomplete", task_type, "test", ti, tc, seeds,
                      np.zeros(len(store.columns), dtype=np.uint8), peers=peers)
     L = ctx_len or int(ck.info.get("ctx_len", DEFAULT_CTX_LEN))

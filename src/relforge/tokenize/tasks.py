@@ -187,8 +187,7 @@ def resolve_task(store: CellStore, task: str | Task | dict, split: str = "train"
         rows = _with_target(store, np.arange(a, b), tc)
         split_of = _split_of_rows(store, ti, rows)
         seeds = rows[split_of == SPLIT_IDS[split]]
-        peers = rows[split_of == SPLIT_IDS["train"]]
-        peers = peers[np.argsort(np.asarray(store["node_time"][peers]), kind="stable")]
+        peers = by_time(store, rows[split_of == SPLIT_IDS["train"]])
         tt = rec.get("task_type") or ("binary_classification" if ct is CellType.boolean else "regression")
         out = SamplerTask(store, rec["name"], "autocomplete", tt, split, ti, tc, seeds,
                           _drop_mask(store, rec.get("drop_cols", []), [ti]), peers=peers)
@@ -201,6 +200,11 @@ def resolve_task(store: CellStore, task: str | Task | dict, split: str = "train"
         if ctx_len < max(w, 1):
             raise RelforgeError(f"ctx_len {ctx_len} is smaller than one row of table {store.tables[out.table]['name']!r} ({w} cells)")
     return out
+
+
+def by_time(store: CellStore, nodes: np.ndarray) -> np.ndarray:
+    """``nodes`` in time order (untimed first, ties kept): the order the sampler needs for peers."""
+    return nodes[np.argsort(np.asarray(store["node_time"][nodes]), kind="stable")]
 
 
 def _with_target(store: CellStore, nodes: np.ndarray, tc: int) -> np.ndarray:
