@@ -238,7 +238,7 @@ class AttentionContext:
             self.sel = sel
             with torch.no_grad():
                 self.rows = _rows(batch, sel)  # also read by the targets-only plan of the last block
-            self.plans = _sparse_plans(batch, self.sel, kinds, rows=self.rows)
+            self.plans = _sparse_plans(batch, self.rows, kinds)
         else:
             self.sel = torch.arange(B * S, device=dev)
             if impl == "dense":
@@ -320,11 +320,10 @@ def _rows(batch: dict, sel: torch.Tensor) -> _Rows:
     return _Rows(b, col, row_of, n_rows, pr // n_rows, pr % n_rows)
 
 
-def _sparse_plans(batch: dict, sel: torch.Tensor, kinds=ATTN_KINDS, rows: _Rows | None = None) -> dict[str, _GroupPlan]:
-    """Group plans for col / feat / nbr attention over the real tokens ``sel`` (flat positions);
-    ``rows`` is ``_rows(batch, sel)`` when the caller has it already."""
+def _sparse_plans(batch: dict, r: _Rows, kinds=ATTN_KINDS) -> dict[str, _GroupPlan]:
+    """Group plans for col / feat / nbr attention over the real tokens whose row structure is ``r``
+    (``_rows(batch, sel)``)."""
     with torch.no_grad():
-        r = rows if rows is not None else _rows(batch, sel)
         n_rows, pc, pp = r.n_rows, r.pc, r.pp
         plans = {}
         if "col" in kinds:
