@@ -145,8 +145,6 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     init_from : weights to start from (continued pretraining / fine-tuning): a new schedule, same lr.
     resume : continue the run in ``out`` from ``out/ckpt`` exactly.
     """
-    # how contexts were built, so that `relforge predict` builds them the same way from the weights alone
-    context_info = {"ctx_len": cfg.ctx_len, "max_bfs_width": cfg.max_bfs_width, "peers": cfg.peers}
     rank, world, local_rank = dist_info()
     out = Path(out)
     is_main = rank == 0
@@ -189,6 +187,9 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             model = build_model(cfg, d_text)
     if d_text is not None and model.config.d_text != d_text:
         raise RelforgeError(f"model expects d_text {model.config.d_text} but the data has {d_text}")
+    # how contexts were built (the checkpoint's settings on resume), so that `relforge predict` builds
+    # them the same way from the weights alone
+    context_info = {"ctx_len": cfg.ctx_len, "max_bfs_width": cfg.max_bfs_width, "peers": cfg.peers}
     model.to(dev)
     raw = model
     opt = raw.configure_optimizers(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device_type=dev.type)
