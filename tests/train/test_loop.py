@@ -104,6 +104,25 @@ def test_weights_record_how_contexts_were_built(tmp_path):
         cfg(peers=-2)
 
 
+def test_evaluation_builds_the_contexts_the_weights_were_trained_on(tmp_path, monkeypatch):
+    """`relforge evaluate` on a best-checkpoint file (no train_config.json beside it) reads the
+    context settings from the weights themselves."""
+    from relforge.train import data
+    from relforge.train.loop import evaluate_path
+
+    out = tmp_path / "run"
+    train(cfg(steps=2, peers=5, ctx_len=96, max_bfs_width=7), SyntheticSource(2, **KW), out, eval_tasks=evals(),
+          d_text=D, quiet=True)
+    seen = {}
+    monkeypatch.setattr(data, "d_text_of", lambda path: D)
+    monkeypatch.setattr(data, "eval_tasks", lambda path, **kw: seen.update(kw) or [])
+    for w in [out, *sorted((out / "best").glob("*.safetensors"))]:
+        seen.clear()
+        with pytest.raises(RelforgeError, match="no task"):
+            evaluate_path(w, tmp_path)
+        assert (seen["ctx_len"], seen["max_bfs_width"], seen["peers"]) == (96, 7, 5), w
+
+
 def test_a_checkpoint_config_keeps_the_behaviour_it_was_trained_with():
     old = cfg().to_dict()
     del old["peers"], old["mask_rate"]  # a checkpoint written before these options existed

@@ -366,17 +366,25 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
     w = Path(weights)
     if w.is_dir() and (w / "model.safetensors").is_file():
         w = w / "model.safetensors"
-    cfg_m, _ = ckpt.read_config(w)
-    tc = Path(weights) / "train_config.json" if Path(weights).is_dir() else w.parent / "train_config.json"
-    saved = json.loads(tc.read_text()) if tc.is_file() else {}
+    cfg_m, meta = ckpt.read_config(w)
+    # how the model's training contexts were built: the weights record it (since they record peers);
+    # older weights fall back to the run's train_config.json
+    try:
+        saved = json.loads(meta.get("extra", "{}"))
+    except json.JSONDecodeError:
+        saved = {}
+    if not isinstance(saved, dict) or "peers" not in saved:
+        tc = Path(weights) / "train_config.json" if Path(weights).is_dir() else w.parent / "train_config.json"
+        saved = json.loads(tc.read_text()) if tc.is_file() else {}
     if ctx_len is None:
-        ctx_len = saved.get("ctx_len", 1024)
+        ctx_len = int(saved.get("ctx_len", 1024))
     if peers is None:
         peers = int(saved.get("peers", 0))
+    max_bfs_width = int(saved.get("max_bfs_width", 128))
     d_text = D.d_text_of(data)
     if d_text != cfg_m.d_text:
         raise RelforgeError(f"model expects d_text {cfg_m.d_text} but {str(data)!r} was embedded with {d_text}")
-    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx_len, max_bfs_width=128,
+    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx_len, max_bfs_width=max_bfs_width,
                       max_tasks=max_tasks, tasks=tasks, peers=peers)
     if not ev:
         raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
