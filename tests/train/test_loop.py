@@ -125,7 +125,7 @@ def test_evaluation_builds_the_contexts_the_weights_were_trained_on(tmp_path, mo
 
 def test_a_checkpoint_config_keeps_the_behaviour_it_was_trained_with():
     old = cfg().to_dict()
-    del old["peers"], old["mask_rate"]  # a checkpoint written before these options existed
+    del old["peers"], old["mask_rate"], old["name_shuffle"]  # a checkpoint written before these options existed
     c = TrainConfig.from_saved(old)
-    assert (c.peers, c.mask_rate) == (0, 0.0)
+    assert (c.peers, c.mask_rate, c.name_shuffle) == (0, 0.0, 0.0)
     assert TrainConfig.from_dict(old).peers == TrainConfig().peers  # a user's partial config takes the defaults

@@ -51,3 +51,56 @@ def test_extra_masks_train_on_more_labels_than_the_seed_target_alone():
     assert int(m["is_target"].sum()) > 10 * int(b["is_target"].sum())
     _, loss = model(m)
     assert loss is not None and np.isfinite(float(loss.detach()))
+
+
+def _names(batch, b):
+    """Per real cell of context ``b``: its column id and its name embedding."""
+    real = ~batch["is_padding"][b]
+    ids = batch["col_id"][b][real].long()
+    return ids, batch["col_emb"][ids]
+
+
+def test_shuffled_names_keep_the_columns_and_change_only_their_names():
+    from relforge.model.rt import attention_masks
+    from relforge.train.masking import shuffle_names
+
+    b = synthetic_batch(8, 256, seed=4, d_text=16, pad_frac=0.1)
+    before = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in b.items()}
+    s = shuffle_names(b, 0.5, seed=0, step=7)
+    m0, m1 = attention_masks(b), attention_masks(s)
+    assert all(torch.equal(m0[k], m1[k]) for k in m0)  # which cells share a column is unchanged
+    for k in b:  # only the names moved; the input batch is untouched
+        if k not in ("col_id", "col_emb") and torch.is_tensor(b[k]):
+            assert torch.equal(s[k], b[k]), k
+        if torch.is_tensor(b[k]):
+            assert torch.equal(b[k], before[k]), k
+    pool = {tuple(r.tolist()) for r in b["col_emb"]}
+    changed = 0
+    for i in range(8):
+        ids0, e0 = _names(b, i)
+        ids1, e1 = _names(s, i)
+        if torch.equal(e0, e1):
+            assert torch.equal(ids0, ids1)
+            continue
+        changed += 1
+        # one name per column, distinct columns get distinct names, all drawn from the batch's names
+        cols = torch.unique(ids1)
+        names = torch.stack([s["col_emb"][c] for c in cols])
+        assert len(torch.unique(names, dim=0)) == len(cols)
+        for c in cols:
+            assert len(torch.unique(e1[ids1 == c], dim=0)) == 1
+        assert all(tuple(r.tolist()) in pool for r in names)
+        assert not set(cols.tolist()) & set(ids0.tolist())  # fresh ids: no other context shares them
+    assert 1 <= changed <= 7  # about half of 8 contexts
+    assert all(not torch.equal(*(x[1] for x in (_names(b, i), _names(shuffle_names(b, 1.0, 0, 7), i))))
+               for i in range(8))
+
+
+def test_shuffled_names_are_a_function_of_seed_and_step():
+    from relforge.train.masking import shuffle_names
+
+    b = synthetic_batch(8, 128, seed=5, d_text=16)
+    a1, a2 = shuffle_names(b, 0.5, seed=0, step=3), shuffle_names(b, 0.5, seed=0, step=3)
+    assert torch.equal(a1["col_id"], a2["col_id"]) and torch.equal(a1["col_emb"], a2["col_emb"])
+    assert not torch.equal(shuffle_names(b, 1.0, seed=0, step=4)["col_emb"], shuffle_names(b, 1.0, 0, 3)["col_emb"])
+    assert shuffle_names(b, 0.0, seed=0, step=3) is b

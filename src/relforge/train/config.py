@@ -14,7 +14,7 @@ from relforge.errors import RelforgeError
 
 
 #: values of options added after the first checkpoints were written (the behaviour before them)
-LEGACY = {"mask_rate": 0.0, "peers": 0}
+LEGACY = {"mask_rate": 0.0, "peers": 0, "name_shuffle": 0.0}
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class TrainConfig:
     cycle_momentum: bool = True  # OneCycleLR default: beta1 cycles 0.95 -> 0.85 -> 0.95
     grad_clip: float = 1.0  # max gradient norm (spec §3)
     mask_rate: float = 0.3  # share of other number/datetime/boolean cells also masked per context (0: seed target only, as RT)
+    name_shuffle: float = 0.0  # share of training contexts given column names drawn from the batch's other columns
     amp: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU; "off"; "bf16"
     compile: bool = False  # torch.compile the model (CUDA; slow to start on CPU)
     seed: int = 0  # weight init and item order
@@ -71,6 +72,8 @@ class TrainConfig:
             raise RelforgeError(f"TrainConfig.peers must be an integer >= 0, got {self.peers!r}")
         if not 0 <= self.mask_rate < 1:
             raise RelforgeError(f"TrainConfig.mask_rate must be in [0, 1), got {self.mask_rate!r}")
+        if not 0 <= self.name_shuffle <= 1:
+            raise RelforgeError(f"TrainConfig.name_shuffle must be in [0, 1], got {self.name_shuffle!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise RelforgeError(f"TrainConfig.amp must be auto, off or bf16, got {self.amp!r}")
         bad = [s for s in self.eval_splits if s not in ("val", "test")]

@@ -35,7 +35,7 @@ from relforge.model.rt import RelationalTransformer
 from relforge.train import checkpoint as ckpt
 from relforge.train.config import TrainConfig
 from relforge.train.evaluate import evaluate_task, primary, to_device
-from relforge.train.masking import add_masks
+from relforge.train.masking import add_masks, shuffle_names
 
 
 def dist_info() -> tuple[int, int, int]:
@@ -261,7 +261,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             recs = run_eval(step)
             first_eval = recs if first_eval is None else first_eval
             last_eval = recs
-        batch = to_device(add_masks(get_batch(step), cfg.mask_rate, cfg.seed, step), dev)
+        batch = shuffle_names(add_masks(get_batch(step), cfg.mask_rate, cfg.seed, step), cfg.name_shuffle, cfg.seed, step)
+        batch = to_device(batch, dev)
         with autocast():
             _, loss = model(batch, targets_only=True)  # the loss reads target cells only
         if loss is None:
