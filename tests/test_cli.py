@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -203,3 +204,21 @@ def test_pretrain_bad_settings_are_one_line_and_write_nothing(tmp_path, db_dir, 
     r = run("pretrain", stores, "--out", tmp_path / "run", flag, value)
     assert_one_line_error(r, needle)
     assert not (tmp_path / "run").exists()
+
+
+def test_pretrain_then_evaluate_zero_shot(tmp_path, db_dir):
+    stores = tmp_path / "st"
+    assert run("tokenize", db_dir, "--out", stores / "db0", "--embedder", "hash:8").exit_code == 0
+    r = run("pretrain", stores, "--out", tmp_path / "run", "--steps", 2, "--ctx-len", 64, "--batch-size", 4,
+            "--eval-every", 0, "--peers", 3, "--name-shuffle", 0.5, "--threads", 1)
+    assert r.exit_code == 0, r.stderr
+    rep = tmp_path / "eval.json"
+    r = run("evaluate", tmp_path / "run", stores, "--max-tasks", 2, "--batches", 1, "--batch-size", 4, "--out", rep)
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(rep.read_text())
+    kinds = sorted(t["task_type"] for t in got["tasks"])
+    assert len(kinds) == 2 and len(set(kinds)) == len(kinds)  # one classification and one regression task
+    assert all(np.isfinite(t["loss"]) and "baseline_loss" in t for t in got["tasks"])
+    assert set(got["mean"]) >= {"loss", "baseline_loss"}
+    assert json.dumps(got["mean"]) in r.stdout.splitlines()  # the printed summary line
+    assert_one_line_error(run("evaluate", tmp_path / "run", stores, "--max-tasks", 0), "max-tasks")

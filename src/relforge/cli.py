@@ -318,6 +318,7 @@ def evaluate_cmd(
     batches: int = typer.Option(4, "--batches", help="batches per task"),
     batch_size: int = typer.Option(16, "--batch-size", help="contexts per batch"),
     task: Optional[list[str]] = typer.Option(None, "--task", help="only this task (repeatable)"),
+    max_tasks: int = typer.Option(10, "--max-tasks", help="tasks per database: half classification, half regression"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the JSON report here"),
 ):
     """Evaluate a model zero-shot: loss, AUROC (classification), R2 (regression) per task."""
@@ -329,7 +330,10 @@ def evaluate_cmd(
         from relforge.predict import default_checkpoint_path
 
         weights = default_checkpoint_path()
-    r = evaluate_path(weights, data, split=split, batches=batches, batch_size=batch_size, tasks=tuple(task or ()))
+    if max_tasks < 1:
+        raise RelforgeError(f"--max-tasks must be >= 1, got {max_tasks}")
+    r = evaluate_path(weights, data, split=split, batches=batches, batch_size=batch_size, tasks=tuple(task or ()),
+                      max_tasks=max_tasks)
     for t in r["tasks"]:
         m = f"auroc {t['auroc']:.3f}" if "auroc" in t else f"r2 {t.get('r2', float('nan')):.3f}"
         prior = f", training-rate constant {t['prior_loss']:.4f}" if "prior_loss" in t else ""
