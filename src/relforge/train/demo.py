@@ -12,9 +12,10 @@ import numpy as np
 
 from relforge.train.config import TrainConfig
 
-#: demo training settings: tiny model, short contexts, a few hundred steps
-DEMO_TRAIN = TrainConfig(preset="tiny", steps=200, batch_size=8, ctx_len=256, lr=2e-3, eval_every=50,
-                         eval_batches=2, eval_batch_size=16, log_every=10, ckpt_every=200, progress=False, threads=1)
+#: demo training settings: tiny model, short contexts, a few hundred steps; shuffled column names, as
+#: synthetic pretraining for zero-shot should (docs/results.md, "Shuffled column names")
+DEMO_TRAIN = TrainConfig(preset="tiny", steps=200, batch_size=8, ctx_len=256, lr=2e-3, eval_every=50, eval_batches=2,
+                         eval_batch_size=16, log_every=10, ckpt_every=200, progress=False, threads=1, name_shuffle=1.0)
 
 
 def tokenize_dbs(db_paths, out: Path, embedder: str = "hash") -> list[Path]:
