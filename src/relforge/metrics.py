@@ -4,6 +4,9 @@
   key, and the variance-to-mean ratio of those counts (1 for Poisson-like uniform assignment; real
   Formula 1 shows ~102 for drivers -> results and ~671 for constructors -> results).
 - :func:`lag1_autocorr`: lag-1 autocorrelation of a column with rows sorted by time.
+- :func:`rankdata`, :func:`roc_auc`, :func:`r2`: the prediction scores every evaluation uses (model
+  evaluation, baselines, transfer, predict, the realism report's two-sample test), in scikit-learn's
+  argument order ``(y_true, prediction)``.
 """
 from __future__ import annotations
 
@@ -71,3 +74,38 @@ def activity_autocorrs(db: Database) -> dict[str, float]:
                 if np.isfinite(r):
                     out[f"{name}.{c}"] = r
     return out
+
+
+def rankdata(x) -> np.ndarray:
+    """Ranks 1..n of ``x`` with ties given their average rank (as ``scipy.stats.rankdata``)."""
+    x = np.asarray(x)
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    first = np.r_[True, xs[1:] != xs[:-1]] if len(xs) else np.zeros(0, bool)
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(xs)]
+    r = np.empty(len(x), np.float64)
+    r[order] = ((starts + 1 + ends) / 2.0)[np.cumsum(first) - 1]
+    return r
+
+
+def roc_auc(y_true, score) -> float:
+    """Area under the ROC curve by the rank-sum (Mann-Whitney U) identity; ties count one half.
+    NaN when only one class is present."""
+    y = np.asarray(y_true).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    r = rankdata(np.asarray(score, dtype=np.float64))
+    return float((r[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def r2(y_true, pred) -> float:
+    """Coefficient of determination 1 - SS_res / SS_tot; NaN when ``y_true`` is constant or empty."""
+    t, p = np.asarray(y_true, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+    if t.size == 0:
+        return float("nan")
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    if ss_tot == 0:
+        return float("nan")
+    return 1.0 - float(((t - p) ** 2).sum()) / ss_tot

@@ -2,11 +2,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
 
 from relforge import realdata
-from relforge.experiments.baselines import (constant_baseline, evaluate_baselines, mae, markdown_table, r2,
-                                            relational_features, roc_auc)
+from relforge.experiments.baselines import (constant_baseline, evaluate_baselines, mae, markdown_table,
+                                            relational_features)
+from relforge.metrics import roc_auc
 
 
 @pytest.fixture(scope="module")
@@ -15,22 +15,8 @@ def f1(real_data_dir):
     return db, realdata.get_task("f1", "driver-top3", db=db)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.integers(0, 5)), min_size=2, max_size=30))
-def test_roc_auc_is_the_pairwise_win_rate(pairs):
-    y = np.array([p[0] for p in pairs])
-    s = np.array([p[1] for p in pairs], dtype=float)
-    pos, neg = s[y], s[~y]
-    if len(pos) == 0 or len(neg) == 0:
-        assert np.isnan(roc_auc(y, s))
-        return
-    ref = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
-    assert roc_auc(y, s) == pytest.approx(ref)
-
-
 def test_regression_metrics():
     y = np.array([1.0, 2.0, 3.0, 4.0])
-    assert r2(y, y) == 1.0 and r2(y, np.full(4, y.mean())) == 0.0
     assert mae(y, y + 0.5) == pytest.approx(0.5)
 
 

@@ -16,13 +16,6 @@ def test_ks_and_tv_complements_by_hand():
     assert C.tv_complement(pd.Series(["x"]), pd.Series(["z"])) == pytest.approx(0.0)
 
 
-def test_auroc_by_ranks():
-    assert C.auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
-    assert C.auroc([1.0, 1.0], [0, 1]) == pytest.approx(0.5)  # a tie counts half
-    assert C.auroc([3, 2, 1], [1, 0, 0]) == pytest.approx(1.0)
-    assert np.isnan(C.auroc([1, 2], [1, 1]))
-
-
 def test_c2st_chance_and_separable():
     g = np.random.default_rng(0)
     same = C.c2st(g.normal(size=(1500, 3)), g.normal(size=(1500, 3)), seed=1)

@@ -173,14 +173,6 @@ def test_real_f1_metrics(real_data_dir):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(-5, 5), min_size=0, max_size=30))
-def test_rankdata_matches_scipy(v):
-    from scipy.stats import rankdata
-
-    assert M.rankdata(np.array(v, float)) == pytest.approx(rankdata(v))
-
-
-@settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), min_size=2, max_size=60))
 def test_cramers_v_matches_scipy(pairs):
     from scipy.stats.contingency import association, crosstab

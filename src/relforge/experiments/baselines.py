@@ -20,33 +20,17 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from relforge.db.database import Database
 from relforge.db.table import Stype
 from relforge.db.task import Task
 from relforge.errors import RelforgeError
+from relforge.metrics import r2, roc_auc
 
 WINDOWS_DAYS = (None, 365)  # None = all history
 
 
 # --------------------------------------------------------------------------------------------- metrics
-
-def roc_auc(y_true, score) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks for ties); NaN if one class."""
-    y = np.asarray(y_true).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    r = rankdata(np.asarray(score, dtype=np.float64))
-    return float((r[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def r2(y_true, pred) -> float:
-    y, p = np.asarray(y_true, np.float64), np.asarray(pred, np.float64)
-    ss = ((y - y.mean()) ** 2).sum()
-    return float(1.0 - ((y - p) ** 2).sum() / ss) if ss > 0 else float("nan")
-
 
 def mae(y_true, pred) -> float:
     return float(np.abs(np.asarray(y_true, np.float64) - np.asarray(pred, np.float64)).mean())

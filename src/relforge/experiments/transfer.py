@@ -285,7 +285,7 @@ def evaluate_model(model, st, cfg: TransferConfig) -> tuple[np.ndarray, np.ndarr
 
 
 def _metric(task_type: str, y, p) -> float:
-    from relforge.experiments.baselines import r2, roc_auc
+    from relforge.metrics import r2, roc_auc
 
     return roc_auc(np.asarray(y) > 0, p) if task_type == "binary_classification" else r2(y, p)
 

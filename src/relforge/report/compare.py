@@ -41,7 +41,8 @@ import pandas as pd
 
 from relforge.db.database import Database
 from relforge.metrics import child_counts
-from relforge.report.metrics import _f, _sample_idx, as_float, column_kind, rankdata, safe
+from relforge.metrics import roc_auc
+from relforge.report.metrics import _f, _sample_idx, as_float, column_kind, safe
 from relforge.rng import child
 
 #: Rows per database used by a classifier two-sample test.
@@ -167,17 +168,6 @@ def profile_similarity(ma: dict, mb: dict) -> dict:
 # classifier two-sample test
 
 
-def auroc(scores, labels) -> float:
-    """Area under the ROC curve from average ranks (Mann-Whitney U); ties get half credit."""
-    s = np.asarray(scores, np.float64)
-    y = np.asarray(labels).astype(bool)
-    n1, n0 = int(y.sum()), int((~y).sum())
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    r = rankdata(s)
-    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
 def logistic_fit(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 25) -> np.ndarray:
     """L2-regularised logistic regression by Newton's method; returns weights with the bias last."""
     Xb = np.c_[X, np.ones(len(X))]
@@ -244,7 +234,7 @@ def c2st(Xa: np.ndarray, Xb: np.ndarray, *, seed: int = 0, folds: int = 5, max_r
         if len(np.unique(y[te])) < 2 or len(np.unique(y[~te])) < 2:
             continue
         w = logistic_fit(X[~te], y[~te])
-        aucs.append(auroc(np.c_[X[te], np.ones(te.sum())] @ w, y[te]))
+        aucs.append(roc_auc(y[te], np.c_[X[te], np.ones(te.sum())] @ w))
     return dict(auroc=_f(np.mean(aucs)) if aucs else None, auroc_folds=[_f(a) for a in aucs], n_per_side=int(n),
                 n_features=int(Xa.shape[1]))
 

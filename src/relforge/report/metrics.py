@@ -34,7 +34,7 @@ import pandas as pd
 
 from relforge.db.database import Database
 from relforge.db.table import Stype, Table
-from relforge.metrics import child_counts, dispersion, lag1_autocorr
+from relforge.metrics import child_counts, dispersion, lag1_autocorr, rankdata
 from relforge.rng import child
 
 #: Row cap for the pairwise / cross-table association estimates (rows are sampled beyond it).
@@ -134,19 +134,6 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     a, b = x[m] - x[m].mean(), y[m] - y[m].mean()
     den = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
     return float((a * b).sum() / den) if den > 0 else float("nan")
-
-
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``x`` with ties given their average rank (as scipy.stats.rankdata)."""
-    x = np.asarray(x)
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    first = np.r_[True, xs[1:] != xs[:-1]] if len(xs) else np.zeros(0, bool)
-    starts = np.flatnonzero(first)
-    ends = np.r_[starts[1:], len(xs)]
-    r = np.empty(len(x), np.float64)
-    r[order] = ((starts + 1 + ends) / 2.0)[np.cumsum(first) - 1]
-    return r
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:

@@ -12,47 +12,8 @@ import math
 import numpy as np
 import torch
 
+from relforge.metrics import r2, roc_auc
 from relforge.model.rt import SEM_BOOLEAN
-
-
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``x`` with ties given their average rank."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    n = len(x)
-    new = np.r_[True, xs[1:] != xs[:-1]]
-    grp = np.cumsum(new) - 1  # tie group of each sorted position
-    starts = np.flatnonzero(new)
-    ends = np.r_[starts[1:], n]
-    avg = (starts + ends + 1) / 2.0  # mean of 1-based positions starts+1 .. ends
-    ranks = np.empty(n)
-    ranks[order] = avg[grp]
-    return ranks
-
-
-def auroc(scores, labels) -> float:
-    """Area under the ROC curve by the rank-sum (Mann-Whitney U) identity; ties count one half.
-
-    Returns NaN when only one class is present.
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    r = _average_ranks(s)
-    return float((r[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-
-
-def r2_score(pred, y) -> float:
-    """Coefficient of determination 1 - SS_res / SS_tot; NaN when y is constant or empty."""
-    p, t = np.asarray(pred, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if t.size == 0:
-        return float("nan")
-    ss_tot = float(((t - t.mean()) ** 2).sum())
-    if ss_tot == 0:
-        return float("nan")
-    return 1.0 - float(((t - p) ** 2).sum()) / ss_tot
 
 
 def is_classification(task_type: str) -> bool:
@@ -82,7 +43,7 @@ def score_predictions(task_type: str, pred: np.ndarray, target: np.ndarray, hube
     if is_classification(task_type):
         y = target > 0
         p = y.mean() if y.size else 0.5
-        res = {"auroc": auroc(pred, y), "baseline_auroc": 0.5, "baseline_loss": _bce_at(float(p), y), "pos_rate": float(p)}
+        res = {"auroc": roc_auc(y, pred), "baseline_auroc": 0.5, "baseline_loss": _bce_at(float(p), y), "pos_rate": float(p)}
         if train_rate is not None and math.isfinite(train_rate):
             res["prior_loss"] = _bce_at(float(train_rate), y)
         return res
@@ -90,7 +51,7 @@ def score_predictions(task_type: str, pred: np.ndarray, target: np.ndarray, hube
     zero = np.zeros_like(target, dtype=np.float64)
     base_loss = float(torch.nn.functional.huber_loss(torch.as_tensor(zero), torch.as_tensor(target, dtype=torch.float64),
                                                      delta=huber_delta)) if target.size else float("nan")
-    return {"r2": r2_score(pred, target), "baseline_r2": r2_score(zero, target), "baseline_loss": base_loss}
+    return {"r2": r2(target, pred), "baseline_r2": r2(target, zero), "baseline_loss": base_loss}
 
 
 @torch.no_grad()
