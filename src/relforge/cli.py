@@ -287,8 +287,9 @@ def pretrain_cmd(
                                     "per training context (0: only the seed target, as RT)"),
     peers: int = typer.Option(16, "--peers", help="labelled training rows of the seed's table added to each "
                               "autocomplete context as in-context examples (0: RT's contexts)"),
-    name_shuffle: float = typer.Option(0.0, "--name-shuffle", help="share of training contexts whose column names "
-                                       "are replaced by other columns' names (synthetic names carry no meaning across databases)"),
+    name_shuffle: float = typer.Option(0.0, "--name-shuffle", help="share of training contexts whose column names are "
+                                       "replaced by other columns' names (1 for synthetic pretraining: their names "
+                                       "carry no meaning across databases; 0 for real data)"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
@@ -303,7 +304,8 @@ def pretrain_cmd(
 
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
                       eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, peers=peers,
-                      name_shuffle=name_shuffle, seed=seed, num_workers=workers, threads=threads, compile=compile_, tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
+                      name_shuffle=name_shuffle, seed=seed, num_workers=workers, threads=threads, compile=compile_,
+                      tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data or None, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:
         typer.echo(f"trained {r['steps']} steps in {r['wall_s']:.1f} s; weights {out / 'model.safetensors'}, "

@@ -48,7 +48,7 @@ def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
 def shuffle_names(batch: dict, rate: float, seed: int, step: int) -> dict:
     """A copy of ``batch`` in which each context, with probability ``rate``, has its column names
     replaced: every distinct column of that context gets a fresh ``col_id`` whose embedding is a
-    column name drawn from the batch's distinct names without replacement (distinct columns keep distinct
+    name drawn from the batch's distinct names without replacement (distinct columns keep distinct
     names; which cells share a column, and so the attention masks, are unchanged)."""
     if rate <= 0:
         return batch
