@@ -40,8 +40,7 @@ import numpy as np
 import pandas as pd
 
 from relforge.db.database import Database
-from relforge.metrics import child_counts
-from relforge.metrics import roc_auc
+from relforge.metrics import child_counts, roc_auc
 from relforge.report.metrics import _f, _sample_idx, as_float, column_kind, safe
 from relforge.rng import child
 
