@@ -61,11 +61,9 @@ def shuffle_names(batch: dict, rate: float, seed: int, step: int) -> dict:
     new_col, extra, nxt = col.clone(), [], emb.shape[0]
     for b in picked:
         ids = torch.unique(col[b][real[b]])  # sorted distinct columns of context b
-        if len(ids) == 0:
+        if len(ids) == 0 or len(ids) > len(pool):  # no real cell, or two columns sharing one name: keep them
             continue
-        src = torch.from_numpy(rng.choice(len(pool), size=min(len(ids), len(pool)), replace=False))
-        if len(src) < len(ids):  # fewer distinct names in the batch than columns here: keep the context's own
-            continue
+        src = torch.from_numpy(rng.choice(len(pool), size=len(ids), replace=False))
         pos = torch.searchsorted(ids, col[b].clamp(min=int(ids[0])))
         new_col[b] = torch.where(real[b], (nxt + pos).to(col.dtype), col[b])
         extra.append(pool[src.to(pool.device)])
