@@ -332,8 +332,6 @@ def evaluate_cmd(
         from relforge.predict import default_checkpoint_path
 
         weights = default_checkpoint_path()
-    if max_tasks < 1:
-        raise RelforgeError(f"--max-tasks must be >= 1, got {max_tasks}")
     r = evaluate_path(weights, data, split=split, batches=batches, batch_size=batch_size, tasks=tuple(task or ()),
                       max_tasks=max_tasks)
     for t in r["tasks"]:

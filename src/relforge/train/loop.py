@@ -364,6 +364,8 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
     of the stores at ``data``; returns per-task records and their means."""
     from relforge.train import data as D
 
+    if max_tasks < 1:
+        raise RelforgeError(f"tasks per database (--max-tasks) must be >= 1, got {max_tasks}")
     w = Path(weights)
     if w.is_dir() and (w / "model.safetensors").is_file():
         w = w / "model.safetensors"
