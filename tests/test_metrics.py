@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relforge.metrics import r2, rankdata, roc_auc
+from relforge.metrics import mae, r2, rankdata, roc_auc
 
 
 @settings(max_examples=40, deadline=None)
@@ -44,3 +44,9 @@ def test_r2():
     assert r2(t, t + 1) == pytest.approx(1 - 4 / 5)
     assert math.isnan(r2(np.ones(4), t))  # constant truth
     assert math.isnan(r2([], []))
+
+
+def test_mae():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    assert mae(y, y + 0.5) == pytest.approx(0.5)
+    assert mae(y, y) == 0.0

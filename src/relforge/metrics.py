@@ -4,7 +4,7 @@
   key, and the variance-to-mean ratio of those counts (1 for Poisson-like uniform assignment; real
   Formula 1 shows ~102 for drivers -> results and ~671 for constructors -> results).
 - :func:`lag1_autocorr`: lag-1 autocorrelation of a column with rows sorted by time.
-- :func:`rankdata`, :func:`roc_auc`, :func:`r2`: the prediction scores every evaluation uses (model
+- :func:`rankdata`, :func:`roc_auc`, :func:`r2`, :func:`mae`: the prediction scores every evaluation uses (model
   evaluation, baselines, transfer, predict, the realism report's two-sample test), in scikit-learn's
   argument order ``(y_true, prediction)``.
 """
@@ -109,3 +109,8 @@ def r2(y_true, pred) -> float:
     if ss_tot == 0:
         return float("nan")
     return 1.0 - float(((t - p) ** 2).sum()) / ss_tot
+
+
+def mae(y_true, pred) -> float:
+    """Mean absolute error."""
+    return float(np.abs(np.asarray(y_true, np.float64) - np.asarray(pred, np.float64)).mean())

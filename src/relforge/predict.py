@@ -243,8 +243,7 @@ def _denorm(task_type: str, out: np.ndarray, stats: dict) -> np.ndarray:
 
 def score(task_type: str, y_true, pred) -> dict:
     """AUROC for binary tasks, R2 (and MAE) for regression, on rows with a known truth."""
-    from relforge.experiments.baselines import mae
-    from relforge.metrics import r2, roc_auc
+    from relforge.metrics import mae, r2, roc_auc
 
     y, p = np.asarray(y_true, dtype=np.float64), np.asarray(pred, dtype=np.float64)
     ok = np.isfinite(y)

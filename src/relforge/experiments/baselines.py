@@ -25,16 +25,12 @@ from relforge.db.database import Database
 from relforge.db.table import Stype
 from relforge.db.task import Task
 from relforge.errors import RelforgeError
-from relforge.metrics import r2, roc_auc
+from relforge.metrics import mae, r2, roc_auc
 
 WINDOWS_DAYS = (None, 365)  # None = all history
 
 
 # --------------------------------------------------------------------------------------------- metrics
-
-def mae(y_true, pred) -> float:
-    return float(np.abs(np.asarray(y_true, np.float64) - np.asarray(pred, np.float64)).mean())
-
 
 def task_metrics(task: Task, y_true, pred) -> dict[str, float]:
     """AUROC for binary tasks; R2 and MAE for regression."""
