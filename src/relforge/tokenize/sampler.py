@@ -132,15 +132,22 @@ class ContextSampler:
         self._mark = np.full(n_max, -1, dtype=np.int64)
         self._local = np.zeros(n_max, dtype=np.int64)
         self._pick = np.full(n_max, -1, dtype=np.int64)
-        self._ctr = np.zeros(2, dtype=np.int64)
+        self._ctr = np.zeros(4, dtype=np.int64)  # context stamp, pick stamp, walk steps, child draws
         self._m = {k: (np.full(int(o[-1]), -1, dtype=np.int64), np.zeros(int(o[-1]), dtype=np.int64))
                    for k, o in (("col", self.col_off), ("table", self.table_off), ("text", self.text_off))}
         self._stamp = 0
 
     @staticmethod
     def _kernel_arrays(s: CellStore) -> tuple:
-        return tuple(s[k] for k in ("cell_ptr", "cell_col", "cell_type", "cell_value", "cell_text", "node_table",
-                                    "node_time", "node_f2p", "p2f_ptr", "p2f_child", "p2t_ptr", "p2t_child"))
+        arrays = tuple(s[k] for k in ("cell_ptr", "cell_col", "cell_type", "cell_value", "cell_text", "node_table",
+                                      "node_time", "node_f2p", "p2f_ptr", "p2f_child", "p2t_ptr", "p2t_child"))
+        return arrays + (_bfs.repeated_children(s["p2f_ptr"], s["p2f_child"]),)
+
+    @property
+    def work(self) -> dict:
+        """Work of the walks sampled so far in this process: ``steps`` (loop steps plus queue pushes)
+        and ``draws`` (random child draws); a diagnostic that tests bound per context."""
+        return dict(steps=int(self._ctr[2]), draws=int(self._ctr[3]))
 
     # ---- items
     @property
