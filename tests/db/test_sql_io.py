@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from relforge.db import Database, Stype, Table
 from relforge.db import sql_io
-from relforge.db.sql_io import export_database, read_duckdb, read_sqlite, to_duckdb, to_sqlite
+from relforge.db.io import export_database
+from relforge.db.sql_io import read_duckdb, read_sqlite, to_duckdb, to_sqlite
 from relforge.errors import RelforgeError
 
 WRITERS = [(to_duckdb, read_duckdb, "db.duckdb"), (to_sqlite, read_sqlite, "db.sqlite")]

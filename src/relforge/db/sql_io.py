@@ -12,8 +12,10 @@ from it: :func:`read_duckdb` / :func:`read_sqlite` take primary and foreign keys
 (``duckdb_constraints()``; ``PRAGMA table_info`` / ``foreign_key_list``), so files written by other
 tools load too. Without the metadata row, datetimes are parsed from declared
 ``DATE``/``DATETIME``/``TIMESTAMP`` columns, semantic types are inferred, a table is an ``entity``
-if a foreign key of another table references it and an ``activity`` otherwise, and an activity table's time
-column is its declared date/time column when there is exactly one.
+if a foreign key of another table references it and an ``activity`` otherwise, and every table,
+entity tables included, gets the time column :mod:`relforge.db.timecols` detects (an activity
+table's only date/time column, else a creation- or event-like name: ``CreationDate``, not
+``BirthDate``). ``relforge.load(path, time_cols=...)`` overrides it.
 
 DuckDB checks a foreign key against the rows already in the table, so a table with a
 self-referencing key is loaded in rounds by depth of its reference forest (roots first); such a
@@ -33,9 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from relforge.db.database import Database
-from relforge.db.io import _parse_ts, atomic_file, database_meta
+from relforge.db.meta import database_meta, parse_ts
 from relforge.db.table import Stype, Table
+from relforge.db.timecols import detect_time_cols
 from relforge.errors import RelforgeError
+from relforge.fileio import atomic_file
 
 META_TABLE = "_relforge_meta"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -197,7 +201,8 @@ def _self_ref_levels(t: Table, name: str) -> np.ndarray | None:
     raise RelforgeError(f"table {name!r}: self-referencing foreign keys {', '.join(self_fks)} form a cycle")
 
 
-def _check_target(path: str | Path, overwrite: bool, db: Database | None = None) -> Path:
+def check_target(path: str | Path, overwrite: bool, db: Database | None = None) -> Path:
+    """Check that ``path`` may receive a SQL file (not a folder; an existing file only with ``overwrite``)."""
     if db is not None and META_TABLE in db.tables:
         raise RelforgeError(f"table name {META_TABLE!r} is reserved for relforge's metadata row")
     path = Path(path)
@@ -232,7 +237,7 @@ def to_duckdb(db: Database, path: str | Path, *, overwrite: bool = False, metada
     """
     import duckdb
 
-    path = _check_target(path, overwrite, db)
+    path = check_target(path, overwrite, db)
     db.validate()
     frames = _prepared(db)
     order_by_pkey = {}
@@ -301,7 +306,7 @@ def to_sqlite(db: Database, path: str | Path, *, overwrite: bool = False, metada
     booleans as 0/1 in ``BOOLEAN`` columns (SQLite has no native types for either). Parameters as
     for :func:`to_duckdb`. ``PRAGMA foreign_keys=ON`` enforces the keys on later writes.
     """
-    path = _check_target(path, overwrite, db)
+    path = check_target(path, overwrite, db)
     db.validate()
     frames = _prepared(db)
     with atomic_file(path) as tmp:
@@ -429,12 +434,7 @@ def _assemble(src: str, raw: dict[str, pd.DataFrame], decl: dict[str, dict[str, 
             for c in df.columns:
                 df[c] = _convert(df[c], _decl_kind(decl[name].get(c, "")))
             kind = "entity" if name in referenced else "activity"
-            time_col = None
-            if kind == "activity":
-                keys = {pkeys.get(name)} | set(fkeys.get(name, {}))
-                cands = [c for c in df.columns if c not in keys and _decl_kind(decl[name].get(c, "")) == "datetime"
-                         and pd.api.types.is_datetime64_any_dtype(df[c].dtype)]
-                time_col = cands[0] if len(cands) == 1 else None
+            time_col = None  # detected below, once keys and kinds are known
             stypes = {}
         fk = dict(fkeys.get(name, {}))
         if tm is not None:  # keys DuckDB could not declare (a cycle between tables) live in the metadata row
@@ -448,11 +448,13 @@ def _assemble(src: str, raw: dict[str, pd.DataFrame], decl: dict[str, dict[str, 
     if mt:  # the original table order
         tables = {n: tables[n] for n in sorted(tables, key=lambda n: (list(mt).index(n) if n in mt else len(mt)))}
     if meta:
-        val, test, name, extra = (_parse_ts(meta.get("val_timestamp")), _parse_ts(meta.get("test_timestamp")),
+        val, test, name, extra = (parse_ts(meta.get("val_timestamp")), parse_ts(meta.get("test_timestamp")),
                                   meta.get("name", Path(src).stem), meta.get("meta", {}))
     else:
         val, test, name, extra = None, None, Path(src).stem, {"source": str(src)}
-    return Database(tables, val, test, name, extra)
+    db = Database(tables, val, test, name, extra)
+    detected = [n for n in tables if mt.get(n) is None]
+    return detect_time_cols(db, detected) if detected else db
 
 
 def _parse_meta(text: str | None, path: Path) -> dict | None:
@@ -559,25 +561,3 @@ def read_duckdb(path: str | Path) -> Database:
             if pkeys[rtab] is not None and list(rcols) == [pkeys[rtab]]:
                 fkeys[t][cnames[0]] = rtab
     return _assemble(str(path), raw, decl, pkeys, fkeys, _parse_meta(meta_text, path))
-
-
-def export_database(src: str | Path, *, duckdb: str | Path | None = None, sqlite: str | Path | None = None,
-                    overwrite: bool = False) -> list[Path]:
-    """Load the database at ``src`` (any format :func:`relforge.db.io.load_database` reads) and
-    write it to a DuckDB and/or SQLite file; both targets are checked before anything is written."""
-    if duckdb is None and sqlite is None:
-        raise RelforgeError("nothing to export to: give a DuckDB and/or a SQLite file (--duckdb FILE, --sqlite FILE)")
-    if duckdb is not None and sqlite is not None and Path(duckdb).resolve() == Path(sqlite).resolve():
-        raise RelforgeError(f"the DuckDB and SQLite outputs are the same file {str(duckdb)!r}")
-    for target in (duckdb, sqlite):
-        if target is not None:
-            _check_target(target, overwrite)
-    from relforge.db.io import load_database
-
-    db = load_database(src)
-    out = []
-    if duckdb is not None:
-        out.append(to_duckdb(db, duckdb, overwrite=overwrite))
-    if sqlite is not None:
-        out.append(to_sqlite(db, sqlite, overwrite=overwrite))
-    return out
