@@ -8,8 +8,8 @@ import pytest
 
 from relforge.db.table import Stype
 from relforge.errors import RelforgeError
-from relforge.generate.sql import (constraint_violations, generate_from_schema, parse_rows, read_schema_file,
-                                   schema_from_sql)
+from relforge.generate.sources import parse_rows
+from relforge.generate.sql import constraint_violations, generate_from_schema, read_schema_file, schema_from_sql
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SMALL_CFG = {"post": {"nan_frac": (0.05, 0.2)}}
