@@ -172,7 +172,7 @@ def _statement_at(text: str, line: int, col: int) -> tuple[int, str]:
     cut = body.rfind(";", 0, pos) + 1
     k = body.count(";", 0, cut) + 1
     head = " ".join(body[cut:cut + 200].split())
-    head = head if len(head) <= 40 else head[:40].rsplit(" ", 1)[0] + " ..."
+    head = head if len(head) <= 60 else head[:60].rsplit(" ", 1)[0] + " ..."
     return k, repr(head)
 
 
