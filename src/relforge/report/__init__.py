@@ -20,24 +20,12 @@ from relforge.db.io import load_database
 from relforge.db.timecols import apply_time_cols
 from relforge.errors import RelforgeError
 from relforge.fileio import atomic_dir, check_output_dir
+from relforge.report import html
+from relforge.report.compare import compare_databases
+from relforge.report.corpus import corpus_metrics, find_databases, is_database_dir
+from relforge.report.metrics import database_metrics
 
 __all__ = ["build_report", "resolve_database", "database_metrics", "compare_databases", "corpus_metrics"]
-
-
-def __getattr__(name):  # lazy re-exports keep `import relforge.report` light
-    if name == "database_metrics":
-        from relforge.report.metrics import database_metrics
-
-        return database_metrics
-    if name == "compare_databases":
-        from relforge.report.compare import compare_databases
-
-        return compare_databases
-    if name == "corpus_metrics":
-        from relforge.report.corpus import corpus_metrics
-
-        return corpus_metrics
-    raise AttributeError(name)
 
 
 def resolve_database(spec, time_cols=None) -> tuple[Database, str]:
@@ -58,8 +46,6 @@ def resolve_database(spec, time_cols=None) -> tuple[Database, str]:
 
 
 def _looks_like_corpus(spec) -> bool:
-    from relforge.report.corpus import find_databases, is_database_dir
-
     if isinstance(spec, Database):
         return False
     p = Path(str(spec))
@@ -85,8 +71,6 @@ def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: boo
     -------
     Path of ``out/index.html``.
     """
-    from relforge.report import html
-
     out = Path(out)
     check_output_dir(out, overwrite)
     t0 = time.perf_counter()
@@ -97,17 +81,12 @@ def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: boo
             raise RelforgeError("--vs cannot be combined with a corpus report")
         if time_cols:
             raise RelforgeError("--time-col applies to one database, not to a corpus report")
-        from relforge.report.corpus import corpus_metrics
-
         cm = corpus_metrics(db)
         with atomic_dir(out, overwrite=overwrite) as tmp:
             _publish_dir(tmp)
             meta["seconds"] = round(time.perf_counter() - t0, 3)
             html.render_corpus_report(tmp, cm, meta)
         return out / "index.html"
-    from relforge.report.compare import compare_databases
-    from relforge.report.metrics import database_metrics
-
     dbs, labs = [], []
     for i, spec in enumerate([db] + ([vs] if vs is not None else [])):
         d, lab = resolve_database(spec, time_cols if i == 0 else None)
