@@ -20,7 +20,9 @@ table's only date/time column, else a creation- or event-like name: ``CreationDa
 DuckDB checks a foreign key against the rows already in the table, so a table with a
 self-referencing key is loaded in rounds by depth of its reference forest (roots first); such a
 table is read back in primary-key order when its primary key was increasing (always so for
-generated databases).
+generated databases). Self-references whose rows form cycles (a question's ``AcceptedAnswerId`` and
+its answer's ``ParentId``), like keys that close a cycle between tables, are not declared in a
+DuckDB file; the metadata row keeps them, so they read back as keys.
 """
 from __future__ import annotations
 
@@ -145,8 +147,9 @@ def _table_order(db: Database) -> list[str]:
 
 
 def _create_sql(name: str, t: Table, types: dict[str, str], dialect: int, created: set[str],
-                pkeys: dict[str, str | None]) -> str:
-    """``CREATE TABLE`` with primary and foreign keys; FKs to tables not yet created are left out."""
+                pkeys: dict[str, str | None], undeclared: frozenset = frozenset()) -> str:
+    """``CREATE TABLE`` with primary and foreign keys; FKs to tables not yet created, and the
+    ``undeclared`` ones, are left out."""
     lines = []
     for c in t.df.columns:
         decl = f"{_q(c)} {_SQL_TYPES[types[c]][dialect]}"
@@ -156,49 +159,75 @@ def _create_sql(name: str, t: Table, types: dict[str, str], dialect: int, create
     if t.pkey_col is not None:
         lines.append(f"PRIMARY KEY ({_q(t.pkey_col)})")
     for c, parent in t.fkey_col_to_pkey_table.items():
-        if dialect == 1 or parent == name or parent in created:
+        if (dialect == 1 or parent == name or parent in created) and c not in undeclared:
             lines.append(f"FOREIGN KEY ({_q(c)}) REFERENCES {_q(parent)} ({_q(pkeys[parent])})")
     return f"CREATE TABLE {_q(name)} (\n  " + ",\n  ".join(lines) + "\n)"
 
 
-def _self_ref_levels(t: Table, name: str) -> np.ndarray | None:
-    """Depth of each row in the forest of its self-referencing keys (0 = roots), or None if none."""
-    self_fks = [c for c, p in t.fkey_col_to_pkey_table.items() if p == name]
-    if not self_fks:
-        return None
+def _self_ref_codes(t: Table, c: str) -> np.ndarray:
+    """Row position of each row's parent through the self-referencing key ``c`` (-1 = none)."""
     pk = pd.Index(t.df[t.pkey_col])
-    n = len(pk)
-    parents = []
-    for c in self_fks:
-        fk = t.df[c]
-        codes = np.full(n, -1, dtype=np.int64)
-        valid = fk.notna().to_numpy()
-        if valid.any():
-            codes[valid] = pk.get_indexer(fk[valid])
-        parents.append(codes)
+    fk = t.df[c]
+    codes = np.full(len(pk), -1, dtype=np.int64)
+    valid = fk.notna().to_numpy()
+    if valid.any():
+        codes[valid] = pk.get_indexer(fk[valid])
+    return codes
+
+
+def _has_row_cycle(parents: list[np.ndarray]) -> bool:
+    """Whether the rows' parent pointers (one array per key) contain a cycle (a self-loop included)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(parents[0])
+    src = np.concatenate([np.flatnonzero(p >= 0) for p in parents])
+    dst = np.concatenate([p[p >= 0] for p in parents])
+    if np.any(src == dst):
+        return True
+    if len(src) == 0:
+        return False
+    g = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
+    k, labels = connected_components(g, directed=True, connection="strong")
+    return k < n  # a strongly connected component with two or more rows is a cycle
+
+
+def _self_ref_plan(t: Table, name: str) -> tuple[list[str], np.ndarray | None]:
+    """(self-referencing keys DuckDB can check, depth of each row in their reference forest).
+
+    DuckDB checks a key against rows already inserted, so rows are loaded in rounds by depth. Keys
+    are taken in order while their rows stay acyclic; a key that would close a cycle between rows
+    (a question's ``AcceptedAnswerId`` and the answer's ``ParentId``) is not declared in the file
+    (the metadata row keeps it). Depth is None when no key is declared."""
+    keys, parents = [], []
+    for c, p in t.fkey_col_to_pkey_table.items():
+        if p != name:
+            continue
+        codes = _self_ref_codes(t, c)
+        if not _has_row_cycle(parents + [codes]):
+            keys.append(c)
+            parents.append(codes)
+    if not keys:
+        return keys, None
+    n = len(parents[0])
     if len(parents) == 1:  # pointer jumping: O(n log depth)
         nxt = parents[0].copy()
         depth = (nxt >= 0).astype(np.int64)
-        for _ in range(int(np.log2(max(n, 2))) + 2):
+        while (nxt >= 0).any():
             live = nxt >= 0
-            if not live.any():
-                return depth
             j = nxt[live]
             depth[live] = depth[live] + depth[j]
             nxt[live] = nxt[j]
-        if (nxt >= 0).any():
-            raise RelforgeError(f"table {name!r}: self-referencing foreign key {self_fks[0]!r} has a cycle")
-        return depth
-    depth = np.zeros(n, dtype=np.int64)  # several self keys: relax until stable
-    for _ in range(n + 1):
+        return keys, depth
+    depth = np.zeros(n, dtype=np.int64)  # several keys, acyclic: relax until stable (depth + 1 rounds)
+    while True:
         new = depth.copy()
         for p in parents:
             has = p >= 0
             new[has] = np.maximum(new[has], depth[p[has]] + 1)
         if np.array_equal(new, depth):
-            return depth
+            return keys, depth
         depth = new
-    raise RelforgeError(f"table {name!r}: self-referencing foreign keys {', '.join(self_fks)} form a cycle")
 
 
 def check_target(path: str | Path, overwrite: bool, db: Database | None = None) -> Path:
@@ -252,10 +281,11 @@ def to_duckdb(db: Database, path: str | Path, *, overwrite: bool = False, metada
             for name in _table_order(db):
                 t = db.tables[name]
                 df, types = frames[name]
-                con.execute(_create_sql(name, t, types, 0, created, pkeys))
+                self_keys, levels = _self_ref_plan(t, name)
+                cyclic = frozenset(c for c, p in t.fkey_col_to_pkey_table.items() if p == name and c not in self_keys)
+                con.execute(_create_sql(name, t, types, 0, created, pkeys, cyclic))
                 created.add(name)
                 at = pa.Table.from_pandas(df, preserve_index=False)
-                levels = _self_ref_levels(t, name)
                 cols = ", ".join(_q(c) for c in df.columns)
                 if levels is None or levels.max(initial=0) == 0:
                     con.register("_relforge_src", at)
