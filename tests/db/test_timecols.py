@@ -183,3 +183,19 @@ def test_timed_seed_context_holds_no_future_entity_rows(forum):
         rows = b["row_node"][i][: b["n_rows"][i]]
         assert tm[seed] != UNTIMED
         assert np.all((tm[rows] == UNTIMED) | (tm[rows] <= tm[seed]))
+
+
+def test_generate_like_folder_and_schema_take_time_cols(forum, tmp_path):
+    from relforge.generate.sources import schema_generator
+
+    relforge.load(forum).save(tmp_path / "folder")
+    gen = schema_generator(None, tmp_path / "folder", rows=10, time_cols=["users=", "posts=LastEditDate"])
+    schema = gen.args[0]
+    assert schema.tables["users"].time_col is None and schema.tables["posts"].time_col == "LastEditDate"
+    ddl = tmp_path / "forum.sql"
+    ddl.write_text("CREATE TABLE u (id INT PRIMARY KEY, created_at TIMESTAMP NOT NULL, born DATE NOT NULL);\n"
+                   "CREATE TABLE e (id INT PRIMARY KEY, u_id INT REFERENCES u(id), at TIMESTAMP NOT NULL);\n")
+    assert schema_generator(ddl, rows=5).args[0].tables["u"].time_col == "created_at"
+    assert schema_generator(ddl, rows=5, time_cols=["u="]).args[0].tables["u"].time_col is None
+    with pytest.raises(RelforgeError, match="--time-col applies"):
+        schema_generator(None, None, time_cols=["u="])
