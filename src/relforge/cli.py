@@ -130,9 +130,9 @@ def inspect_cmd(
     from relforge.corpus import describe_corpus, is_corpus
 
     if is_corpus(path):
-        typer.echo(describe_corpus(path))
         if plot is not None or time_col:
             raise RelforgeError(f"{str(path)!r} is a corpus; pass one of its db_* folders to --plot / --time-col")
+        typer.echo(describe_corpus(path))
         return
     from relforge.db.describe import describe_database
     from relforge.db.io import load_database
