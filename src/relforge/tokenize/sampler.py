@@ -15,6 +15,9 @@ For a task (database, table, target column, split) and a seed row, a context hol
    expanded. RT has no such rows: its autocomplete contexts reach sibling rows only through a
    shared parent, so the target column is often absent from the context;
 3. the first row that does not fit stops the walk (the budget counts the cells actually emitted);
+   a row enters a context at most once, so walks end on any key graph, cycles within a table
+   (``AcceptedAnswerId``/``ParentId``) or across tables included; a row that references one parent
+   through two keys counts once when that parent's children are subsampled;
 4. the seed's target cell is masked (``is_target``; its value moves to ``target``), columns in
    the task's drop list are removed from the seed row and from every row with the seed's
    timestamp (untimed == untimed), and the sequence is padded to ``ctx_len``.
