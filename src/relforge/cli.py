@@ -52,6 +52,10 @@ def _root():
     """relforge: synthetic relational databases and Relational Transformers."""
 
 
+_TIME_COL_HELP = ("TABLE=COLUMN: the row time of TABLE (TABLE= for none; repeatable); overrides the detected "
+                  "or recorded time column (see `relforge inspect`)")
+
+
 def fail(msg: str) -> None:
     typer.echo(f"error: {msg}", err=True)
     raise SystemExit(2)
@@ -97,12 +101,13 @@ def generate_cmd(
     dialect: Optional[str] = typer.Option(None, "--dialect", help="SQL dialect of --schema: sqlite, postgres, mysql, duckdb"),
     like: Optional[Path] = typer.Option(None, "--like", help="copy the schema (and row counts) of a SQLite/DuckDB file or database folder"),
     rows: Optional[list[str]] = typer.Option(None, "--rows", help="row counts for --schema/--like: N (every table) or TABLE=N (repeatable)"),
+    time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP + "; with --schema/--like"),
 ):
     """Generate synthetic relational databases (PluRel pipeline) as Parquet folders."""
     from relforge.corpus import generate_to
-    from relforge.generate.sql import schema_generator
+    from relforge.generate.sources import schema_generator
 
-    gen = schema_generator(schema, like, dialect=dialect, rows=rows)  # None: random schemas
+    gen = schema_generator(schema, like, dialect=dialect, rows=rows, time_cols=time_col)  # None: random schemas
     recs = generate_to(out, seed, num_dbs, config, workers=workers, overwrite=overwrite, progress=progress,
                        generator=gen)
     rows, cells = sum(r["rows"] for r in recs), sum(r["cells"] for r in recs)
@@ -119,19 +124,20 @@ def inspect_cmd(
     path: Path = typer.Argument(..., help="database folder, .sqlite/.duckdb file, or corpus folder"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="also draw the schema graph to this PNG"),
     columns: bool = typer.Option(True, "--columns/--no-columns", help="list every column with its type"),
+    time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP),
 ):
     """Print a database's tables (kind, rows, keys, time column, column types); optionally plot its schema."""
     from relforge.corpus import describe_corpus, is_corpus
 
     if is_corpus(path):
+        if plot is not None or time_col:
+            raise RelforgeError(f"{str(path)!r} is a corpus; pass one of its db_* folders to --plot / --time-col")
         typer.echo(describe_corpus(path))
-        if plot is not None:
-            raise RelforgeError(f"{str(path)!r} is a corpus; pass one of its db_* folders to --plot")
         return
     from relforge.db.describe import describe_database
     from relforge.db.io import load_database
 
-    db = load_database(path)
+    db = load_database(path, time_cols=time_col)
     typer.echo(describe_database(db, columns=columns))
     if plot is not None:
         from relforge.plotting import plot_schema
@@ -148,7 +154,7 @@ def export_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace existing output files"),
 ):
     """Export a database to DuckDB and/or SQLite with declared primary and foreign keys."""
-    from relforge.db.sql_io import export_database
+    from relforge.db.io import export_database
 
     for p in export_database(path, duckdb=duckdb, sqlite=sqlite, overwrite=overwrite):
         typer.echo(f"wrote {p}")
@@ -164,11 +170,12 @@ def report_cmd(
                                                                        "(default: detected)"),
     seed: int = typer.Option(0, "--seed", help="seed of row subsampling and classifier folds"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
+    time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP + "; of DB"),
 ):
     """Fidelity and realism report (HTML + PNG + JSON) of a database, a pair, or a corpus."""
     from relforge.report import build_report
 
-    page = build_report(db, out, vs=vs, corpus=corpus, overwrite=overwrite, seed=seed)
+    page = build_report(db, out, vs=vs, corpus=corpus, overwrite=overwrite, seed=seed, time_cols=time_col)
     typer.echo(f"report written to {page} (metrics in {page.parent / 'metrics.json'})")
 
 
@@ -181,13 +188,14 @@ def tokenize_cmd(
     embedder: str = typer.Option("minilm", "--embedder", help="minilm (needs relforge[text]), hash or hash:<dim>"),
     tasks: bool = typer.Option(True, "--tasks/--no-tasks", help="also tokenize the database's forecast tasks"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
+    time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP),
 ):
     """Tokenize a database into cells (one token per non-null cell) and save a cell store."""
     import json
 
     from relforge.tokenize.pipeline import tokenize_source
 
-    info = tokenize_source(db, out, embedder=embedder, overwrite=overwrite, with_tasks=tasks)
+    info = tokenize_source(db, out, embedder=embedder, overwrite=overwrite, with_tasks=tasks, time_cols=time_col)
     typer.echo(json.dumps(info))
     typer.echo(f"store written to {out}")
 
@@ -359,12 +367,13 @@ def predict_cmd(
     embedder: Optional[str] = typer.Option(None, "--embedder", help="text embedder (default: the checkpoint's)"),
     ctx_len: Optional[int] = typer.Option(None, "--ctx-len", help="cells per context (default: the checkpoint's)"),
     seed: int = typer.Option(0, "--seed", help="context sampling seed"),
+    time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP),
 ):
     """Predict on your own database: fill a column (autocomplete) or a TOML forecast task."""
     from relforge.predict import run_predict
 
     r = run_predict(db, out=out, table=table, target=target, taskfile=task, checkpoint=checkpoint, embedder=embedder,
-                    holdout_after=holdout_after, ctx_len=ctx_len, seed=seed)
+                    holdout_after=holdout_after, ctx_len=ctx_len, seed=seed, time_cols=time_col)
     m = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r["metrics"].items())
     typer.echo(f"{r['rows']} predictions ({r['task_type']})" + (f"; {m}" if m else "")
                + (f"; written to {r['out']}" if "out" in r else ""))

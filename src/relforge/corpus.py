@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from relforge.db.database import Database
-from relforge.db.io import atomic_file, check_output_dir, save_database
+from relforge.db.io import save_database
 from relforge.errors import RelforgeError
+from relforge.fileio import atomic_file, check_output_dir
 from relforge.generate.config import GeneratorConfig, load_config
 
 MANIFEST = "corpus.json"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from relforge.db.io import atomic_file, check_output_dir
 from relforge.errors import RelforgeError
+from relforge.fileio import atomic_file, check_output_dir
 
 MARKER = ".relforge-demo"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from relforge.db.database import Database
-from relforge.db.io import atomic_file
 from relforge.errors import RelforgeError
+from relforge.fileio import atomic_file
 
 COLORS = {"entity": "#8fb8de", "activity": "#f4b183"}
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from relforge.db.timecols import apply_time_cols
 from relforge.errors import RelforgeError
 
 CKPT_FORMAT = "relforge-rt/1"  # as relforge.train.checkpoint.FORMAT
@@ -637,16 +638,16 @@ def load_user_db(path: str | Path):
 
 def run_predict(db_path, *, out, table: str | None = None, target: str | None = None, taskfile=None,
                 checkpoint=None, embedder: str | None = None, holdout_after=None, ctx_len: int | None = None,
-                batch_size: int = 16, seed: int = 0, threads: int = 1) -> dict:
+                batch_size: int = 16, seed: int = 0, threads: int = 1, time_cols=None) -> dict:
     """The ``relforge predict`` command: load, predict, write ``out``; returns a summary dict."""
     with torch_threads(threads):
         return _run_predict(db_path, out=out, table=table, target=target, taskfile=taskfile, checkpoint=checkpoint,
                             embedder=embedder, holdout_after=holdout_after, ctx_len=ctx_len, batch_size=batch_size,
-                            seed=seed)
+                            seed=seed, time_cols=time_cols)
 
 
 def _run_predict(db_path, *, out, table, target, taskfile, checkpoint, embedder, holdout_after, ctx_len, batch_size,
-                 seed) -> dict:
+                 seed, time_cols=None) -> dict:
     if taskfile is None and (table is None or target is None):
         raise RelforgeError("give --table and --target (autocomplete), or --task TASKFILE (forecast)")
     if taskfile is not None and (table is not None or target is not None):
@@ -655,7 +656,7 @@ def _run_predict(db_path, *, out, table, target, taskfile, checkpoint, embedder,
         raise RelforgeError(f"output {str(out)!r} must end in .csv or .parquet")
     tf = load_taskfile(taskfile) if taskfile is not None else None
     ck = load_checkpoint(checkpoint)
-    db = load_user_db(db_path)
+    db = apply_time_cols(load_user_db(db_path), time_cols)
     if tf is not None:
         res = forecast(db, tf, embedder=embedder, ctx_len=ctx_len, batch_size=batch_size, seed=seed, ckpt=ck)
     else:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from relforge.db import Database, Stype, Table
 from relforge.db import sql_io
-from relforge.db.sql_io import export_database, read_duckdb, read_sqlite, to_duckdb, to_sqlite
+from relforge.db.io import export_database
+from relforge.db.sql_io import read_duckdb, read_sqlite, to_duckdb, to_sqlite
 from relforge.errors import RelforgeError
 
 WRITERS = [(to_duckdb, read_duckdb, "db.duckdb"), (to_sqlite, read_sqlite, "db.sqlite")]
@@ -110,15 +111,33 @@ def test_deep_self_reference_chain_duckdb(tmp_path):
     db = Database({"t": t})
     back = read_duckdb(to_duckdb(db, tmp_path / "chain.duckdb"))
     pd.testing.assert_frame_equal(back["t"].df, t.df)
-    assert sql_io._self_ref_levels(t, "t").max() == n - 1
+    keys, levels = sql_io._self_ref_plan(t, "t")
+    assert keys == ["parent"] and levels.max() == n - 1
 
 
-def test_self_reference_cycle_is_an_error(tmp_path):
-    t = Table(pd.DataFrame({"id": np.arange(3, dtype=np.int64), "p": pd.array([1, 2, 0], dtype="Int64")}),
-              "id", {"p": "t"})
-    with pytest.raises(RelforgeError, match="cycle"):
-        to_duckdb(Database({"t": t}), tmp_path / "c.duckdb")
-    assert not (tmp_path / "c.duckdb").exists()
+@pytest.mark.parametrize("write,read,fname", WRITERS, ids=IDS)
+def test_self_reference_cycles_round_trip(tmp_path, write, read, fname):
+    """Rows that reference each other in a cycle (a Q&A site: a question's AcceptedAnswerId points to
+    an answer whose ParentId points back; a row that is its own parent): the file is written, DuckDB
+    declares only the keys whose rows are acyclic, and every key reads back from the metadata row."""
+    posts = pd.DataFrame({
+        "Id": np.arange(6, dtype=np.int64),
+        "ParentId": pd.array([None, 0, 0, None, 3, None], dtype="Int64"),          # answers -> questions
+        "AcceptedAnswerId": pd.array([2, None, None, 4, None, 5], dtype="Int64"),  # questions -> answers (cycles), a self-loop
+        "Score": np.arange(6) * 1.0})
+    ring = pd.DataFrame({"id": np.arange(3, dtype=np.int64), "p": pd.array([1, 2, 0], dtype="Int64")})
+    db = Database({"posts": Table(posts, "Id", {"ParentId": "posts", "AcceptedAnswerId": "posts"}),
+                   "ring": Table(ring, "id", {"p": "ring"})})
+    path = write(db, tmp_path / fname)
+    back = read(path)
+    assert_same_db(db, back)
+    assert back.content_hash() == db.content_hash()
+    if write is to_duckdb:
+        con = duckdb.connect(str(path), read_only=True)
+        declared = con.execute("SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+                               "WHERE constraint_type = 'FOREIGN KEY'").fetchall()
+        con.close()
+        assert [(t, list(c)) for t, c in declared] == [("posts", ["ParentId"])]
 
 
 @pytest.mark.parametrize("write,read,fname", WRITERS, ids=IDS)
@@ -155,7 +174,7 @@ def test_refuses_existing_file_unless_overwrite(tmp_path, toy_db, write, read, f
 @pytest.mark.parametrize("write,read,fname", WRITERS, ids=IDS)
 def test_crash_mid_write_leaves_nothing(tmp_path, toy_db, monkeypatch, write, read, fname):
     """Fail after some tables were loaded: no file under the final name, no temp file left."""
-    hook = "_self_ref_levels" if fname.endswith("duckdb") else "_to_py"  # called per table / per column
+    hook = "_self_ref_plan" if fname.endswith("duckdb") else "_to_py"  # called per table / per column
     real, calls = getattr(sql_io, hook), {"n": 0}
 
     def flaky(*a, **k):

@@ -8,8 +8,8 @@ import pytest
 
 from relforge.db.table import Stype
 from relforge.errors import RelforgeError
-from relforge.generate.sql import (constraint_violations, generate_from_schema, parse_rows, read_schema_file,
-                                   schema_from_sql)
+from relforge.generate.sources import parse_rows
+from relforge.generate.sql import constraint_violations, generate_from_schema, read_schema_file, schema_from_sql
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SMALL_CFG = {"post": {"nan_frac": (0.05, 0.2)}}
@@ -269,3 +269,62 @@ def test_real_world_dialect_dumps(dialect, sql):
         assert db["posts"].df["body"].dropna().str.len().max() <= 280
         par = _self_ref_positions(db, "posts", "parent_id")
         assert (par < np.arange(len(par))).all()
+
+
+SQLITE_DUMP = """-- a SQLite dump: [bracketed] and `backticked` names
+CREATE TABLE [Artist]
+(
+    [ArtistId] INTEGER  NOT NULL,
+    [Name] NVARCHAR(120),
+    CONSTRAINT [PK_Artist] PRIMARY KEY  ([ArtistId])
+);
+CREATE TABLE `Album` (
+    `AlbumId` INTEGER NOT NULL PRIMARY KEY,
+    `Title` NVARCHAR(160) NOT NULL,
+    `ArtistId` INTEGER NOT NULL,
+    `Released` DATETIME NOT NULL,
+    FOREIGN KEY (`ArtistId`) REFERENCES [Artist] ([ArtistId]) ON DELETE NO ACTION ON UPDATE NO ACTION
+);
+"""
+
+
+def test_dialect_is_detected_when_not_given(tmp_path):
+    """A SQLite dump with [brackets] and backticks needs no --dialect: generic SQL fails on it, sqlite reads it."""
+    with pytest.raises(RelforgeError):
+        schema_from_sql(SQLITE_DUMP, "postgres")
+    s = schema_from_sql(SQLITE_DUMP, n_rows=30)
+    assert s.meta["dialect"] == "sqlite" and list(s.tables) == ["Artist", "Album"]
+    assert s.tables["Album"].pkey == "AlbumId" and [fk.parent for fk in s.tables["Album"].fkeys] == ["Artist"]
+    assert s.tables["Album"].time_col == "Released"
+    _gen(s)
+    # files generic SQL reads keep the generic reading (unchanged schemas)
+    assert schema_from_sql("CREATE TABLE t (id INT PRIMARY KEY, x REAL)").meta["dialect"] is None
+    from relforge.cli import app
+    from typer.testing import CliRunner
+
+    dump = tmp_path / "dump.sql"
+    dump.write_text(SQLITE_DUMP)
+    r = CliRunner().invoke(app, ["generate", "--seed", "0", "--out", str(tmp_path / "db"), "--schema", str(dump),
+                                 "--rows", "20", "--no-progress"])
+    assert r.exit_code == 0, r.output
+
+
+def test_unparseable_schema_names_statement_line_and_column(tmp_path):
+    broken = ("CREATE TABLE a (id INT PRIMARY KEY);\n\n-- a comment; with a semicolon\n"
+              "CREATE TABLE b (id INT PRIMARY KEY,\n  x INT REFERENCES a(id)\n  y INT);\n")
+    with pytest.raises(RelforgeError) as e:
+        schema_from_sql(broken)
+    msg = str(e.value)
+    assert "\n" not in msg and "statement #2 ('CREATE TABLE b (id INT PRIMARY KEY, x INT REFERENCES a(id) ...')" in msg
+    assert "line 6, column" in msg and "--dialect" in msg and "<Token" not in msg, msg
+    with pytest.raises(RelforgeError, match="as mysql: statement #2 .* at line 6") as e:
+        schema_from_sql(broken, "mysql")
+    from relforge.cli import app
+    from typer.testing import CliRunner
+
+    bad = tmp_path / "broken.sql"
+    bad.write_text(broken)
+    r = CliRunner().invoke(app, ["generate", "--seed", "0", "--out", str(tmp_path / "db"), "--schema", str(bad)])
+    lines = r.stderr.strip("\n").split("\n")
+    assert r.exit_code == 2 and len(lines) == 1 and "line 6" in lines[0] and "--dialect" in lines[0], r.stderr
+    assert not (tmp_path / "db").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from relforge.db.database import Database
+from relforge.db.timecols import time_col_reasons
 
 
 def _ts(x) -> str:
@@ -11,8 +12,10 @@ def _ts(x) -> str:
 
 
 def describe_database(db: Database, columns: bool = True) -> str:
-    """One header line, then per table: kind, rows, columns, keys, time column and (if ``columns``)
-    one line per column with its dtype and role (pkey, fkey -> parent, time, or semantic type)."""
+    """One header line, then per table: kind, rows, columns, keys, time column and why it was chosen
+    (recorded, detected by which rule, or given by the user) and (if ``columns``) one line per
+    column with its dtype and role (pkey, fkey -> parent, time, or semantic type)."""
+    why = time_col_reasons(db)
     lines = [f"database {db.name!r}: {len(db.tables)} tables, {db.n_rows:,} rows, {db.n_cells:,} cells; "
              f"val {_ts(db.val_timestamp)}, test {_ts(db.test_timestamp)}"]
     for name, t in db.tables.items():
@@ -20,7 +23,7 @@ def describe_database(db: Database, columns: bool = True) -> str:
         if columns:
             lines.append("")
         lines.append(f"{name} ({t.kind}): {len(t):,} rows, {t.df.shape[1]} columns; pkey {t.pkey_col or '-'}; "
-                     f"fkeys {fk}; time {t.time_col or '-'}")
+                     f"fkeys {fk}; time {t.time_col or '-'} ({why[name]})")
         if not columns:
             continue
         width = max((len(str(c)) for c in t.df.columns), default=0)

@@ -12,112 +12,21 @@ renamed into place only when complete, so a crash never leaves a half database u
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from relforge.db.database import Database
+from relforge.db.meta import FORMAT_VERSION, database_meta, parse_ts, table_meta  # noqa: F401 (re-exported)
+from relforge.db.sql_io import check_target, read_duckdb, read_sqlite, to_duckdb, to_sqlite
 from relforge.db.table import Stype, Table
+from relforge.db.timecols import apply_time_cols, detect_time_cols
 from relforge.errors import RelforgeError
-
-FORMAT_VERSION = 1
-
-
-def check_output_dir(path: str | Path, overwrite: bool) -> Path:
-    """Refuse an existing non-empty output folder unless ``overwrite``; return the resolved path."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise RelforgeError(f"output path {str(path)!r} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise RelforgeError(f"output folder {str(path)!r} is not empty (pass --overwrite to replace it)")
-    return path
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where Linux allows (os.umask is set-and-get)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | Path, overwrite: bool = False):
-    """Yield a temporary folder next to ``path``; on success it replaces ``path`` atomically."""
-    path = check_output_dir(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; publish with the usual mode
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}"
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | Path):
-    """Yield a temporary file path next to ``path``; renamed onto ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        if os.path.exists(tmp):
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; publish with the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
-def _ts(x) -> str | None:
-    return None if x is None or pd.isna(x) else pd.Timestamp(x).isoformat()
-
-
-def table_meta(t: Table) -> dict:
-    return dict(
-        kind=t.kind,
-        pkey_col=t.pkey_col,
-        fkey_col_to_pkey_table=dict(t.fkey_col_to_pkey_table),
-        time_col=t.time_col,
-        stypes={c: s.value for c, s in t.stypes.items()},
-    )
-
-
-def database_meta(db: Database) -> dict:
-    return dict(
-        format="relforge",
-        format_version=FORMAT_VERSION,
-        name=db.name,
-        val_timestamp=_ts(db.val_timestamp),
-        test_timestamp=_ts(db.test_timestamp),
-        tables={n: table_meta(t) for n, t in db.tables.items()},
-        meta=db.meta,
-    )
-
+from relforge.fileio import atomic_dir, atomic_file, check_output_dir  # noqa: F401 (old home; use relforge.fileio)
 
 def write_table_parquet(t: Table, path: Path) -> None:
     at = pa.Table.from_pandas(t.df, preserve_index=False)
@@ -166,22 +75,27 @@ def _json_or_none(md: dict, key: str):
         return v
 
 
-def load_database(path: str | Path) -> Database:
-    """Load a relforge folder, a relbench folder (``db/*.parquet``), or a SQLite/DuckDB file."""
+def load_database(path: str | Path, time_cols=None) -> Database:
+    """Load a relforge folder, a relbench folder (``db/*.parquet``), or a SQLite/DuckDB file.
+
+    ``time_cols`` (``{table: column or None}``, or ``--time-col`` strings ``"TABLE=COLUMN"``) overrides
+    the time column of those tables; the others keep the recorded one (relforge/relbench metadata)
+    or the detected one (SQL files and bare Parquet folders; :mod:`relforge.db.timecols`).
+    """
     path = Path(path)
     if not path.exists():
         raise RelforgeError(f"no such database: {str(path)!r}")
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix in {".sqlite", ".sqlite3", ".db"}:
-            from relforge.db.sql_io import read_sqlite
-
-            return read_sqlite(path)
+            return apply_time_cols(read_sqlite(path), time_cols)
         if suffix in {".duckdb", ".ddb"}:
-            from relforge.db.sql_io import read_duckdb
-
-            return read_duckdb(path)
+            return apply_time_cols(read_duckdb(path), time_cols)
         raise RelforgeError(f"{str(path)!r} is not a database folder, .sqlite or .duckdb file")
+    return apply_time_cols(_load_folder(path), time_cols)
+
+
+def _load_folder(path: Path) -> Database:
     dbdir = path / "db" if (path / "db").is_dir() else path
     files = sorted(dbdir.glob("*.parquet"))
     if not files:
@@ -194,6 +108,7 @@ def load_database(path: str | Path) -> Database:
             raise RelforgeError(f"corrupt metadata file {str(path / 'metadata.json')!r}: {e}") from None
     manifest = _read_manifest(path / "manifest.yaml")
     tables = {}
+    untimed_unknown = []  # tables whose files record no time column at all: detected below
     for f in files:
         name = f.stem
         df, md = _read_parquet(f)
@@ -208,6 +123,8 @@ def load_database(path: str | Path) -> Database:
             pkey = mt.get("pkey", _json_or_none(md, "pkey_col"))
             fkeys = mt.get("fkeys", _json_or_none(md, "fkey_col_to_pkey_table")) or {}
             time_col = mt.get("time_col", _json_or_none(md, "time_col"))
+            if time_col is None and "time_col" not in mt and "time_col" not in md:
+                untimed_unknown.append(name)
             t = Table(df, pkey, dict(fkeys), time_col)
         tables[name] = t
     if meta is None:
@@ -225,19 +142,14 @@ def load_database(path: str | Path) -> Database:
         val = manifest.get("val_timestamp") if manifest else None
         test = manifest.get("test_timestamp") if manifest else None
         name, extra = (manifest or {}).get("name", path.name), {"source": str(path)}
-    return Database(tables, _parse_ts(val), _parse_ts(test), name, extra)
-
-
-def _parse_ts(x):
-    return None if x in (None, "", "null") else pd.Timestamp(x)
+    db = Database(tables, parse_ts(val), parse_ts(test), name, extra)
+    return detect_time_cols(db, untimed_unknown) if untimed_unknown else db
 
 
 def _read_manifest(path: Path) -> dict | None:
     """plurel 1.1 / relbench 3 ``manifest.yaml``: name, timestamps, per-table pkey/time_col/fkeys."""
     if not path.is_file():
         return None
-    import yaml
-
     try:
         m = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -251,4 +163,24 @@ def _read_manifest(path: Path) -> dict | None:
             fk = {d.get("column") or d.get("col"): d.get("table") or d.get("pkey_table") for d in fk}
         tables[n] = dict(pkey=tm.get("pkey") or tm.get("pkey_col"), time_col=tm.get("time_col"), fkeys=fk)
     out["tables"] = tables
+    return out
+
+
+def export_database(src: str | Path, *, duckdb: str | Path | None = None, sqlite: str | Path | None = None,
+                    overwrite: bool = False) -> list[Path]:
+    """Load the database at ``src`` (any format :func:`relforge.db.io.load_database` reads) and
+    write it to a DuckDB and/or SQLite file; both targets are checked before anything is written."""
+    if duckdb is None and sqlite is None:
+        raise RelforgeError("nothing to export to: give a DuckDB and/or a SQLite file (--duckdb FILE, --sqlite FILE)")
+    if duckdb is not None and sqlite is not None and Path(duckdb).resolve() == Path(sqlite).resolve():
+        raise RelforgeError(f"the DuckDB and SQLite outputs are the same file {str(duckdb)!r}")
+    for target in (duckdb, sqlite):
+        if target is not None:
+            check_target(target, overwrite)
+    db = load_database(src)
+    out = []
+    if duckdb is not None:
+        out.append(to_duckdb(db, duckdb, overwrite=overwrite))
+    if sqlite is not None:
+        out.append(to_sqlite(db, sqlite, overwrite=overwrite))
     return out

@@ -12,13 +12,17 @@ from it: :func:`read_duckdb` / :func:`read_sqlite` take primary and foreign keys
 (``duckdb_constraints()``; ``PRAGMA table_info`` / ``foreign_key_list``), so files written by other
 tools load too. Without the metadata row, datetimes are parsed from declared
 ``DATE``/``DATETIME``/``TIMESTAMP`` columns, semantic types are inferred, a table is an ``entity``
-if a foreign key of another table references it and an ``activity`` otherwise, and an activity table's time
-column is its declared date/time column when there is exactly one.
+if a foreign key of another table references it and an ``activity`` otherwise, and every table,
+entity tables included, gets the time column :mod:`relforge.db.timecols` detects (an activity
+table's only date/time column, else a creation- or event-like name: ``CreationDate``, not
+``BirthDate``). ``relforge.load(path, time_cols=...)`` overrides it.
 
 DuckDB checks a foreign key against the rows already in the table, so a table with a
 self-referencing key is loaded in rounds by depth of its reference forest (roots first); such a
 table is read back in primary-key order when its primary key was increasing (always so for
-generated databases).
+generated databases). Self-references whose rows form cycles (a question's ``AcceptedAnswerId`` and
+its answer's ``ParentId``), like keys that close a cycle between tables, are not declared in a
+DuckDB file; the metadata row keeps them, so they read back as keys.
 """
 from __future__ import annotations
 
@@ -33,9 +37,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from relforge.db.database import Database
-from relforge.db.io import _parse_ts, atomic_file, database_meta
+from relforge.db.meta import database_meta, parse_ts
 from relforge.db.table import Stype, Table
+from relforge.db.timecols import detect_time_cols
 from relforge.errors import RelforgeError
+from relforge.fileio import atomic_file
 
 META_TABLE = "_relforge_meta"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -141,8 +147,9 @@ def _table_order(db: Database) -> list[str]:
 
 
 def _create_sql(name: str, t: Table, types: dict[str, str], dialect: int, created: set[str],
-                pkeys: dict[str, str | None]) -> str:
-    """``CREATE TABLE`` with primary and foreign keys; FKs to tables not yet created are left out."""
+                pkeys: dict[str, str | None], undeclared: frozenset = frozenset()) -> str:
+    """``CREATE TABLE`` with primary and foreign keys; FKs to tables not yet created, and the
+    ``undeclared`` ones, are left out."""
     lines = []
     for c in t.df.columns:
         decl = f"{_q(c)} {_SQL_TYPES[types[c]][dialect]}"
@@ -152,52 +159,79 @@ def _create_sql(name: str, t: Table, types: dict[str, str], dialect: int, create
     if t.pkey_col is not None:
         lines.append(f"PRIMARY KEY ({_q(t.pkey_col)})")
     for c, parent in t.fkey_col_to_pkey_table.items():
-        if dialect == 1 or parent == name or parent in created:
+        if (dialect == 1 or parent == name or parent in created) and c not in undeclared:
             lines.append(f"FOREIGN KEY ({_q(c)}) REFERENCES {_q(parent)} ({_q(pkeys[parent])})")
     return f"CREATE TABLE {_q(name)} (\n  " + ",\n  ".join(lines) + "\n)"
 
 
-def _self_ref_levels(t: Table, name: str) -> np.ndarray | None:
-    """Depth of each row in the forest of its self-referencing keys (0 = roots), or None if none."""
-    self_fks = [c for c, p in t.fkey_col_to_pkey_table.items() if p == name]
-    if not self_fks:
-        return None
+def _self_ref_codes(t: Table, c: str) -> np.ndarray:
+    """Row position of each row's parent through the self-referencing key ``c`` (-1 = none)."""
     pk = pd.Index(t.df[t.pkey_col])
-    n = len(pk)
-    parents = []
-    for c in self_fks:
-        fk = t.df[c]
-        codes = np.full(n, -1, dtype=np.int64)
-        valid = fk.notna().to_numpy()
-        if valid.any():
-            codes[valid] = pk.get_indexer(fk[valid])
-        parents.append(codes)
+    fk = t.df[c]
+    codes = np.full(len(pk), -1, dtype=np.int64)
+    valid = fk.notna().to_numpy()
+    if valid.any():
+        codes[valid] = pk.get_indexer(fk[valid])
+    return codes
+
+
+def _has_row_cycle(parents: list[np.ndarray]) -> bool:
+    """Whether the rows' parent pointers (one array per key) contain a cycle (a self-loop included)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(parents[0])
+    src = np.concatenate([np.flatnonzero(p >= 0) for p in parents])
+    dst = np.concatenate([p[p >= 0] for p in parents])
+    if np.any(src == dst):
+        return True
+    if len(src) == 0:
+        return False
+    g = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
+    k, labels = connected_components(g, directed=True, connection="strong")
+    return k < n  # a strongly connected component with two or more rows is a cycle
+
+
+def _self_ref_plan(t: Table, name: str) -> tuple[list[str], np.ndarray | None]:
+    """(self-referencing keys DuckDB can check, depth of each row in their reference forest).
+
+    DuckDB checks a key against rows already inserted, so rows are loaded in rounds by depth. Keys
+    are taken in order while their rows stay acyclic; a key that would close a cycle between rows
+    (a question's ``AcceptedAnswerId`` and the answer's ``ParentId``) is not declared in the file
+    (the metadata row keeps it). Depth is None when no key is declared."""
+    keys, parents = [], []
+    for c, p in t.fkey_col_to_pkey_table.items():
+        if p != name:
+            continue
+        codes = _self_ref_codes(t, c)
+        if not _has_row_cycle(parents + [codes]):
+            keys.append(c)
+            parents.append(codes)
+    if not keys:
+        return keys, None
+    n = len(parents[0])
     if len(parents) == 1:  # pointer jumping: O(n log depth)
         nxt = parents[0].copy()
         depth = (nxt >= 0).astype(np.int64)
-        for _ in range(int(np.log2(max(n, 2))) + 2):
+        while (nxt >= 0).any():
             live = nxt >= 0
-            if not live.any():
-                return depth
             j = nxt[live]
             depth[live] = depth[live] + depth[j]
             nxt[live] = nxt[j]
-        if (nxt >= 0).any():
-            raise RelforgeError(f"table {name!r}: self-referencing foreign key {self_fks[0]!r} has a cycle")
-        return depth
-    depth = np.zeros(n, dtype=np.int64)  # several self keys: relax until stable
-    for _ in range(n + 1):
+        return keys, depth
+    depth = np.zeros(n, dtype=np.int64)  # several keys, acyclic: relax until stable (depth + 1 rounds)
+    while True:
         new = depth.copy()
         for p in parents:
             has = p >= 0
             new[has] = np.maximum(new[has], depth[p[has]] + 1)
         if np.array_equal(new, depth):
-            return depth
+            return keys, depth
         depth = new
-    raise RelforgeError(f"table {name!r}: self-referencing foreign keys {', '.join(self_fks)} form a cycle")
 
 
-def _check_target(path: str | Path, overwrite: bool, db: Database | None = None) -> Path:
+def check_target(path: str | Path, overwrite: bool, db: Database | None = None) -> Path:
+    """Check that ``path`` may receive a SQL file (not a folder; an existing file only with ``overwrite``)."""
     if db is not None and META_TABLE in db.tables:
         raise RelforgeError(f"table name {META_TABLE!r} is reserved for relforge's metadata row")
     path = Path(path)
@@ -232,7 +266,7 @@ def to_duckdb(db: Database, path: str | Path, *, overwrite: bool = False, metada
     """
     import duckdb
 
-    path = _check_target(path, overwrite, db)
+    path = check_target(path, overwrite, db)
     db.validate()
     frames = _prepared(db)
     order_by_pkey = {}
@@ -247,10 +281,11 @@ def to_duckdb(db: Database, path: str | Path, *, overwrite: bool = False, metada
             for name in _table_order(db):
                 t = db.tables[name]
                 df, types = frames[name]
-                con.execute(_create_sql(name, t, types, 0, created, pkeys))
+                self_keys, levels = _self_ref_plan(t, name)
+                cyclic = frozenset(c for c, p in t.fkey_col_to_pkey_table.items() if p == name and c not in self_keys)
+                con.execute(_create_sql(name, t, types, 0, created, pkeys, cyclic))
                 created.add(name)
                 at = pa.Table.from_pandas(df, preserve_index=False)
-                levels = _self_ref_levels(t, name)
                 cols = ", ".join(_q(c) for c in df.columns)
                 if levels is None or levels.max(initial=0) == 0:
                     con.register("_relforge_src", at)
@@ -301,7 +336,7 @@ def to_sqlite(db: Database, path: str | Path, *, overwrite: bool = False, metada
     booleans as 0/1 in ``BOOLEAN`` columns (SQLite has no native types for either). Parameters as
     for :func:`to_duckdb`. ``PRAGMA foreign_keys=ON`` enforces the keys on later writes.
     """
-    path = _check_target(path, overwrite, db)
+    path = check_target(path, overwrite, db)
     db.validate()
     frames = _prepared(db)
     with atomic_file(path) as tmp:
@@ -429,12 +464,7 @@ def _assemble(src: str, raw: dict[str, pd.DataFrame], decl: dict[str, dict[str, 
             for c in df.columns:
                 df[c] = _convert(df[c], _decl_kind(decl[name].get(c, "")))
             kind = "entity" if name in referenced else "activity"
-            time_col = None
-            if kind == "activity":
-                keys = {pkeys.get(name)} | set(fkeys.get(name, {}))
-                cands = [c for c in df.columns if c not in keys and _decl_kind(decl[name].get(c, "")) == "datetime"
-                         and pd.api.types.is_datetime64_any_dtype(df[c].dtype)]
-                time_col = cands[0] if len(cands) == 1 else None
+            time_col = None  # detected below, once keys and kinds are known
             stypes = {}
         fk = dict(fkeys.get(name, {}))
         if tm is not None:  # keys DuckDB could not declare (a cycle between tables) live in the metadata row
@@ -448,11 +478,13 @@ def _assemble(src: str, raw: dict[str, pd.DataFrame], decl: dict[str, dict[str, 
     if mt:  # the original table order
         tables = {n: tables[n] for n in sorted(tables, key=lambda n: (list(mt).index(n) if n in mt else len(mt)))}
     if meta:
-        val, test, name, extra = (_parse_ts(meta.get("val_timestamp")), _parse_ts(meta.get("test_timestamp")),
+        val, test, name, extra = (parse_ts(meta.get("val_timestamp")), parse_ts(meta.get("test_timestamp")),
                                   meta.get("name", Path(src).stem), meta.get("meta", {}))
     else:
         val, test, name, extra = None, None, Path(src).stem, {"source": str(src)}
-    return Database(tables, val, test, name, extra)
+    db = Database(tables, val, test, name, extra)
+    detected = [n for n in tables if mt.get(n) is None]
+    return detect_time_cols(db, detected) if detected else db
 
 
 def _parse_meta(text: str | None, path: Path) -> dict | None:
@@ -559,25 +591,3 @@ def read_duckdb(path: str | Path) -> Database:
             if pkeys[rtab] is not None and list(rcols) == [pkeys[rtab]]:
                 fkeys[t][cnames[0]] = rtab
     return _assemble(str(path), raw, decl, pkeys, fkeys, _parse_meta(meta_text, path))
-
-
-def export_database(src: str | Path, *, duckdb: str | Path | None = None, sqlite: str | Path | None = None,
-                    overwrite: bool = False) -> list[Path]:
-    """Load the database at ``src`` (any format :func:`relforge.db.io.load_database` reads) and
-    write it to a DuckDB and/or SQLite file; both targets are checked before anything is written."""
-    if duckdb is None and sqlite is None:
-        raise RelforgeError("nothing to export to: give a DuckDB and/or a SQLite file (--duckdb FILE, --sqlite FILE)")
-    if duckdb is not None and sqlite is not None and Path(duckdb).resolve() == Path(sqlite).resolve():
-        raise RelforgeError(f"the DuckDB and SQLite outputs are the same file {str(duckdb)!r}")
-    for target in (duckdb, sqlite):
-        if target is not None:
-            _check_target(target, overwrite)
-    from relforge.db.io import load_database
-
-    db = load_database(src)
-    out = []
-    if duckdb is not None:
-        out.append(to_duckdb(db, duckdb, overwrite=overwrite))
-    if sqlite is not None:
-        out.append(to_sqlite(db, sqlite, overwrite=overwrite))
-    return out

@@ -14,51 +14,38 @@ import os
 import time
 from pathlib import Path
 
+from relforge import realdata
 from relforge.db.database import Database
+from relforge.db.io import load_database
+from relforge.db.timecols import apply_time_cols
 from relforge.errors import RelforgeError
+from relforge.fileio import atomic_dir, check_output_dir
+from relforge.report import html
+from relforge.report.compare import compare_databases
+from relforge.report.corpus import corpus_metrics, find_databases, is_database_dir
+from relforge.report.metrics import database_metrics
 
 __all__ = ["build_report", "resolve_database", "database_metrics", "compare_databases", "corpus_metrics"]
 
 
-def __getattr__(name):  # lazy re-exports keep `import relforge.report` light
-    if name == "database_metrics":
-        from relforge.report.metrics import database_metrics
-
-        return database_metrics
-    if name == "compare_databases":
-        from relforge.report.compare import compare_databases
-
-        return compare_databases
-    if name == "corpus_metrics":
-        from relforge.report.corpus import corpus_metrics
-
-        return corpus_metrics
-    raise AttributeError(name)
-
-
-def resolve_database(spec) -> tuple[Database, str]:
+def resolve_database(spec, time_cols=None) -> tuple[Database, str]:
     """A Database and a label from ``spec``: a Database, a database path (folder, .sqlite, .duckdb),
-    or the name of a real database (``"f1"``, also written ``"real:f1"``; see :mod:`relforge.realdata`)."""
+    or the name of a real database (``"f1"``, also written ``"real:f1"``; see :mod:`relforge.realdata`).
+    ``time_cols`` overrides time columns (:func:`relforge.db.timecols.apply_time_cols`)."""
     if isinstance(spec, Database):
-        return spec, spec.name
+        return apply_time_cols(spec, time_cols), spec.name
     s = str(spec)
     p = Path(s)
     if p.exists() and not s.startswith("real:"):
-        from relforge.db.io import load_database
-
-        return load_database(p), p.name or s
-    from relforge import realdata
-
+        return load_database(p, time_cols), p.name or s
     name = s[5:] if s.startswith("real:") else s
     if name in realdata.list_databases():
-        return realdata.load(name), f"real {name}"
+        return apply_time_cols(realdata.load(name), time_cols), f"real {name}"
     raise RelforgeError(f"no such database: {s!r} (not a path, nor a real database name: "
                         f"{', '.join(realdata.list_databases())})")
 
 
 def _looks_like_corpus(spec) -> bool:
-    from relforge.report.corpus import find_databases, is_database_dir
-
     if isinstance(spec, Database):
         return False
     p = Path(str(spec))
@@ -66,7 +53,7 @@ def _looks_like_corpus(spec) -> bool:
 
 
 def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: bool = False, seed: int = 0,
-                 labels: tuple[str, str] | None = None) -> Path:
+                 labels: tuple[str, str] | None = None, time_cols=None) -> Path:
     """Compute the realism metrics of ``db`` (and ``vs``) and write the report folder ``out``.
 
     Parameters
@@ -78,14 +65,12 @@ def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: boo
         holds two or more databases and is not one itself.
     seed : seed of the row subsampling and classifier folds (results are deterministic per seed).
     labels : display names of the two databases (default: folder or real-database names).
+    time_cols : ``{table: column or None}`` (or ``TABLE=COLUMN`` strings) overriding time columns of ``db``.
 
     Returns
     -------
     Path of ``out/index.html``.
     """
-    from relforge.db.io import atomic_dir, check_output_dir
-    from relforge.report import html
-
     out = Path(out)
     check_output_dir(out, overwrite)
     t0 = time.perf_counter()
@@ -94,20 +79,17 @@ def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: boo
     if is_corpus:
         if vs is not None:
             raise RelforgeError("--vs cannot be combined with a corpus report")
-        from relforge.report.corpus import corpus_metrics
-
+        if time_cols:
+            raise RelforgeError("--time-col applies to one database, not to a corpus report")
         cm = corpus_metrics(db)
         with atomic_dir(out, overwrite=overwrite) as tmp:
             _publish_dir(tmp)
             meta["seconds"] = round(time.perf_counter() - t0, 3)
             html.render_corpus_report(tmp, cm, meta)
         return out / "index.html"
-    from relforge.report.compare import compare_databases
-    from relforge.report.metrics import database_metrics
-
     dbs, labs = [], []
-    for spec in [db] + ([vs] if vs is not None else []):
-        d, lab = resolve_database(spec)
+    for i, spec in enumerate([db] + ([vs] if vs is not None else [])):
+        d, lab = resolve_database(spec, time_cols if i == 0 else None)
         dbs.append(d)
         labs.append(lab)
     if labels is not None:

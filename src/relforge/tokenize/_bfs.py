@@ -67,6 +67,22 @@ def _upper(node_time, child, lo, hi, lim):
 
 
 @njit(cache=True)
+def _nth_distinct(dups, s0, hi, j):
+    """Position in [s0, hi) of the ``j``-th (0-based) distinct child of a list whose repeated
+    positions are counted by the prefix sum ``dups``: the first i with (i + 1 - s0) - repeats
+    in [s0, i] == j + 1 (binary search; a repeat never comes first)."""
+    lo = s0
+    h = hi - 1
+    while lo < h:
+        mid = (lo + h) >> 1
+        if (mid + 1 - s0) - (dups[mid + 1] - dups[s0]) >= j + 1:
+            h = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=True)
 def _row_cells(cell_ptr, cell_col, drop, dropping, node):
     """Cells row ``node`` emits: all of them, minus the drop columns when ``dropping``."""
     a = cell_ptr[node]
@@ -123,15 +139,26 @@ def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, dr
 
 @njit(cache=True)
 def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
-                   p2f_ptr, p2f_child, p2t_ptr, p2t_child,
+                   p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
                    seed, target_col, drop, has_drop, task_table, label_delay, ctx_len, width, peers, n_peers, rng_seed,
                    mark, local, pick, ctr, col_off, table_off, text_off, b,
                    o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_rows):
     """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
 
     Returns (number of rows, number of tokens, number of peer rows). ``mark``/``local``/``pick`` are
-    scratch arrays of at least the store's node count; ``ctr`` holds two int64 stamps (contexts,
-    picks) advanced here.
+    scratch arrays of at least the store's node count; ``ctr`` holds four int64 counters advanced
+    here: the context and pick stamps, then the walk's work (loop steps plus queue pushes, and
+    random child draws), which tests use to bound the work per context.
+    ``p2f_dups`` (empty when the store has none) counts, as a prefix sum over ``p2f_child``, the
+    positions that repeat the previous child of the same parent: one row that references this row
+    through two keys (``OwnerUserId`` and ``LastEditorUserId``). Subsampling draws distinct rows, so
+    a list with fewer distinct children than ``width`` is taken whole instead of drawn from.
+
+    Termination on any key graph (cycles within a table, across tables, through nullable keys):
+    a row is emitted at most once (``mark``), each emitted row pushes at most ``MAX_F2P`` parents,
+    ``width`` children and its own task rows, and at most ``ctx_len`` rows are emitted; the only
+    unbounded-looking loop, the rejection draw of ``width`` distinct children, runs only when more
+    than ``width`` distinct children exist.
     ``peers`` (node ids sorted by time) are the task's labelled rows: up to ``n_peers`` admissible
     ones, drawn without replacement, follow the seed row, using at most half of ``ctx_len``.
     """
@@ -161,6 +188,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
     sdep[0] = 0
     sp = 1
     while True:
+        ctr[2] += 1
         if sp > 0:
             sp -= 1
             node = stack[sp]
@@ -219,12 +247,14 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                 stack[sp] = p
                 sdep[sp] = d + 1
                 sp += 1
+                ctr[2] += 1
         # database children: the admissible time-sorted prefix, subsampled to ``width``
         s0 = p2f_ptr[node]
         s1 = p2f_ptr[node + 1]
         if s1 > s0:
             hi = _upper(node_time, p2f_child, s0, s1, lim)
             k = hi - s0
+            distinct = k - (p2f_dups[hi] - p2f_dups[s0]) if len(p2f_dups) > 0 else k
             if k > 0:
                 if k <= width:
                     for i in range(s0, hi):
@@ -236,12 +266,30 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                             pend[npend] = c
                             pdep[npend] = d + 1
                             npend += 1
+                            ctr[2] += 1
+                elif distinct <= width:  # repeated children: every distinct one, no draws
+                    for i in range(s0, hi):
+                        c = p2f_child[i]
+                        if i > s0 and p2f_child[i - 1] == c:
+                            continue
+                        if mark[c] != stamp:
+                            if npend == len(pend):
+                                pend = _grow(pend)
+                                pdep = _grow(pdep)
+                            pend[npend] = c
+                            pdep[npend] = d + 1
+                            npend += 1
+                            ctr[2] += 1
                 else:
                     ctr[1] += 1
                     ps = ctr[1]
                     got = 0
                     while got < width:
-                        c = p2f_child[s0 + _randint(st, k)]
+                        ctr[3] += 1
+                        if distinct < k:  # uniform over distinct children, not over repeated positions
+                            c = p2f_child[_nth_distinct(p2f_dups, s0, hi, _randint(st, distinct))]
+                        else:
+                            c = p2f_child[s0 + _randint(st, k)]
                         if pick[c] == ps:
                             continue
                         pick[c] = ps
@@ -253,6 +301,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                             pend[npend] = c
                             pdep[npend] = d + 1
                             npend += 1
+                            ctr[2] += 1
         # rows of the seed's own task (forecast in-context examples), labels already known
         if task_table >= 0 and seed_time != UNTIMED:
             for i in range(p2t_ptr[node], p2t_ptr[node + 1]):
@@ -269,6 +318,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                     pend[npend] = c
                     pdep[npend] = d + 1
                     npend += 1
+                    ctr[2] += 1
     # ---- emit tokens, row by row
     for r in range(nrows):
         o_rows[b, r] = rows[r]
@@ -325,7 +375,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
 
 @njit(cache=True)
 def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
-               p2f_ptr, p2f_child, p2t_ptr, p2t_child,
+               p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
                seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
                peers, n_peers, mark, local, pick, ctr, col_off, table_off, text_off,
                o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows,
@@ -333,13 +383,32 @@ def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table,
     """Sample the contexts of several seeds of one task into batch rows ``brows``."""
     for i in range(len(seeds)):
         nr, _, npr = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time,
-                                    node_f2p, p2f_ptr, p2f_child, p2t_ptr, p2t_child,
+                                    node_f2p, p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
                                     seeds[i], target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
                                     peers, n_peers, rng_seeds[i], mark, local, pick, ctr, col_off, table_off,
                                     text_off, brows[i], o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text,
                                     o_is_tgt, o_tgt, o_pad, o_time, o_rows)
         o_nrows[brows[i]] = nr
         o_npeers[brows[i]] = npr
+
+
+def repeated_children(p2f_ptr: np.ndarray, p2f_child: np.ndarray) -> np.ndarray:
+    """Prefix count of child-list positions that repeat the previous child of the same parent
+    (``p2f_dups`` of :func:`sample_context`); an empty array when no parent has a repeated child.
+
+    Child lists are sorted by (time, child id), so the copies of one child are adjacent."""
+    c = np.asarray(p2f_child)
+    if len(c) < 2:
+        return np.zeros(0, dtype=np.int64)
+    rep = np.zeros(len(c), dtype=bool)
+    rep[1:] = c[1:] == c[:-1]
+    starts = np.asarray(p2f_ptr[:-1])
+    rep[starts[starts < len(c)]] = False  # the first child of a list repeats nothing
+    if not rep.any():
+        return np.zeros(0, dtype=np.int64)
+    out = np.zeros(len(c) + 1, dtype=np.int64)
+    np.cumsum(rep, out=out[1:])
+    return out
 
 
 @njit(cache=True)

@@ -4,46 +4,49 @@ I/O lives here and in the CLI; :func:`relforge.tokenize.cells.build_cells` stays
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+from relforge import realdata
+from relforge.db.io import load_database
+from relforge.db.timecols import apply_time_cols
 from relforge.errors import RelforgeError
+from relforge.fileio import atomic_dir, check_output_dir
 from relforge.tokenize.cells import build_cells, embed_store
+from relforge.tokenize.embed import get_embedder
 from relforge.tokenize.store import CORPUS_INDEX, save_store, write_store
+from relforge.tokenize.tasks import read_relbench_tasks
 
 
-def load_source(source: str | Path):
+def load_source(source: str | Path, time_cols=None):
     """(Database, tasks) from a database path (relforge/relbench folder, .sqlite, .duckdb; forecast
     tasks from ``PATH/tasks/<name>/*.parquet`` in relbench layout) or a real database name
-    (``f1``, ``chinook``, ``movielens``; with its defined tasks)."""
-    from relforge.db.io import load_database
-    from relforge.tokenize.tasks import read_relbench_tasks
-
+    (``f1``, ``chinook``, ``movielens``; with its defined tasks). ``time_cols`` (``{table: column or
+    None}`` or ``TABLE=COLUMN`` strings) overrides time columns (:mod:`relforge.db.timecols`)."""
     p = Path(source)
     if p.exists():
-        return load_database(p), read_relbench_tasks(p) if p.is_dir() else []
-    from relforge import realdata
-
+        return load_database(p, time_cols), read_relbench_tasks(p) if p.is_dir() else []
     if str(source) in realdata.list_databases():
-        db = realdata.load(str(source))
+        db = apply_time_cols(realdata.load(str(source)), time_cols)
         return db, [realdata.get_task(str(source), t, db=db) for t in realdata.list_tasks(str(source))]
     raise RelforgeError(f"no such database: {str(source)!r} (a path, or one of {', '.join(realdata.list_databases())})")
 
 
 def tokenize_source(source: str | Path, out: str | Path, *, embedder="minilm", overwrite: bool = False,
-                    with_tasks: bool = True) -> dict:
+                    with_tasks: bool = True, time_cols=None) -> dict:
     """Tokenize ``source`` into the store folder ``out`` (a folder of databases into a corpus, see
-    :func:`tokenize_corpus`); returns a summary with timings."""
-    from relforge.db.io import check_output_dir
-    from relforge.tokenize.embed import get_embedder
-
+    :func:`tokenize_corpus`); returns a summary with timings. ``time_cols`` as in :func:`load_source`
+    (one database only)."""
     check_output_dir(out, overwrite)
     folders = database_folders(source)
     if folders is not None:
+        if time_cols:
+            raise RelforgeError("--time-col applies to one database, not to a folder of databases")
         return tokenize_corpus(folders, out, embedder=embedder, overwrite=overwrite, with_tasks=with_tasks)
     emb = get_embedder(embedder)  # fail early on a missing text extra
     t0 = time.perf_counter()
-    db, tasks = load_source(source)
+    db, tasks = load_source(source, time_cols)
     t1 = time.perf_counter()
     cells = build_cells(db, tasks if with_tasks else ())
     t2 = time.perf_counter()
@@ -74,12 +77,6 @@ def tokenize_corpus(folders: list[Path], out: str | Path, *, embedder="minilm", 
                     with_tasks: bool = True) -> dict:
     """Tokenize every database folder into one corpus (``OUT/<name>/`` stores + ``stores.json``),
     atomically; one embedder instance (and its string cache) serves all databases."""
-    import json
-
-    from relforge.db.io import atomic_dir, load_database
-    from relforge.tokenize.embed import get_embedder
-    from relforge.tokenize.tasks import read_relbench_tasks
-
     emb = get_embedder(embedder)
     names, t_tok, t_emb, cells = [], 0.0, 0.0, 0
     with atomic_dir(out, overwrite=overwrite) as tmp:

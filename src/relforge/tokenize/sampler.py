@@ -15,6 +15,9 @@ For a task (database, table, target column, split) and a seed row, a context hol
    expanded. RT has no such rows: its autocomplete contexts reach sibling rows only through a
    shared parent, so the target column is often absent from the context;
 3. the first row that does not fit stops the walk (the budget counts the cells actually emitted);
+   a row enters a context at most once, so walks end on any key graph, cycles within a table
+   (``AcceptedAnswerId``/``ParentId``) or across tables included; a row that references one parent
+   through two keys counts once when that parent's children are subsampled;
 4. the seed's target cell is masked (``is_target``; its value moves to ``target``), columns in
    the task's drop list are removed from the seed row and from every row with the seed's
    timestamp (untimed == untimed), and the sequence is padded to ``ctx_len``.
@@ -46,7 +49,7 @@ import numpy as np
 from relforge.errors import RelforgeError
 from relforge.rng import child
 from relforge.tokenize import _bfs
-from relforge.tokenize.store import MAX_F2P, UNTIMED, CellStore
+from relforge.tokenize.store import MAX_F2P, UNTIMED, CellStore, open_store
 from relforge.tokenize.tasks import SamplerTask, resolve_task
 
 _NO_PEERS = np.zeros(0, dtype=np.int64)
@@ -132,15 +135,22 @@ class ContextSampler:
         self._mark = np.full(n_max, -1, dtype=np.int64)
         self._local = np.zeros(n_max, dtype=np.int64)
         self._pick = np.full(n_max, -1, dtype=np.int64)
-        self._ctr = np.zeros(2, dtype=np.int64)
+        self._ctr = np.zeros(4, dtype=np.int64)  # context stamp, pick stamp, walk steps, child draws
         self._m = {k: (np.full(int(o[-1]), -1, dtype=np.int64), np.zeros(int(o[-1]), dtype=np.int64))
                    for k, o in (("col", self.col_off), ("table", self.table_off), ("text", self.text_off))}
         self._stamp = 0
 
     @staticmethod
     def _kernel_arrays(s: CellStore) -> tuple:
-        return tuple(s[k] for k in ("cell_ptr", "cell_col", "cell_type", "cell_value", "cell_text", "node_table",
-                                    "node_time", "node_f2p", "p2f_ptr", "p2f_child", "p2t_ptr", "p2t_child"))
+        arrays = tuple(s[k] for k in ("cell_ptr", "cell_col", "cell_type", "cell_value", "cell_text", "node_table",
+                                      "node_time", "node_f2p", "p2f_ptr", "p2f_child", "p2t_ptr", "p2t_child"))
+        return arrays + (_bfs.repeated_children(s["p2f_ptr"], s["p2f_child"]),)
+
+    @property
+    def work(self) -> dict:
+        """Work of the walks sampled so far in this process: ``steps`` (loop steps plus queue pushes)
+        and ``draws`` (random child draws); a diagnostic that tests bound per context."""
+        return dict(steps=int(self._ctr[2]), draws=int(self._ctr[3]))
 
     # ---- items
     @property
@@ -255,8 +265,6 @@ def untimed() -> int:
 def summarize_batch_for(store_path, task: str, split: str = "train", *, ctx_len: int = 1024, width: int = 128,
                         batch_size: int = 8, seed: int = 0, peers: int = 0) -> dict:
     """Open a store, sample batch 0 of ``task`` and summarise it (used by ``relforge sample``)."""
-    from relforge.tokenize.store import open_store
-
     st = open_store(store_path)
     s = ContextSampler([(st, task, split)], SamplerConfig(ctx_len=ctx_len, max_bfs_width=width,
                                                          batch_size=batch_size, seed=seed, peers=peers))
