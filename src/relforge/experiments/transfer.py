@@ -305,10 +305,10 @@ def pretrain_synthetic(cfg: TransferConfig, *, log=print) -> tuple[object, dict]
 
 
 def _load_synthetic(cfg: TransferConfig):
-    from relforge.predict import check_embedder, load_checkpoint
+    from relforge.model import checkpoint
 
-    ck = load_checkpoint(None if cfg.synthetic_checkpoint == "default" else cfg.synthetic_checkpoint)
-    check_embedder(ck, cfg.embedder)
+    ck = checkpoint.load(None if cfg.synthetic_checkpoint == "default" else cfg.synthetic_checkpoint)
+    checkpoint.check_embedder(ck, cfg.embedder)
     if ck.model.config.attention != cfg.attention:
         ck.model.config = ck.model.config.replace(attention=cfg.attention)
     return ck.model, {"checkpoint": ck.path, **{k: ck.info.get(k) for k in ("steps", "loss_first", "loss_last", "n_dbs")}}
@@ -427,7 +427,8 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
     The record (steps, first/last loss, databases, embedder, context length) goes into the
     checkpoint metadata; ``predict`` reads ``ctx_len`` from it.
     """
-    from relforge.predict import embedder_for, save_checkpoint
+    from relforge.model import checkpoint
+    from relforge.predict import embedder_for
 
     cfg = cfg or TransferConfig()
     cfg.validate()
@@ -436,7 +437,7 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
     emb = embedder_for(cfg.embedder).describe()
     info = dict(rec, ctx_len=cfg.ctx_len, preset=cfg.preset, seed=cfg.seed, lr=cfg.lr, batch_size=cfg.batch_size,
                 data="synthetic only", generator=json.dumps(SMALL_GENERATOR))
-    save_checkpoint(model, out, embedder=emb, info=info)
+    checkpoint.save(out, model, embedder=emb, info=info, context=checkpoint.ContextSettings(ctx_len=cfg.ctx_len))
     return dict(info, out=str(out), embedder=emb, params=int(model.get_num_params()))
 
 

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from relforge.errors import RelforgeError
+from relforge.model import checkpoint as ckpt
 from relforge.model.config import preset
 from relforge.model.rt import RelationalTransformer
-from relforge.train import checkpoint as ckpt
 from relforge.train.config import TrainConfig
 from relforge.train.evaluate import evaluate_task, primary, to_device
 from relforge.train.masking import add_masks, shuffle_names
@@ -131,7 +131,7 @@ def _progress(enabled: bool, total: int, start: int):
 
 def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: int | None = None,
           init_from: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-          device: str | None = None, quiet: bool = False) -> dict:
+          device: str | None = None, quiet: bool = False, embedder: dict | None = None) -> dict:
     """Train an RT and return a summary dict.
 
     Parameters
@@ -144,6 +144,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     d_text : width of the text embeddings (required unless ``init_from``/``resume`` fixes it).
     init_from : weights to start from (continued pretraining / fine-tuning): a new schedule, same lr.
     resume : continue the run in ``out`` from ``out/ckpt`` exactly.
+    embedder : ``{"name", "dim"}`` of the text embedder of the data, recorded with the weights so that
+        ``relforge predict`` tokenizes new databases the same way (default: ``init_from``'s).
     """
     rank, world, local_rank = dist_info()
     out = Path(out)
@@ -168,17 +170,22 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             if not quiet and is_main:
                 print(f"resume: using the checkpoint's settings (ignoring {', '.join(diff)})", file=sys.stderr)
             cfg = saved
-        model = ckpt.load_weights(out / "ckpt", attention=cfg.attention)
+        prev = ckpt.load(out / "ckpt", attention=cfg.attention)
+        model, embedder = prev.model, embedder or prev.embedder
     else:
         if is_main:
             from relforge.db.io import check_output_dir
 
             check_output_dir(out, overwrite)
         if init_from is not None:
-            icfg, _ = ckpt.read_config(init_from)
-            if d_text is not None and icfg.d_text != d_text:
-                raise RelforgeError(f"checkpoint {str(init_from)!r} expects d_text {icfg.d_text} but the data has {d_text}")
-            model = ckpt.load_weights(init_from, attention=cfg.attention)
+            init = ckpt.read(init_from)
+            if d_text is not None and init.config.d_text != d_text:
+                raise RelforgeError(f"checkpoint {str(init_from)!r} expects d_text {init.config.d_text} but the data has {d_text}")
+            if embedder and init.embedder and embedder.get("name") != init.embedder.get("name"):
+                raise RelforgeError(f"checkpoint {str(init_from)!r} was trained with the {init.embedder.get('name')!r} "
+                                    f"embedder but the data was embedded with {embedder.get('name')!r}")
+            model = ckpt.load(init_from, attention=cfg.attention).model
+            embedder = embedder or init.embedder
             if model.config.qk_norm != cfg.qk_norm:
                 raise RelforgeError(f"checkpoint {str(init_from)!r} has qk_norm={model.config.qk_norm}, the config {cfg.qk_norm}")
         else:
@@ -187,9 +194,9 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             model = build_model(cfg, d_text)
     if d_text is not None and model.config.d_text != d_text:
         raise RelforgeError(f"model expects d_text {model.config.d_text} but the data has {d_text}")
-    # how contexts were built (the checkpoint's settings on resume), so that `relforge predict` builds
-    # them the same way from the weights alone
-    context_info = {"ctx_len": cfg.ctx_len, "max_bfs_width": cfg.max_bfs_width, "peers": cfg.peers}
+    # the record saved with every weights file: how contexts were built (the checkpoint's settings on
+    # resume), the embedder and the tasks, so that `relforge predict` / `evaluate` need only the weights
+    record = dict(context=cfg.context(), embedder=embedder, tasks=cfg.tasks)
     model.to(dev)
     raw = model
     opt = raw.configure_optimizers(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device_type=dev.type)
@@ -247,8 +254,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                 test = per.get("test")
                 best[key] = {"step": step, "metric": name, "value": value,
                              "test_value": primary(test)[1] if test else None}
-                ckpt.save_weights(out / "best" / f"{_safe(key)}.safetensors", raw, step=step,
-                                  extra={"task": key, "metric": name, "value": value, **context_info})
+                ckpt.save(out / "best" / f"{_safe(key)}.safetensors", raw, step=step,
+                          info={"task": key, "metric": name, "value": value}, **record)
         (out / "best.json").write_text(json.dumps(best, indent=1, sort_keys=True))
 
     model.train()
@@ -293,17 +300,17 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                       f"{rec['tokens_per_s']:.0f} tok/s", file=sys.stderr)
             t_log, tok_log, losses = time.perf_counter(), 0, []
         if is_main and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            ckpt.save_checkpoint(out / "ckpt", raw, {
+            ckpt.save_training(out / "ckpt", raw, {
                 "step": done, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "train_config": cfg.to_dict(), "best": best, "sampler": {"next_step": done},
-                "torch_rng": torch.get_rng_state()})
+                "torch_rng": torch.get_rng_state()}, **record)
     if is_main and eval_tasks and cfg.eval_every and start < cfg.steps:
         last_eval = run_eval(cfg.steps)
         first_eval = last_eval if first_eval is None else first_eval
     if bar is not None:
         bar.stop()
     if is_main:
-        ckpt.save_weights(out / "model.safetensors", raw, step=cfg.steps, extra=context_info)
+        ckpt.save(out / "model.safetensors", raw, step=cfg.steps, **record)
         log.close()
         summary = {"out": str(out), "steps": cfg.steps, "start_step": start, "params": raw.get_num_params(),
                    "wall_s": time.perf_counter() - t0, "first_eval": first_eval, "last_eval": last_eval,
@@ -317,7 +324,7 @@ def evaluate_checkpoint(weights: str | Path, eval_tasks, *, max_batches: int = 4
                         attention: str | None = None) -> list[dict]:
     """Zero-shot evaluation of a saved model on ``eval_tasks`` (one record per task and split)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = ckpt.load_weights(weights, attention=attention, device=dev)
+    model = ckpt.load(weights, attention=attention, device=dev).model
     use_bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
     recs = []
     for et in eval_tasks:
@@ -354,7 +361,7 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
                                max_bfs_width=cfg.max_bfs_width, max_tasks=cfg.max_eval_tasks,
                                tasks=cfg.tasks if eval_data is None else (), peers=cfg.peers)
     return train(cfg, source, out, eval_tasks=ev, d_text=source.d_text, init_from=init_from, resume=resume,
-                 overwrite=overwrite, device=device, quiet=quiet)
+                 overwrite=overwrite, device=device, quiet=quiet, embedder=D.embedder_of(data))
 
 
 def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", batches: int = 4, batch_size: int = 16,
@@ -366,29 +373,18 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
 
     if max_tasks < 1:
         raise RelforgeError(f"tasks per database (--max-tasks) must be >= 1, got {max_tasks}")
-    w = Path(weights)
-    if w.is_dir() and (w / "model.safetensors").is_file():
-        w = w / "model.safetensors"
-    cfg_m, meta = ckpt.read_config(w)
-    # how the model's training contexts were built: the weights record it (since they record peers);
-    # older weights fall back to the run's train_config.json
-    try:
-        saved = json.loads(meta.get("extra", "{}"))
-    except json.JSONDecodeError:
-        saved = {}
-    if not isinstance(saved, dict) or "peers" not in saved:
-        tc = Path(weights) / "train_config.json" if Path(weights).is_dir() else w.parent / "train_config.json"
-        saved = json.loads(tc.read_text()) if tc.is_file() else {}
-    if ctx_len is None:
-        ctx_len = int(saved.get("ctx_len", 1024))
-    if peers is None:
-        peers = int(saved.get("peers", 0))
-    max_bfs_width = int(saved.get("max_bfs_width", 128))
+    rec = ckpt.read(weights)
+    w = Path(rec.path)
+    ctx = rec.context.replace(ctx_len=ctx_len, peers=peers)  # how the model's training contexts were built
+    emb = D.embedder_of(data)
+    if rec.embedder and emb and rec.embedder.get("name") != emb.get("name"):
+        raise RelforgeError(f"{str(w)!r} was trained with the {rec.embedder.get('name')!r} embedder but "
+                            f"{str(data)!r} was embedded with {emb.get('name')!r}; tokenize it with the same one")
     d_text = D.d_text_of(data)
-    if d_text != cfg_m.d_text:
-        raise RelforgeError(f"model expects d_text {cfg_m.d_text} but {str(data)!r} was embedded with {d_text}")
-    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx_len, max_bfs_width=max_bfs_width,
-                      max_tasks=max_tasks, tasks=tasks, peers=peers)
+    if d_text != rec.config.d_text:
+        raise RelforgeError(f"model expects d_text {rec.config.d_text} but {str(data)!r} was embedded with {d_text}")
+    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx.ctx_len,
+                      max_bfs_width=ctx.max_bfs_width, max_tasks=max_tasks, tasks=tasks, peers=ctx.peers)
     if not ev:
         raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
     recs = evaluate_checkpoint(w, ev, max_batches=batches, device=device)
