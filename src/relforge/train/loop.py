@@ -1,8 +1,13 @@
 """The training loop: pretraining from scratch, continued pretraining, fine-tuning (rt_pipeline.md §3-§4).
 
-``train(cfg, source, out)`` reads top to bottom like nanoGPT's train.py: distributed setup, model
-init (scratch / ``init_from`` / resume), optimizer and one-cycle schedule, then one loop that
-evaluates, steps, logs and checkpoints.
+The one training loop of relforge: :func:`fit` (and its :func:`train_step`) is what ``relforge
+pretrain``, the scaling sweep (``experiments.scaling``), the transfer study and the default-model
+build (``experiments.transfer``) all run, each with its schedule (``relforge.train.schedule``) and
+batch changes (extra masks, shuffled names) passed in.
+
+``train(cfg, source, out)`` is ``relforge pretrain`` around it and reads top to bottom like nanoGPT's
+train.py: distributed setup, model init (scratch / ``init_from`` / resume), optimizer and one-cycle
+schedule, then :func:`fit` with hooks that evaluate, log and checkpoint.
 
 - Step ``s`` trains on batch ``s % num_batches`` of epoch ``s // num_batches`` of the source, so the
   data position is a function of the step and ``resume`` continues exactly (weights, AdamW moments,
@@ -29,13 +34,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from relforge.batch import to_torch
 from relforge.errors import RelforgeError
 from relforge.model import checkpoint as ckpt
-from relforge.model.config import preset
+from relforge.model.config import RTConfig, preset
 from relforge.model.rt import RelationalTransformer
 from relforge.train.config import TrainConfig
 from relforge.train.evaluate import evaluate_task, primary, to_device
 from relforge.train.masking import add_masks, shuffle_names
+from relforge.train.schedule import OneCycle
 
 
 def dist_info() -> tuple[int, int, int]:
@@ -43,20 +50,73 @@ def dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def build_model(cfg: TrainConfig, d_text: int) -> RelationalTransformer:
-    """A freshly initialized RT for ``cfg`` (init drawn under ``cfg.seed``; global RNG untouched)."""
-    mcfg = preset(cfg.preset, d_text=d_text, qk_norm=cfg.qk_norm, attention=cfg.attention)
+def init_model(config: RTConfig, seed: int) -> RelationalTransformer:
+    """A freshly initialized RT, its initial weights drawn under ``seed`` (the global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        return RelationalTransformer(mcfg)
+        torch.manual_seed(int(seed))
+        return RelationalTransformer(config)
 
 
-def make_scheduler(opt, cfg: TrainConfig):
-    """One-cycle LR (linear): lr/div -> lr over pct_start, then -> lr/div/final_div; beta1 cycles."""
-    return torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.steps + 1, pct_start=cfg.pct_start, anneal_strategy="linear",
-        div_factor=cfg.div_factor, final_div_factor=cfg.final_div_factor, cycle_momentum=cfg.cycle_momentum,
-        base_momentum=0.85, max_momentum=0.95)
+def build_model(cfg: TrainConfig, d_text: int) -> RelationalTransformer:
+    """A freshly initialized RT for ``cfg`` (init drawn under ``cfg.seed``)."""
+    return init_model(preset(cfg.preset, d_text=d_text, qk_norm=cfg.qk_norm, attention=cfg.attention), cfg.seed)
+
+
+def train_step(model, opt, batch: dict, *, grad_clip: float, params=None, autocast=nullcontext):
+    """One optimizer step on ``batch``; returns the loss tensor, or None (no step) when the batch has
+    no target cell. The loss reads target cells only (``targets_only``: same loss and gradients)."""
+    with autocast():
+        _, loss = model(batch, targets_only=True)
+    if loss is None:
+        return None
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params if params is not None else model.parameters(), grad_clip)
+    opt.step()
+    return loss
+
+
+def fit(model, opt, schedule, get_batch, steps: int, *, start: int = 0, grad_clip: float = 1.0,
+        mask_rate: float = 0.0, name_shuffle: float = 0.0, seed: int = 0, device=None, autocast=nullcontext,
+        params=None, skip_empty: bool = False, before_step=None, after_step=None) -> list[float]:
+    """The training loop: steps ``start .. steps-1`` of ``get_batch(step)`` (torch batches).
+
+    Each step adds the extra masks (``mask_rate``) and shuffled names (``name_shuffle``) drawn from
+    ``(seed, step)`` (``relforge.train.masking``), runs :func:`train_step` and advances ``schedule``
+    (``relforge.train.schedule``, already attached to ``opt``). A batch without targets raises, or
+    with ``skip_empty`` records NaN and takes no step; a non-finite loss raises. ``before_step(step)``
+    and ``after_step(step, loss, batch)`` are the caller's hooks (evaluation, logging, checkpoints).
+    Returns the per-step losses.
+    """
+    losses = []
+    model.train()
+    for step in range(start, steps):
+        if before_step is not None:
+            before_step(step)
+        batch = shuffle_names(add_masks(get_batch(step), mask_rate, seed, step), name_shuffle, seed, step)
+        if device is not None:
+            batch = to_device(batch, device)
+        loss = train_step(model, opt, batch, grad_clip=grad_clip, params=params, autocast=autocast)
+        schedule.step()
+        if loss is None:
+            if not skip_empty:
+                raise RelforgeError(f"step {step}: the batch has no target cells")
+            lv = float("nan")
+        else:
+            lv = float(loss.detach())
+            if not math.isfinite(lv):
+                raise RelforgeError(f"step {step}: the loss is {lv} (diverged; lower the learning rate)")
+        losses.append(lv)
+        if after_step is not None:
+            after_step(step, lv, batch)
+    return losses
+
+
+def batch_stream(source):
+    """``step -> torch batch`` of a sampler-like ``source`` (``batch(b, epoch)``, ``num_batches``):
+    step ``s`` is batch ``s % num_batches`` of epoch ``s // num_batches``; a callable passes through."""
+    return source if callable(source) and not hasattr(source, "batch") else _Source(source)
 
 
 class _Source:
@@ -67,8 +127,7 @@ class _Source:
         self.nb = int(source.num_batches)
 
     def __call__(self, step: int) -> dict:
-        b = self.source.batch(step % self.nb, step // self.nb)
-        return {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in b.items()}
+        return to_torch(self.source.batch(step % self.nb, step // self.nb))
 
 
 class _Logger:
@@ -200,7 +259,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     model.to(dev)
     raw = model
     opt = raw.configure_optimizers(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device_type=dev.type)
-    sched = make_scheduler(opt, cfg)
+    sched = OneCycle(cfg.lr, cfg.steps, pct_start=cfg.pct_start, div_factor=cfg.div_factor,
+                     final_div_factor=cfg.final_div_factor, cycle_momentum=cfg.cycle_momentum).attach(opt)
     start, best = 0, {}
     if state is not None:
         opt.load_state_dict(state["optimizer"])
@@ -214,7 +274,7 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                                                           find_unused_parameters=True)
     use_bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and dev.type == "cuda" and torch.cuda.is_bf16_supported())
     autocast = (lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
-    get_batch = source if callable(source) and not hasattr(source, "batch") else _Source(source)
+    get_batch = batch_stream(source)
     if cfg.num_workers > 0 and hasattr(source, "batch") and start < cfg.steps:
         # DataLoader workers build batches ahead; the stream yields the same step -> batch mapping
         from relforge.tokenize.dataset import make_loader
@@ -258,38 +318,26 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                           info={"task": key, "metric": name, "value": value}, **record)
         (out / "best.json").write_text(json.dumps(best, indent=1, sort_keys=True))
 
-    model.train()
     t_log, tok_log, losses = time.perf_counter(), 0, []
     t0 = time.perf_counter()
-    first_eval = last_eval = None
+    evals = {"first": None, "last": None}
     summary = {}
-    for step in range(start, cfg.steps):
+
+    def before_step(step: int) -> None:
         if is_main and eval_tasks and cfg.eval_every and (step % cfg.eval_every == 0):
             recs = run_eval(step)
-            first_eval = recs if first_eval is None else first_eval
-            last_eval = recs
-        batch = shuffle_names(add_masks(get_batch(step), cfg.mask_rate, cfg.seed, step), cfg.name_shuffle, cfg.seed, step)
-        batch = to_device(batch, dev)
-        with autocast():
-            _, loss = model(batch, targets_only=True)  # the loss reads target cells only
-        if loss is None:
-            raise RelforgeError(f"step {step}: the batch has no target cells")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        lv = float(loss.detach())
-        if not math.isfinite(lv):
-            raise RelforgeError(f"step {step}: the loss is {lv} (diverged; lower the learning rate)")
+            evals["first"] = recs if evals["first"] is None else evals["first"]
+            evals["last"] = recs
+
+    def after_step(step: int, lv: float, batch: dict) -> None:
+        nonlocal t_log, tok_log, losses
         losses.append(lv)
         tok_log += batch["node_idx"].numel()
         done = step + 1
         if is_main and (done % cfg.log_every == 0 or done == cfg.steps):
             dt = time.perf_counter() - t_log
             rec = {"kind": "train", "step": done, "loss": lv, "loss_avg": float(np.mean(losses)),
-                   "lr": sched.get_last_lr()[0], "tokens_per_s": tok_log / max(dt, 1e-9),
+                   "lr": sched.last_lr(), "tokens_per_s": tok_log / max(dt, 1e-9),
                    "elapsed_s": time.perf_counter() - t0}
             log.write(rec)
             if bar is not None:
@@ -304,6 +352,11 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                 "step": done, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "train_config": cfg.to_dict(), "best": best, "sampler": {"next_step": done},
                 "torch_rng": torch.get_rng_state()}, **record)
+
+    fit(model, opt, sched, get_batch, cfg.steps, start=start, grad_clip=cfg.grad_clip, mask_rate=cfg.mask_rate,
+        name_shuffle=cfg.name_shuffle, seed=cfg.seed, device=dev, autocast=autocast, params=list(raw.parameters()),
+        before_step=before_step, after_step=after_step)
+    first_eval, last_eval = evals["first"], evals["last"]
     if is_main and eval_tasks and cfg.eval_every and start < cfg.steps:
         last_eval = run_eval(cfg.steps)
         first_eval = last_eval if first_eval is None else first_eval
