@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from relforge import realdata
 from relforge.db.database import Database
 from relforge.db.table import Stype
 from relforge.db.task import Task
@@ -171,8 +172,6 @@ def markdown_table(res: pd.DataFrame) -> str:
 
 def main(argv=None) -> None:  # pragma: no cover - thin script wrapper
     import argparse
-
-    from relforge import realdata
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default="f1", choices=realdata.list_databases())

@@ -15,9 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relforge.batch import MAX_F2P
+from relforge.corpus import verify_corpus
+from relforge.db.io import load_database
 from relforge.db.task import Task
 from relforge.errors import RelforgeError
 from relforge.rng import child
+from relforge.tokenize.cells import tokenize_database
+from relforge.tokenize.embed import get_embedder
+from relforge.tokenize.tasks import autocomplete_tasks, resolve_task
 
 MAX_FKEYS = MAX_F2P  # rt_pipeline.md §2: f2p holds at most 5 parents per row (the batch contract)
 
@@ -73,8 +78,6 @@ def cap_tasks(tasks: list[Task], max_clf: int, max_reg: int, *, seed: int) -> li
 
 def _usable_tasks(store, tasks: list[Task], splits: tuple[str, ...]) -> list[Task]:
     """Tasks that have seeds in every split of ``splits``."""
-    from relforge.tokenize.tasks import resolve_task
-
     out = []
     for t in tasks:
         try:
@@ -100,12 +103,6 @@ def load_task_corpus(corpus_dir: str | Path, n_heldout: int, *, n_train: int | N
     max_clf, max_reg : task cap per held-out database.
     seed : the cap's shuffle seed.
     """
-    from relforge.corpus import verify_corpus
-    from relforge.db.io import load_database
-    from relforge.tokenize.cells import tokenize_database
-    from relforge.tokenize.embed import get_embedder
-    from relforge.tokenize.tasks import autocomplete_tasks
-
     root = Path(corpus_dir)
     recs = [r for s, r in sorted(verify_corpus(root).items()) if r["status"] == "ok"]
     if not recs:

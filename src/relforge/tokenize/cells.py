@@ -24,8 +24,9 @@ from relforge.db.database import Database
 from relforge.db.task import Task
 from relforge.errors import RelforgeError
 from relforge.tokenize.celltypes import CellType, cell_type_of
+from relforge.tokenize.embed import get_embedder
 from relforge.tokenize.stats import ColumnStats, fit_boolean_stats, fit_datetime_stats, fit_number_stats
-from relforge.tokenize.store import MAX_F2P, UNTIMED, CellStore
+from relforge.tokenize.store import CellStore, MAX_F2P, UNTIMED
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
@@ -390,8 +391,6 @@ def column_texts(store: CellStore) -> list[str]:
 def embed_store(store: CellStore, embedder) -> CellStore:
     """Fill ``col_emb`` (column names) and ``text_emb`` (text values) with ``embedder``; returns a
     new in-memory CellStore (arrays shared)."""
-    from relforge.tokenize.embed import get_embedder
-
     emb = get_embedder(embedder)
     arrays = {k: store.arrays[k] for k in store.arrays}
     arrays["col_emb"] = emb.encode(column_texts(store)).astype(np.float32)
