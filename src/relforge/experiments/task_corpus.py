@@ -17,7 +17,7 @@ from pathlib import Path
 from relforge.batch import MAX_F2P
 from relforge.corpus import verify_corpus
 from relforge.db.io import load_database
-from relforge.db.task import Task
+from relforge.db.task import Task, TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
 from relforge.tokenize.cells import tokenize_database
@@ -70,8 +70,8 @@ def cap_tasks(tasks: list[Task], max_clf: int, max_reg: int, *, seed: int) -> li
     """At most ``max_clf`` classification and ``max_reg`` regression tasks after a seeded shuffle
     (rt_pipeline.md §4: held-out DBs capped at 5 clf + 5 reg)."""
     order = child(seed, "cap-tasks").permutation(len(tasks))
-    clf = [tasks[i] for i in order if tasks[i].task_type == "binary_classification"][:max_clf]
-    reg = [tasks[i] for i in order if tasks[i].task_type != "binary_classification"][:max_reg]
+    clf = [tasks[i] for i in order if tasks[i].task_type == TaskType.binary_classification][:max_clf]
+    reg = [tasks[i] for i in order if tasks[i].task_type != TaskType.binary_classification][:max_reg]
     keep = {id(t) for t in clf + reg}
     return [t for t in tasks if id(t) in keep]
 

@@ -38,6 +38,7 @@ import numpy as np
 import relforge
 from relforge import realdata
 from relforge.db.io import atomic_file
+from relforge.db.task import TaskKind
 from relforge.errors import RelforgeError
 from relforge.experiments.baselines import constant_baseline, lightgbm_baseline
 from relforge.experiments.task_corpus import cap_tasks, too_many_fkeys
@@ -319,7 +320,7 @@ def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
         store, tasks, db = stores[held]
         evals = []
         for t in tasks:
-            if t.kind != "forecast":
+            if t.kind != TaskKind.forecast:
                 continue
             st, pos = eval_subset(t, store, "test", cfg.eval_rows, cfg.seed)
             y_raw = t.splits["test"][t.target_col].to_numpy(dtype=float)[pos]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
 from relforge.tokenize.sampler import ContextSampler, SamplerConfig
@@ -86,7 +87,7 @@ def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: i
                 per = {s: resolve_task(st, t, s, ctx_len=ctx_len) for s in splits}
             except RelforgeError:
                 continue  # no rows in one of the splits
-            kind = "clf" if next(iter(per.values())).task_type == "binary_classification" else "reg"
+            kind = "clf" if next(iter(per.values())).task_type == TaskType.binary_classification else "reg"
             cands[kind].append((n, per))
         rng = child(0, "eval-tasks", st.name)
         picked = []
