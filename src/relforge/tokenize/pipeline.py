@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 
-from relforge import realdata
 from relforge.db.io import load_database
 from relforge.db.timecols import apply_time_cols
 from relforge.errors import RelforgeError
@@ -19,27 +18,29 @@ from relforge.tokenize.store import CORPUS_INDEX, save_store, write_store
 from relforge.tokenize.tasks import read_relbench_tasks
 
 
-def load_source(source: str | Path, time_cols=None):
+def load_source(source, time_cols=None):
     """(Database, tasks) from a database path (relforge/relbench folder, .sqlite, .duckdb; forecast
-    tasks from ``PATH/tasks/<name>/*.parquet`` in relbench layout) or a real database name
-    (``f1``, ``chinook``, ``movielens``; with its defined tasks). ``time_cols`` (``{table: column or
-    None}`` or ``TABLE=COLUMN`` strings) overrides time columns (:mod:`relforge.db.timecols`)."""
+    tasks from ``PATH/tasks/<name>/*.parquet`` in relbench layout), or ``source`` itself when it is
+    already a ``(Database, tasks)`` pair (a real database: ``relforge.realdata.load_with_tasks``; the
+    tokenizer knows no catalogue). ``time_cols`` (``{table: column or None}`` or ``TABLE=COLUMN``
+    strings) overrides time columns (:mod:`relforge.db.timecols`)."""
+    if isinstance(source, tuple):
+        db, tasks = source
+        return (apply_time_cols(db, time_cols) if time_cols else db), tasks
     p = Path(source)
     if p.exists():
         return load_database(p, time_cols), read_relbench_tasks(p) if p.is_dir() else []
-    if str(source) in realdata.list_databases():
-        db = apply_time_cols(realdata.load(str(source)), time_cols)
-        return db, [realdata.get_task(str(source), t, db=db) for t in realdata.list_tasks(str(source))]
-    raise RelforgeError(f"no such database: {str(source)!r} (a path, or one of {', '.join(realdata.list_databases())})")
+    raise RelforgeError(f"no such database: {str(source)!r}")
 
 
-def tokenize_source(source: str | Path, out: str | Path, *, embedder="minilm", overwrite: bool = False,
+def tokenize_source(source, out: str | Path, *, embedder="minilm", overwrite: bool = False,
                     with_tasks: bool = True, time_cols=None) -> dict:
-    """Tokenize ``source`` into the store folder ``out`` (a folder of databases into a corpus, see
-    :func:`tokenize_corpus`); returns a summary with timings. ``time_cols`` as in :func:`load_source`
-    (one database only)."""
+    """Tokenize ``source`` (a path, or a ``(Database, tasks)`` pair such as a real database from
+    ``relforge.realdata.load_with_tasks``) into the store folder ``out`` (a folder of databases into a
+    corpus, see :func:`tokenize_corpus`); returns a summary with timings. ``time_cols`` as in
+    :func:`load_source` (one database only)."""
     check_output_dir(out, overwrite)
-    folders = database_folders(source)
+    folders = None if isinstance(source, tuple) else database_folders(source)
     if folders is not None:
         if time_cols:
             raise RelforgeError("--time-col applies to one database, not to a folder of databases")

@@ -39,12 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
+from relforge.batch import MAX_F2P
+from relforge.db.io import atomic_dir
 from relforge.errors import RelforgeError
 from relforge.fileio import atomic_dir
 
 FORMAT = "relforge-cellstore"
 FORMAT_VERSION = 1
-MAX_F2P = 5  # rt_pipeline.md §1 "FK cap"
 UNTIMED = np.iinfo(np.int64).min
 
 ARRAYS = ("cell_ptr", "cell_col", "cell_type", "cell_value", "cell_text", "node_table", "node_time", "node_key",
