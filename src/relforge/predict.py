@@ -203,7 +203,7 @@ def _blank_hidden(batch: dict, hidden_nodes: np.ndarray) -> None:
 
 def predict_task(model, task, *, ctx_len: int = DEFAULT_CTX_LEN, batch_size: int = 16, seed: int = 0,
                  hidden_nodes: np.ndarray | None = None, max_bfs_width: int = 128,
-                 peers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 peers: int = 0, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Model outputs at the masked target of every seed of a resolved ``SamplerTask``.
 
     Returns ``(seed_nodes, outputs)`` in seed order: normalised values for regression, logits for
@@ -232,6 +232,13 @@ def predict_task(model, task, *, ctx_len: int = DEFAULT_CTX_LEN, batch_size: int
                 raise RelforgeError(f"task {task.name!r}: a context lost its target cell (ctx_len {ctx_len} too small?)")
             nodes.append(nb["seed_row"][:n])
             outs.append(out[np.arange(n), pos[:n]])
+            if progress is not None:
+                progress.update("predict", sum(map(len, nodes)), len(task.seeds), "contexts")
+    if progress is not None:
+        progress.done("predict", f"{sum(map(len, nodes)):,} contexts of <= {ctx_len} cells")
+        lazy = task.store.arrays.get("text_emb")
+        if hasattr(lazy, "summary"):
+            progress.done("embed", lazy.summary())
     return np.concatenate(nodes), np.concatenate(outs)
 
 
@@ -264,6 +271,8 @@ class Prediction:
     metrics: dict
     task_type: str
     n_rows: int
+    baselines: dict = field(default_factory=dict)  # relforge.predict_baselines records, when scored
+    finetune: dict = field(default_factory=dict)  # FinetuneResult.to_dict(), when fine-tuned
 
 
 def _task_type_of(table, col: str, table_name: str = "") -> str:
@@ -290,7 +299,8 @@ def _check_table(db, table: str):
 
 def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None = None, embedder: str | None = None,
                  holdout_after=None, ctx_len: int | None = None, batch_size: int = 16, seed: int = 0,
-                 ckpt: Checkpoint | None = None) -> Prediction:
+                 ckpt: Checkpoint | None = None, holdout_frac: float | None = None, finetune_steps: int = 0,
+                 baselines: bool = False, progress=None) -> Prediction:
     """Fill ``table.target`` for rows where it is missing, or for rows after ``holdout_after`` (scored).
 
     Parameters
@@ -300,7 +310,15 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     checkpoint : a relforge RT safetensors file; the packaged default model when None.
     holdout_after : a timestamp; the table must be timed. Rows with time > it are predicted from the
         database as seen at each row's time, and compared with their true values.
+    holdout_frac : instead of a time, a seeded random share of the rows with a known value is
+        predicted and scored (any table, timed or not; their values are hidden from every context).
+    finetune_steps : train the model that many steps on the labelled rows that are not predicted
+        first (:func:`relforge.finetune.finetune`); 0 = zero-shot.
+    baselines : when scored, also score the constant and LightGBM baselines on the same rows
+        (:mod:`relforge.predict_baselines`; in ``Prediction.baselines``).
+    progress : a :class:`relforge.progress.Progress` for stage lines (silent by default).
     """
+    from relforge.progress import SILENT
     from relforge.db.database import Database
     from relforge.db.table import Table
     from relforge.tokenize.cells import tokenize_database
@@ -327,7 +345,23 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     if t.time_col is not None:
         times = pd.to_datetime(df[t.time_col], errors="coerce")
     val_ts = db.val_timestamp
-    if holdout_after is not None:
+    prog = progress or SILENT
+    if holdout_after is not None and holdout_frac is not None:
+        raise RelforgeError("give --holdout-after or --holdout-frac, not both")
+    if holdout_frac is not None:
+        if not 0 < float(holdout_frac) < 1:
+            raise RelforgeError(f"--holdout-frac must be between 0 and 1, got {holdout_frac!r}")
+        from relforge.rng import child
+
+        lab = np.flatnonzero(np.isfinite(y_num))
+        k = int(round(float(holdout_frac) * len(lab)))
+        if k < 1 or k >= len(lab):
+            raise RelforgeError(f"--holdout-frac {holdout_frac} of {len(lab)} labelled rows of {table!r} leaves no "
+                                "row to predict or none to learn from")
+        hidden = np.zeros(len(df), dtype=bool)
+        hidden[child(seed, "holdout-frac", table, target).choice(lab, size=k, replace=False)] = True
+        train_rows = ~hidden
+    elif holdout_after is not None:
         if times is None:
             raise RelforgeError(f"table {table!r} has no time column; --holdout-after needs a timed table "
                                 "(use autocomplete of missing values instead)")
@@ -366,7 +400,8 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     tables[table] = t2
     test_ts = db.test_timestamp if (db.test_timestamp is not None and val_ts is not None and db.test_timestamp >= val_ts) else None
     db2 = Database(tables, val_ts, test_ts, db.name, dict(db.meta))
-    store = tokenize_database(db2, [], embedder=embedder_for(emb))
+    prog.release()  # the input is accepted: stage lines from here on
+    store = tokenize_database(db2, [], embedder=embedder_for(emb), progress=prog, lazy=True)
     tc = store.col_id(table, target)
     ti = store.table_id(table)
     # statistics of the target column from known training-period values only
@@ -388,19 +423,37 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     width = int(store.tables[ti]["max_cells"])
     if L < width:
         raise RelforgeError(f"ctx_len {L} is smaller than one row of table {table!r} ({width} cells)")
-    nodes, out = predict_task(ck.model, st, ctx_len=L, batch_size=batch_size, seed=seed, hidden_nodes=seeds,
-                              max_bfs_width=int(ck.info.get("max_bfs_width", 128)), peers=int(ck.info.get("peers", 0)))
+    bfs, npeers = int(ck.info.get("max_bfs_width", 128)), int(ck.info.get("peers", 0))
+    model, tuned = ck.model, {}
+    if finetune_steps:
+        from relforge.finetune import finetune
+
+        tr = a + np.nonzero(known & train_rows)[0].astype(np.int64)
+        tr_task = SamplerTask(store, f"{table}.{target}", "autocomplete", task_type, "train", ti, tc, tr,
+                              np.zeros(len(store.columns), dtype=np.uint8), peers=peers)
+        res = finetune(ck.model, tr_task, steps=int(finetune_steps), ctx_len=L, max_bfs_width=bfs, peers=npeers,
+                       hidden_nodes=seeds, seed=seed, quiet=not prog.enabled)
+        model, tuned = res.model, res.to_dict()
+        prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} labelled rows, loss {res.loss_first:.4f} -> "
+                               f"{res.loss_last:.4f}")
+    nodes, out = predict_task(model, st, ctx_len=L, batch_size=batch_size, seed=seed, hidden_nodes=seeds,
+                              max_bfs_width=bfs, peers=npeers, progress=prog)
     pos = nodes - a
     pred = _denorm(task_type, out, store.columns[tc]["stats"])
     frame = pd.DataFrame({t.pkey_col or "row": df[t.pkey_col].to_numpy()[pos] if t.pkey_col else pos})
     if t.time_col is not None:
         frame[t.time_col] = df[t.time_col].to_numpy()[pos]
     frame[f"{target}_pred"] = pred
-    metrics = {}
-    if holdout_after is not None:
+    metrics, base = {}, {}
+    if holdout_after is not None or holdout_frac is not None:
         frame[target] = y_num[pos]
         metrics = score(task_type, y_num[pos], pred)
-    return Prediction(frame, metrics, task_type, len(frame))
+        if baselines:
+            from relforge.predict_baselines import autocomplete_baselines
+
+            base = autocomplete_baselines(db, table, target, task_type, y_num, known & train_rows, hidden, seed=seed)
+            prog.done("baselines", f"constant and LightGBM on {base['n_train']:,} training rows")
+    return Prediction(frame, metrics, task_type, len(frame), base, tuned)
 
 
 # ------------------------------------------------------------------------------------ forecast task files
@@ -483,15 +536,18 @@ MAX_HISTORY = 400
 
 
 def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder: str | None = None,
-             ctx_len: int | None = None, batch_size: int = 16, seed: int = 0, ckpt: Checkpoint | None = None) -> Prediction:
+             ctx_len: int | None = None, batch_size: int = 16, seed: int = 0, ckpt: Checkpoint | None = None,
+             finetune_steps: int = 0, baselines: bool = False, progress=None, holdout_frac: float | None = None) -> Prediction:
     """Predict a task file's target for every (entity, cut-off) row of ``predict_at``.
 
     History cut-offs ``t0 - h, t0 - h - every, ...`` (``t0`` the first prediction time, ``h`` the
     horizon) down to the database's first timestamp give labelled rows that the model sees as
     in-context examples. Rows at the prediction times come from the label query when its window
     lies inside the data (their true labels are then scored), otherwise one row per entity existing
-    at the cut-off (no truth, no score).
+    at the cut-off (no truth, no score). ``finetune_steps``, ``baselines`` and ``progress`` as in
+    :func:`autocomplete` (fine-tuning trains on the history rows).
     """
+    from relforge.progress import SILENT
     from relforge.db.database import Database
     from relforge.db.task import Task
     from relforge.realdata._common import time_range
@@ -501,7 +557,13 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
 
     if tf.sql is None:
         return autocomplete(db, tf.entity_table, tf.target_column, checkpoint=checkpoint, embedder=embedder,
-                            holdout_after=tf.holdout_after, ctx_len=ctx_len, batch_size=batch_size, seed=seed, ckpt=ckpt)
+                            holdout_after=tf.holdout_after if holdout_frac is None else None, ctx_len=ctx_len,
+                            batch_size=batch_size, seed=seed, ckpt=ckpt, holdout_frac=holdout_frac,
+                            finetune_steps=finetune_steps, baselines=baselines, progress=progress)
+    if holdout_frac is not None:
+        raise RelforgeError("--holdout-frac applies to a column target; a forecast is scored when its windows lie "
+                            "in the data")
+    prog = progress or SILENT
     ck = ckpt or load_checkpoint(checkpoint)
     emb = check_embedder(ck, embedder)
     ent = _check_table(db, tf.entity_table)
@@ -560,21 +622,40 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
                 entity_col=ecol, time_col="timestamp", horizon=h, splits={"train": train, "test": pred_rows})
     task.validate()
     db2 = Database(dict(db.tables), t0, t0, db.name, dict(db.meta))
-    store = tokenize_database(db2, [task], embedder=embedder_for(emb))
+    prog.release()
+    prog.done("label query", f"{len(train):,} history rows ({len(hist)} cut-offs), {len(pred_rows):,} rows to predict")
+    store = tokenize_database(db2, [task], embedder=embedder_for(emb), progress=prog, lazy=True)
     st = resolve_task(store, task, "test")
     L = ctx_len or int(ck.info.get("ctx_len", DEFAULT_CTX_LEN))
-    nodes, out = predict_task(ck.model, st, ctx_len=L, batch_size=batch_size, seed=seed,
-                              max_bfs_width=int(ck.info.get("max_bfs_width", 128)))
+    bfs = int(ck.info.get("max_bfs_width", 128))
+    model, tuned = ck.model, {}
+    if finetune_steps:
+        from relforge.finetune import finetune
+
+        # history rows only: a row to predict (cut-off >= predict_at[0]) is never admissible in a
+        # history seed's context (its label is known only after cut-off + horizon)
+        res = finetune(ck.model, resolve_task(store, task, "train"), steps=int(finetune_steps), ctx_len=L,
+                       max_bfs_width=bfs, seed=seed, quiet=not prog.enabled)
+        model, tuned = res.model, res.to_dict()
+        prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} history rows, loss {res.loss_first:.4f} -> "
+                               f"{res.loss_last:.4f}")
+    nodes, out = predict_task(model, st, ctx_len=L, batch_size=batch_size, seed=seed, max_bfs_width=bfs,
+                              progress=prog)
     pos = nodes - store.node_range(st.table)[0] - len(train)
     pred = _denorm(tf.task_type, out, store.columns[st.target_col]["stats"])
     frame = pd.DataFrame({ecol: pred_rows[ecol].to_numpy()[pos], "timestamp": pred_rows["timestamp"].to_numpy()[pos],
                           f"{tf.label}_pred": pred})
-    metrics = {}
+    metrics, base = {}, {}
     if with_truth:
         frame[tf.label] = truth[pos]
         metrics = score(tf.task_type, truth[pos], pred)
+        if baselines:
+            from relforge.predict_baselines import forecast_baselines
+
+            base = forecast_baselines(db, task, truth, seed=seed)
+            prog.done("baselines", f"constant and LightGBM on {base['n_train']:,} history rows")
     frame = frame.sort_values(["timestamp", ecol], kind="stable").reset_index(drop=True)
-    return Prediction(frame, metrics, tf.task_type, len(frame))
+    return Prediction(frame, metrics, tf.task_type, len(frame), base, tuned)
 
 
 # ------------------------------------------------------------------------------------ files
@@ -637,31 +718,64 @@ def load_user_db(path: str | Path):
 
 def run_predict(db_path, *, out, table: str | None = None, target: str | None = None, taskfile=None,
                 checkpoint=None, embedder: str | None = None, holdout_after=None, ctx_len: int | None = None,
-                batch_size: int = 16, seed: int = 0, threads: int = 1) -> dict:
-    """The ``relforge predict`` command: load, predict, write ``out``; returns a summary dict."""
+                batch_size: int = 16, seed: int = 0, threads: int = 1, holdout_frac: float | None = None,
+                finetune_steps: int = 0, baselines: bool = True, progress=None) -> dict:
+    """The ``relforge predict`` command: load, (fine-tune,) predict, write ``out`` and, when scored,
+    ``<out>.scores.json``; returns a summary dict (``line``: the model and baseline scores)."""
     with torch_threads(threads):
         return _run_predict(db_path, out=out, table=table, target=target, taskfile=taskfile, checkpoint=checkpoint,
                             embedder=embedder, holdout_after=holdout_after, ctx_len=ctx_len, batch_size=batch_size,
-                            seed=seed)
+                            seed=seed, holdout_frac=holdout_frac, finetune_steps=finetune_steps, baselines=baselines,
+                            progress=progress)
 
 
 def _run_predict(db_path, *, out, table, target, taskfile, checkpoint, embedder, holdout_after, ctx_len, batch_size,
-                 seed) -> dict:
+                 seed, holdout_frac, finetune_steps, baselines, progress) -> dict:
+    from relforge.progress import SILENT
+
+    prog = progress or SILENT
     if taskfile is None and (table is None or target is None):
         raise RelforgeError("give --table and --target (autocomplete), or --task TASKFILE (forecast)")
     if taskfile is not None and (table is not None or target is not None):
         raise RelforgeError("give either --task TASKFILE or --table/--target, not both")
     if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet"):
         raise RelforgeError(f"output {str(out)!r} must end in .csv or .parquet")
+    if finetune_steps is None or int(finetune_steps) < 0:
+        raise RelforgeError(f"--finetune-steps must be >= 0, got {finetune_steps!r}")
+    if holdout_frac is not None and holdout_after is not None:
+        raise RelforgeError("give --holdout-after or --holdout-frac, not both")
+    if holdout_frac is not None and not 0 < float(holdout_frac) < 1:
+        raise RelforgeError(f"--holdout-frac must be between 0 and 1, got {holdout_frac!r}")
+    prog.hold()
     tf = load_taskfile(taskfile) if taskfile is not None else None
     ck = load_checkpoint(checkpoint)
     db = load_user_db(db_path)
+    prog.done("load", f"{len(db.tables)} tables, {sum(len(t) for t in db.tables.values()):,} rows, "
+                      f"model {Path(ck.path).name}")
+    kw = dict(embedder=embedder, ctx_len=ctx_len, batch_size=batch_size, seed=seed, ckpt=ck, holdout_frac=holdout_frac,
+              finetune_steps=int(finetune_steps), baselines=baselines, progress=prog)
     if tf is not None:
-        res = forecast(db, tf, embedder=embedder, ctx_len=ctx_len, batch_size=batch_size, seed=seed, ckpt=ck)
+        res = forecast(db, tf, **kw)
     else:
-        res = autocomplete(db, table, target, embedder=embedder, holdout_after=holdout_after, ctx_len=ctx_len,
-                           batch_size=batch_size, seed=seed, ckpt=ck)
+        res = autocomplete(db, table, target, holdout_after=holdout_after, **kw)
+    prog.release()
     summary = dict(rows=res.n_rows, task_type=res.task_type, metrics=res.metrics, checkpoint=ck.path)
+    if res.finetune:
+        summary["finetune"] = res.finetune
+    if res.metrics:
+        from relforge.predict_baselines import format_line
+
+        label = f"model (fine-tuned {res.finetune['steps']} steps)" if res.finetune else "model"
+        summary["baselines"] = res.baselines
+        summary["line"] = format_line(res.metrics, res.baselines, res.task_type, label)
     if out is not None:
         summary["out"] = str(write_frame(res.frame, out))
+        if res.metrics:
+            from relforge.predict_baselines import scores_path, write_scores
+
+            rec = {"task": tf.name if tf is not None else f"{table}.{target}", "task_type": res.task_type,
+                   "rows": res.n_rows, "model": {**res.metrics, "checkpoint": Path(ck.path).name,
+                                                 "finetune": res.finetune or None},
+                   **{k: v for k, v in res.baselines.items() if k in ("constant", "lightgbm", "n_train")}}
+            summary["scores"] = str(write_scores(scores_path(out), rec))
     return summary
