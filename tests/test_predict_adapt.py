@@ -13,7 +13,9 @@ from relforge.cli import app
 from relforge.db.database import Database
 from relforge.db.table import Stype, Table
 from relforge.experiments.transfer import TransferConfig, new_model
-from relforge.predict import autocomplete, load_checkpoint, load_user_db, save_checkpoint, torch_threads
+from relforge.model.checkpoint import ContextSettings, save
+from relforge.model.checkpoint import load as load_checkpoint
+from relforge.predict import autocomplete, load_user_db, torch_threads
 from relforge.predict_baselines import autocomplete_baselines, format_line, scores_path, write_scores
 
 runner = CliRunner()
@@ -36,7 +38,7 @@ def ckpt(tmp_path_factory):
     """An untrained tiny RT checkpoint (hash embedder)."""
     m = new_model(TransferConfig(embedder="hash", ctx_len=CTX), 384, seed=0)
     p = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(m, p, embedder={"name": "hash:384", "dim": 384}, info={"ctx_len": CTX})
+    save(p, m, embedder={"name": "hash:384", "dim": 384}, context=ContextSettings(ctx_len=CTX))
     return p
 
 

@@ -329,9 +329,9 @@ def evaluate_cmd(
     from relforge.train.loop import evaluate_path
 
     if str(weights) == "default" and not weights.exists():
-        from relforge.predict import default_checkpoint_path
+        from relforge.model.checkpoint import default_path
 
-        weights = default_checkpoint_path()
+        weights = default_path()
     r = evaluate_path(weights, data, split=split, batches=batches, batch_size=batch_size, tasks=tuple(task or ()),
                       max_tasks=max_tasks)
     for t in r["tasks"]:

@@ -166,7 +166,8 @@ def step_zero_shot(ctx: DemoContext) -> None:
 
 
 def _zero_shot(ctx: DemoContext, src: Path) -> None:
-    from relforge.predict import autocomplete, forecast, load_checkpoint, load_taskfile, load_user_db, write_frame
+    from relforge.model.checkpoint import load as load_checkpoint
+    from relforge.predict import autocomplete, forecast, load_taskfile, load_user_db, write_frame
 
     ck = load_checkpoint(None)
     db = load_user_db(src)

@@ -16,11 +16,9 @@ placeholder; hidden cells of *other* rows are removed from every context); norma
 statistics come from the period before the (first) prediction time only (``val_timestamp`` of the
 tokenized copy), and the target column's statistics from known values only.
 
-Checkpoints (:func:`save_checkpoint`, :func:`load_checkpoint`) are one safetensors file whose
-metadata holds ``format`` (``relforge-rt``), ``config`` (RTConfig JSON), ``embedder`` (the text
-embedder used in pretraining: tokenizing a new database with another one would feed the model
-meaningless column-name vectors, so a mismatch is refused) and ``info`` (training record). With no
-checkpoint the packaged default model (``relforge/assets/default_model.safetensors``) is used.
+Checkpoints are read by ``relforge.model.checkpoint`` (weights, model config, text embedder, context
+settings); a database is tokenized with the checkpoint's embedder and contexts are built with its
+context settings. With no checkpoint the packaged default model is used.
 """
 from __future__ import annotations
 
@@ -33,98 +31,11 @@ import numpy as np
 import pandas as pd
 
 from relforge.errors import RelforgeError
-
-CKPT_FORMAT = "relforge-rt/1"  # as relforge.train.checkpoint.FORMAT
-DEFAULT_MODEL = "default_model.safetensors"
-DEFAULT_CTX_LEN = 256
+from relforge.model import checkpoint as ckpt_io
+from relforge.model.checkpoint import Checkpoint, check_embedder
 
 
 # ------------------------------------------------------------------------------------ checkpoints
-
-def default_checkpoint_path() -> Path:
-    """Path of the packaged default model (``relforge/assets/default_model.safetensors``)."""
-    from importlib.resources import files
-
-    return Path(str(files("relforge") / "assets" / DEFAULT_MODEL))
-
-
-def save_checkpoint(model, path: str | Path, *, embedder: dict, info: dict | None = None, step: int = 0) -> Path:
-    """Write ``model`` weights (safetensors) atomically, in the format of ``relforge.train.checkpoint``
-    (metadata ``format``, ``rt_config``, ``step``) with ``extra`` = ``{"embedder": ..., **info}``."""
-    from safetensors.torch import save_file
-
-    from relforge.db.io import atomic_file
-
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": CKPT_FORMAT, "rt_config": model.config.to_json(), "step": str(int(step)),
-            "extra": json.dumps({**(info or {}), "embedder": embedder}, sort_keys=True)}
-    with atomic_file(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return Path(path)
-
-
-@dataclass
-class Checkpoint:
-    model: object
-    embedder: dict | None  # {"name": ..., "dim": ...}; None when the checkpoint does not record it
-    info: dict = field(default_factory=dict)
-    path: str = ""
-
-
-def load_checkpoint(path: str | Path | None = None) -> Checkpoint:
-    """Load a checkpoint written by :func:`save_checkpoint` (the default model when ``path`` is None).
-
-    Raises
-    ------
-    RelforgeError
-        Missing or corrupt file, not a relforge RT checkpoint, or weights that do not fit the
-        recorded config (a checkpoint of another size).
-    """
-    import torch
-    from safetensors import safe_open
-
-    from relforge.model.config import RTConfig
-    from relforge.model.rt import RelationalTransformer
-
-    p = Path(path) if path is not None else default_checkpoint_path()
-    if p.is_dir() and (p / "model.safetensors").is_file():  # a `relforge pretrain` run or checkpoint folder
-        p = p / "model.safetensors"
-    if not p.is_file():
-        if path is None:
-            raise RelforgeError(f"the default model is missing from the package ({p}); build it with `make default-model`"
-                                " or pass --checkpoint")
-        raise RelforgeError(f"checkpoint {str(p)!r} does not exist")
-    try:
-        with safe_open(str(p), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # safetensors raises several types for a corrupt header/body
-        raise RelforgeError(f"checkpoint {str(p)!r} is corrupt or not a safetensors file ({type(e).__name__})") from None
-    if meta.get("format") != CKPT_FORMAT:
-        raise RelforgeError(f"checkpoint {str(p)!r} is not a relforge RT checkpoint (metadata format "
-                            f"{meta.get('format')!r}, expected {CKPT_FORMAT!r})")
-    try:
-        cfg = RTConfig.from_dict(json.loads(meta["rt_config"]))
-        info = json.loads(meta.get("extra", "{}"))
-        embedder = info.pop("embedder", None) if isinstance(info, dict) else None
-        info = info if isinstance(info, dict) else {}
-    except (KeyError, json.JSONDecodeError, TypeError, AttributeError) as e:
-        raise RelforgeError(f"checkpoint {str(p)!r} has corrupt metadata ({e})") from None
-    model = RelationalTransformer(cfg)
-    own = model.state_dict()
-    bad = [k for k in own if k not in tensors or tuple(tensors[k].shape) != tuple(own[k].shape)]
-    extra = [k for k in tensors if k not in own]
-    if bad or extra:
-        k = (bad or extra)[0]
-        got = tuple(tensors[k].shape) if k in tensors else "missing"
-        want = tuple(own[k].shape) if k in own else "unexpected"
-        raise RelforgeError(f"checkpoint {str(p)!r} does not fit its model config (a checkpoint of another size?): "
-                            f"{k} is {got}, expected {want}")
-    with torch.no_grad():
-        model.load_state_dict(tensors, strict=True)
-    model.eval()
-    return Checkpoint(model, embedder, info, str(p))
-
 
 _EMBEDDERS: dict = {}
 
@@ -137,20 +48,6 @@ def embedder_for(spec: dict | str):
     if name not in _EMBEDDERS:
         _EMBEDDERS[name] = get_embedder(name)
     return _EMBEDDERS[name]
-
-
-def check_embedder(ckpt: Checkpoint, embedder: str | None) -> str:
-    """The embedder name to tokenize with: the checkpoint's; a different explicit one is refused."""
-    if ckpt.embedder is None:
-        if embedder is None:
-            raise RelforgeError(f"checkpoint {ckpt.path!r} does not record its text embedder; pass --embedder "
-                                "(the one it was pretrained with: minilm or hash)")
-        return embedder
-    want = ckpt.embedder.get("name")
-    if embedder is not None and embedder != want:
-        raise RelforgeError(f"checkpoint {ckpt.path!r} was pretrained with the {want!r} embedder, not {embedder!r}; "
-                            "column-name embeddings must match (drop --embedder or use another checkpoint)")
-    return want
 
 
 # ------------------------------------------------------------------------------------ inference
@@ -201,7 +98,7 @@ def _blank_hidden(batch: dict, hidden_nodes: np.ndarray) -> None:
         batch["sem_type"][kill] = 0
 
 
-def predict_task(model, task, *, ctx_len: int = DEFAULT_CTX_LEN, batch_size: int = 16, seed: int = 0,
+def predict_task(model, task, *, ctx_len: int = 1024, batch_size: int = 16, seed: int = 0,
                  hidden_nodes: np.ndarray | None = None, max_bfs_width: int = 128,
                  peers: int = 0, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Model outputs at the masked target of every seed of a resolved ``SamplerTask``.
@@ -325,7 +222,7 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     from relforge.tokenize.stats import fit_boolean_stats, fit_number_stats
     from relforge.tokenize.tasks import SamplerTask, by_time
 
-    ck = ckpt or load_checkpoint(checkpoint)
+    ck = ckpt or ckpt_io.load(checkpoint)
     emb = check_embedder(ck, embedder)
     t = _check_table(db, table)
     if target not in t.df.columns:
@@ -419,11 +316,11 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     peers = by_time(store, a + np.nonzero(known)[0].astype(np.int64))  # labelled rows: in-context examples
     st = SamplerTask(store, f"{table}.{target}", "autocomplete", task_type, "test", ti, tc, seeds,
                      np.zeros(len(store.columns), dtype=np.uint8), peers=peers)
-    L = ctx_len or int(ck.info.get("ctx_len", DEFAULT_CTX_LEN))
+    L = ctx_len or ck.context.ctx_len
     width = int(store.tables[ti]["max_cells"])
     if L < width:
         raise RelforgeError(f"ctx_len {L} is smaller than one row of table {table!r} ({width} cells)")
-    bfs, npeers = int(ck.info.get("max_bfs_width", 128)), int(ck.info.get("peers", 0))
+    bfs, npeers = ck.context.max_bfs_width, ck.context.peers
     model, tuned = ck.model, {}
     if finetune_steps:
         from relforge.finetune import finetune
@@ -432,7 +329,7 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
         tr_task = SamplerTask(store, f"{table}.{target}", "autocomplete", task_type, "train", ti, tc, tr,
                               np.zeros(len(store.columns), dtype=np.uint8), peers=peers)
         res = finetune(ck.model, tr_task, steps=int(finetune_steps), ctx_len=L, max_bfs_width=bfs, peers=npeers,
-                       hidden_nodes=seeds, seed=seed, quiet=not prog.enabled)
+                       hidden_nodes=seeds, seed=seed, progress=prog)
         model, tuned = res.model, res.to_dict()
         prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} labelled rows, loss {res.loss_first:.4f} -> "
                                f"{res.loss_last:.4f}")
@@ -532,7 +429,8 @@ def load_taskfile(path: str | Path) -> TaskFile:
                     tg["type"], int(h), tuple(sorted(_ts(v, "predict_at") for v in pa)), every, None)
 
 
-MAX_HISTORY = 400
+
+MAX_HISTORY = 400  # history cut-offs at most
 
 
 def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder: str | None = None,
@@ -564,7 +462,7 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
         raise RelforgeError("--holdout-frac applies to a column target; a forecast is scored when its windows lie "
                             "in the data")
     prog = progress or SILENT
-    ck = ckpt or load_checkpoint(checkpoint)
+    ck = ckpt or ckpt_io.load(checkpoint)
     emb = check_embedder(ck, embedder)
     ent = _check_table(db, tf.entity_table)
     timed = [n for n, t in db.tables.items() if t.time_col is not None]
@@ -626,8 +524,8 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
     prog.done("label query", f"{len(train):,} history rows ({len(hist)} cut-offs), {len(pred_rows):,} rows to predict")
     store = tokenize_database(db2, [task], embedder=embedder_for(emb), progress=prog, lazy=True)
     st = resolve_task(store, task, "test")
-    L = ctx_len or int(ck.info.get("ctx_len", DEFAULT_CTX_LEN))
-    bfs = int(ck.info.get("max_bfs_width", 128))
+    L = ctx_len or ck.context.ctx_len
+    bfs = ck.context.max_bfs_width
     model, tuned = ck.model, {}
     if finetune_steps:
         from relforge.finetune import finetune
@@ -635,7 +533,7 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
         # history rows only: a row to predict (cut-off >= predict_at[0]) is never admissible in a
         # history seed's context (its label is known only after cut-off + horizon)
         res = finetune(ck.model, resolve_task(store, task, "train"), steps=int(finetune_steps), ctx_len=L,
-                       max_bfs_width=bfs, seed=seed, quiet=not prog.enabled)
+                       max_bfs_width=bfs, seed=seed, progress=prog)
         model, tuned = res.model, res.to_dict()
         prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} history rows, loss {res.loss_first:.4f} -> "
                                f"{res.loss_last:.4f}")
@@ -748,7 +646,7 @@ def _run_predict(db_path, *, out, table, target, taskfile, checkpoint, embedder,
         raise RelforgeError(f"--holdout-frac must be between 0 and 1, got {holdout_frac!r}")
     prog.hold()
     tf = load_taskfile(taskfile) if taskfile is not None else None
-    ck = load_checkpoint(checkpoint)
+    ck = ckpt_io.load(checkpoint)
     db = load_user_db(db_path)
     prog.done("load", f"{len(db.tables)} tables, {sum(len(t) for t in db.tables.values()):,} rows, "
                       f"model {Path(ck.path).name}")

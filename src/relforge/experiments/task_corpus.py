@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relforge.batch import MAX_F2P
 from relforge.db.task import Task
 from relforge.errors import RelforgeError
 from relforge.rng import child
 
-MAX_FKEYS = 5  # rt_pipeline.md §2: f2p holds at most 5 parents per row
+MAX_FKEYS = MAX_F2P  # rt_pipeline.md §2: f2p holds at most 5 parents per row (the batch contract)
 
 
 @dataclass

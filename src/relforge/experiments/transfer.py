@@ -20,8 +20,10 @@ packaged default model, which is itself made by :func:`pretrain_synthetic`; see 
 Everything is seeded: database seeds, task caps, item order, contexts, model initialisation and
 the evaluation subset; the same config gives the same ``results.json``.
 
-The training loop (:func:`train_steps`) is a plain AdamW loop (linear warm-up over 10 % of the
-steps, linear decay to 10 % of ``lr``, gradient clip 1.0), single process, for CPU-sized runs.
+Training (:func:`train_steps`) is relforge's one training loop (:func:`relforge.train.loop.fit`) with
+this study's schedule (linear warm-up over 10 % of the steps, linear decay to 10 % of ``lr``,
+gradient clip 1.0; :func:`relforge.train.schedule.transfer_lr`), single process, for CPU-sized runs;
+``mask_rate`` / ``name_shuffle`` (default 0, as the documented runs) add extra masks / shuffled names.
 """
 from __future__ import annotations
 
@@ -34,8 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from relforge.errors import RelforgeError
+from relforge.model.config import preset
 from relforge.predict import torch_threads as _threads
 from relforge.rng import child
+from relforge.train.loop import batch_stream, fit, init_model
+from relforge.train.schedule import LambdaSchedule, transfer_lr
 
 REGIMES = ("real_only", "synth_real", "synth_only")
 REGIME_TITLES = {"real_only": "Real only", "synth_real": "Synth + Real", "synth_only": "Synth only"}
@@ -67,6 +72,8 @@ class TransferConfig:
     lightgbm: bool = True  # LightGBM baseline (needs the baselines extra)
     max_tasks_per_db: int = 10  # synthetic tasks kept per database (5 clf + 5 reg, as the paper's test pool)
     threads: int = 1  # torch CPU threads; small models gain little from more, and shared cores thrash with them
+    mask_rate: float = 0.0  # extra masked cells per training context (the documented runs: 0)
+    name_shuffle: float = 0.0  # share of training contexts with shuffled column names (the documented runs: 0)
 
     def validate(self) -> None:
         from relforge.model.config import PRESETS
@@ -76,6 +83,9 @@ class TransferConfig:
         for k in ("ctx_len", "batch_size", "synth_dbs", "eval_rows"):
             if getattr(self, k) < 1:
                 raise RelforgeError(f"transfer {k} must be >= 1, got {getattr(self, k)}")
+        if not (0 <= self.mask_rate < 1 and 0 <= self.name_shuffle <= 1):
+            raise RelforgeError(f"transfer mask_rate must be in [0, 1) and name_shuffle in [0, 1], got "
+                                f"{self.mask_rate!r}, {self.name_shuffle!r}")
         for k in ("synth_steps", "real_steps"):
             if getattr(self, k) < 0:
                 raise RelforgeError(f"transfer {k} must be >= 0, got {getattr(self, k)}")
@@ -95,6 +105,9 @@ class TransferConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["dbs"] = list(self.dbs)
+        for k in ("mask_rate", "name_shuffle"):
+            if not d[k]:
+                d.pop(k)  # results of runs before these options read the same
         return d
 
 
@@ -107,50 +120,33 @@ QUICK = TransferConfig(ctx_len=128, batch_size=4, synth_dbs=2, synth_steps=20, r
 
 def new_model(cfg: TransferConfig, d_text: int, seed: int):
     """A freshly initialised RT of ``cfg.preset``; initialisation seeded (scoped torch RNG fork)."""
-    import torch
-
-    from relforge.model.config import preset
-    from relforge.model.rt import RelationalTransformer
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(child(seed, "model-init").integers(2**31)))
-        return RelationalTransformer(preset(cfg.preset, d_text=d_text, attention=cfg.attention))
+    return init_model(preset(cfg.preset, d_text=d_text, attention=cfg.attention),
+                      int(child(seed, "model-init").integers(2**31)))
 
 
-def train_steps(model, sampler, steps: int, *, lr: float, weight_decay: float = 0.01, log_every: int = 0,
-                label: str = "") -> list[float]:
-    """``steps`` AdamW steps over ``sampler``'s batch stream (step s = batch s mod n of epoch s div n).
+def train_steps(model, sampler, steps: int, *, lr: float, weight_decay: float = 0.01, mask_rate: float = 0.0,
+                name_shuffle: float = 0.0, seed: int = 0, log_every: int = 0, label: str = "") -> list[float]:
+    """``steps`` steps of relforge's training loop (:func:`relforge.train.loop.fit`) over ``sampler``'s
+    batch stream with the study's schedule (:func:`relforge.train.schedule.transfer_lr`), AdamW, gradient
+    clip 1.0; no extra masks or name shuffling unless asked (the documented runs: none).
 
     Returns the per-step losses. Deterministic given the sampler and the model's initial weights.
     """
-    import torch
-
-    from relforge.tokenize.dataset import to_torch
-
     if steps <= 0:
         return []
     opt = model.configure_optimizers(lr, weight_decay)
-    warm = max(1, steps // 10)
-    nb = sampler.num_batches
-    losses = []
-    model.train()
     t0 = time.perf_counter()
-    for s in range(steps):
-        f = (s + 1) / warm if s < warm else 1.0 - 0.9 * (s - warm) / max(1, steps - warm)
-        for g in opt.param_groups:
-            g["lr"] = lr * f
-        _, loss = model(to_torch(sampler.batch(s % nb, s // nb)))
-        if loss is None:
-            losses.append(float("nan"))
-            continue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(float(loss.detach()))
+    seen = []
+
+    def log(s: int, loss: float, batch) -> None:
+        seen.append(loss)
         if log_every and (s % log_every == 0 or s == steps - 1):
-            w = losses[max(0, s - log_every + 1): s + 1]
+            w = seen[max(0, s - log_every + 1): s + 1]
             print(f"{label} step {s + 1}/{steps} loss {np.nanmean(w):.4f} ({time.perf_counter() - t0:.0f}s)", flush=True)
+
+    losses = fit(model, opt, LambdaSchedule(transfer_lr(lr, steps)).attach(opt), batch_stream(sampler), steps,
+                 grad_clip=1.0, mask_rate=mask_rate, name_shuffle=name_shuffle, seed=seed, skip_empty=True,
+                 after_step=log)
     model.eval()
     return losses
 
@@ -299,16 +295,17 @@ def pretrain_synthetic(cfg: TransferConfig, *, log=print) -> tuple[object, dict]
     sampler = _sampler(tasks, cfg, "synthetic")
     model = new_model(cfg, sampler.d_text, cfg.seed)
     losses = train_steps(model, sampler, cfg.synth_steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                         mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, seed=cfg.seed,
                          log_every=max(1, cfg.synth_steps // 10), label="synthetic")
     rec = dict(loss_summary(losses), n_tasks=len(tasks), n_dbs=cfg.synth_dbs, seconds=round(time.perf_counter() - t0, 1))
     return model, rec
 
 
 def _load_synthetic(cfg: TransferConfig):
-    from relforge.predict import check_embedder, load_checkpoint
+    from relforge.model import checkpoint
 
-    ck = load_checkpoint(None if cfg.synthetic_checkpoint == "default" else cfg.synthetic_checkpoint)
-    check_embedder(ck, cfg.embedder)
+    ck = checkpoint.load(None if cfg.synthetic_checkpoint == "default" else cfg.synthetic_checkpoint)
+    checkpoint.check_embedder(ck, cfg.embedder)
     if ck.model.config.attention != cfg.attention:
         ck.model.config = ck.model.config.replace(attention=cfg.attention)
     return ck.model, {"checkpoint": ck.path, **{k: ck.info.get(k) for k in ("steps", "loss_first", "loss_last", "n_dbs")}}
@@ -362,6 +359,7 @@ def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
             sampler = _sampler(train_tasks, cfg, f"real-{held}")
             m = new_model(cfg, sampler.d_text, cfg.seed) if regime == "real_only" else copy.deepcopy(synth)
             losses = train_steps(m, sampler, cfg.real_steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                         mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, seed=cfg.seed,
                                  log_every=max(1, cfg.real_steps // 5), label=f"{regime} (held out {held})")
             training[f"{regime}/{held}"] = dict(loss_summary(losses), n_tasks=len(train_tasks))
             models[regime] = m
@@ -427,7 +425,8 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
     The record (steps, first/last loss, databases, embedder, context length) goes into the
     checkpoint metadata; ``predict`` reads ``ctx_len`` from it.
     """
-    from relforge.predict import embedder_for, save_checkpoint
+    from relforge.model import checkpoint
+    from relforge.predict import embedder_for
 
     cfg = cfg or TransferConfig()
     cfg.validate()
@@ -436,7 +435,8 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
     emb = embedder_for(cfg.embedder).describe()
     info = dict(rec, ctx_len=cfg.ctx_len, preset=cfg.preset, seed=cfg.seed, lr=cfg.lr, batch_size=cfg.batch_size,
                 data="synthetic only", generator=json.dumps(SMALL_GENERATOR))
-    save_checkpoint(model, out, embedder=emb, info=info)
+    checkpoint.save(out, model, embedder=emb, info=info, context=checkpoint.ContextSettings(
+        ctx_len=cfg.ctx_len, mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle))
     return dict(info, out=str(out), embedder=emb, params=int(model.get_num_params()))
 
 

@@ -39,11 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
+from relforge.batch import MAX_F2P
 from relforge.errors import RelforgeError
 
 FORMAT = "relforge-cellstore"
 FORMAT_VERSION = 1
-MAX_F2P = 5  # rt_pipeline.md §1 "FK cap"
 UNTIMED = np.iinfo(np.int64).min
 
 ARRAYS = ("cell_ptr", "cell_col", "cell_type", "cell_value", "cell_text", "node_table", "node_time", "node_key",

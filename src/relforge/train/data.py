@@ -109,5 +109,19 @@ def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: i
     return out
 
 
+def embedder_of(path: str | Path) -> dict | None:
+    """``{"name", "dim"}`` of the text embedder the stores at ``path`` were tokenized with (None if
+    unrecorded); stores embedded with different embedders cannot be trained on together."""
+    seen = {}
+    for st in open_stores(path):
+        e = st.index.get("embedder")
+        if e:
+            seen.setdefault(e.get("name"), dict(e))
+    if len(seen) > 1:
+        raise RelforgeError(f"the stores at {str(path)!r} were embedded with different embedders "
+                            f"({', '.join(map(str, seen))}); tokenize them with one")
+    return next(iter(seen.values()), None)
+
+
 def d_text_of(path: str | Path) -> int:
     return int(open_stores(path)[0]["col_emb"].shape[1])

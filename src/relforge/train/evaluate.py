@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from relforge.metrics import r2, roc_auc
-from relforge.model.rt import SEM_BOOLEAN
+from relforge.batch import CellType
 
 
 def is_classification(task_type: str) -> bool:
@@ -90,7 +90,7 @@ def evaluate_task(model, sampler, task_type: str, *, max_batches: int, device="c
     from relforge.tokenize.dataset import to_torch
 
     pred, tgt, sem, loss = predict(model, (to_torch(b) for b in batches), device)
-    if is_classification(task_type) and sem.size and not (sem == SEM_BOOLEAN).all():
+    if is_classification(task_type) and sem.size and not (sem == CellType.boolean).all():
         task_type = "regression"  # defensive: a non-boolean target scored as regression
     res = {"loss": loss, "n": int(pred.size)}
     res.update(score_predictions(task_type, pred, tgt, model.config.huber_delta, _train_rate(sampler)))
