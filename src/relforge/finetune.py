@@ -12,7 +12,7 @@ Leakage: the seeds and the peers are training rows only; the target cells of the
 hold a placeholder and are removed from every training context (as at prediction), and the
 temporal rule keeps rows after a timed seed out of its context.
 
-Defaults (:data:`DEFAULTS`): 16 contexts per step, peak lr 3e-4, weight decay 0.1, gradient clip
+Defaults (:data:`DEFAULTS`): 16 contexts per step, peak lr 1e-3 (the default model's pretraining rate), weight decay 0.1, gradient clip
 1.0, the seed's target only (no extra masked cells); torch threads as the caller set them.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 from relforge.errors import RelforgeError
 
-DEFAULTS = dict(batch_size=16, lr=3e-4, weight_decay=0.1, grad_clip=1.0, mask_rate=0.0)
+DEFAULTS = dict(batch_size=16, lr=1e-3, weight_decay=0.1, grad_clip=1.0, mask_rate=0.0)
 
 
 @dataclass
