@@ -20,7 +20,7 @@ CTX = 64
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    from relforge.predict import torch_threads
+    from relforge.inference import torch_threads
 
     with torch_threads(1):
         yield

@@ -12,8 +12,8 @@ Leakage: the seeds and the peers are training rows only; the target cells of the
 hold a placeholder and are removed from every training context (as at prediction), and the
 temporal rule keeps rows after a timed seed out of its context.
 
-Defaults (:data:`DEFAULTS`): 16 contexts per step, peak lr 1e-3 (the default model's pretraining rate), weight decay 0.1, gradient clip
-1.0, the seed's target only (no extra masked cells); torch threads as the caller set them.
+Defaults (:data:`DEFAULTS`): 16 contexts per step, peak lr 1e-3 (the default model's pretraining
+rate), weight decay 0.1, gradient clip 1.0, the seed's target only (no extra masked cells); torch threads as the caller set them.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class FinetuneResult:
 
 
 class _BlankedSource:
-    """A sampler whose batches have the hidden rows' target cells removed (see predict._blank_hidden)."""
+    """A sampler whose batches have the hidden rows' target cells removed (``inference.blank_hidden``)."""
 
     def __init__(self, sampler, hidden: np.ndarray, blank):
         self.sampler, self.hidden, self.blank = sampler, hidden, blank
@@ -64,7 +64,7 @@ def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128,
     ``model`` itself is not modified. ``progress``: a :class:`relforge.progress.Progress` (a line
     every few seconds with the step and the running loss).
     """
-    from relforge.predict import _blank_hidden
+    from relforge.inference import blank_hidden
     from relforge.tokenize.sampler import ContextSampler, SamplerConfig
     from relforge.train.loop import batch_stream, fit
     from relforge.train.schedule import LambdaSchedule, transfer_lr
@@ -79,7 +79,7 @@ def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128,
     sampler = ContextSampler([task], SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=bs,
                                                    seed=seed, shuffle=True, peers=peers))
     hidden = np.unique(np.asarray(hidden_nodes if hidden_nodes is not None else [], dtype=np.int64))
-    get_batch = batch_stream(_BlankedSource(sampler, hidden, _blank_hidden))
+    get_batch = batch_stream(_BlankedSource(sampler, hidden, blank_hidden))
     tuned = copy.deepcopy(model).cpu()
     peak = float(lr or DEFAULTS["lr"])
     opt = tuned.configure_optimizers(peak, DEFAULTS["weight_decay"], (0.9, 0.999), device_type="cpu")

@@ -52,7 +52,7 @@ def test_train_logs_evaluates_and_resumes_exactly(tmp_path):
     assert [r["step"] for r in lines] == [1, 2, 3, 4, 5, 6]
     best = json.loads((full / "best.json").read_text())
     assert set(best) == {"synth/a", "synth/b"}
-    assert {b["metric"] for b in best.values()} <= {"r2", "auroc", "loss"}
+    assert {b["metric"] for b in best.values()} <= {"r2", "roc_auc", "loss"}
     assert (full / "best" / "synth__a.safetensors").exists()
     assert s["last_eval"] and s["first_eval"][0]["step"] == 0
 

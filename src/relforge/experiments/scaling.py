@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from relforge import realdata
 from relforge.errors import RelforgeError
+from relforge.inference import run_model
 from relforge.model.config import PRESETS, preset
 from relforge.train.loop import batch_stream, fit, init_model
 from relforge.train.schedule import LambdaSchedule, sweep_lr
@@ -209,8 +211,6 @@ class SweepConfig:
         if not (self.lr > 0 and self.weight_decay >= 0 and 0 <= self.warmup_frac < 1 and self.grad_clip > 0):
             raise RelforgeError("sweep lr must be > 0, weight_decay >= 0, warmup_frac in [0, 1), grad_clip > 0")
         if self.real:
-            from relforge import realdata
-
             unknown = sorted(set(self.real) - set(realdata.list_databases()))
             if unknown:
                 raise RelforgeError(f"unknown real database(s) {', '.join(unknown)} "
@@ -287,32 +287,20 @@ def eval_batches(sampler, n_batches: int) -> list[dict]:
 
 
 def evaluate(model, batches: list[dict]) -> float:
-    """Mean masked-cell loss over ``batches`` (no gradient)."""
-    import torch
-
-    was = model.training
-    model.eval()
-    losses = []
-    with torch.no_grad():
-        for b in batches:
-            _, loss = model(b)
-            if loss is not None:
-                losses.append(float(loss))
-    model.train(was)
-    return float(np.mean(losses)) if losses else float("nan")
+    """Mean masked-cell loss over ``batches`` (``relforge.inference.run_model``; no gradient)."""
+    return run_model(model, batches).loss
 
 
 def real_batches(cfg: SweepConfig) -> dict[str, list[dict]]:
     """Fixed evaluation batches (val split) of the tasks of each real database in ``cfg.real``."""
     from relforge.tokenize.cells import tokenize_database
     from relforge.tokenize.embed import get_embedder
-    from relforge.tokenize.pipeline import load_source
     from relforge.tokenize.sampler import ContextSampler, SamplerConfig
     from relforge.tokenize.tasks import resolve_task
 
     out = {}
     for name in cfg.real:
-        db, tasks = load_source(name)
+        db, tasks = realdata.load_with_tasks(name)
         store = tokenize_database(db, tasks, embedder=get_embedder(cfg.embedder))
         resolved = []
         for t in tasks:

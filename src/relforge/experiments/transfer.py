@@ -37,7 +37,10 @@ import numpy as np
 
 from relforge.errors import RelforgeError
 from relforge.model.config import preset
-from relforge.predict import torch_threads as _threads
+from relforge.inference import embedder_for, metric, metric_name, predict_task
+from relforge.inference import torch_threads as _threads
+from relforge.model import checkpoint
+from relforge.model.checkpoint import ContextSettings
 from relforge.rng import child
 from relforge.train.loop import batch_stream, fit, init_model
 from relforge.train.schedule import LambdaSchedule, transfer_lr
@@ -178,7 +181,6 @@ def synthetic_tasks(n_dbs: int, cfg: TransferConfig, *, generator_config=None, l
     """
     import relforge
     from relforge.experiments.task_corpus import cap_tasks, too_many_fkeys
-    from relforge.predict import embedder_for
     from relforge.tokenize.cells import tokenize_database
     from relforge.tokenize.tasks import autocomplete_tasks, resolve_task
 
@@ -213,7 +215,6 @@ def synthetic_tasks(n_dbs: int, cfg: TransferConfig, *, generator_config=None, l
 def real_store(name: str, cfg: TransferConfig, cache_dir: Path | None = None):
     """(store, tasks) of a real database tokenized with ``cfg.embedder`` (cached under ``cache_dir``)."""
     from relforge import realdata
-    from relforge.predict import embedder_for
     from relforge.tokenize.cells import tokenize_database
     from relforge.tokenize.store import open_store, save_store
 
@@ -266,24 +267,9 @@ def eval_subset(task, store, split: str, n: int, seed: int):
 
 
 def evaluate_model(model, st, cfg: TransferConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(normalised truth, model outputs) at the seeds of ``st``, in seed order."""
-    from relforge.predict import predict_task
-
-    nodes, out = predict_task(model, st, ctx_len=cfg.ctx_len, batch_size=max(cfg.batch_size, 8), seed=cfg.seed)
-    tc = st.target_col
-    ptr, col, val = st.store["cell_ptr"], st.store["cell_col"], st.store["cell_value"]
-    truth = np.empty(len(nodes))
-    for i, n in enumerate(nodes):  # one cell lookup per evaluated row (a few hundred)
-        a, b = int(ptr[n]), int(ptr[n + 1])
-        hit = np.nonzero(np.asarray(col[a:b]) == tc)[0]
-        truth[i] = float(val[a + hit[0]])
-    return truth, out
-
-
-def _metric(task_type: str, y, p) -> float:
-    from relforge.metrics import r2, roc_auc
-
-    return roc_auc(np.asarray(y) > 0, p) if task_type == "binary_classification" else r2(y, p)
+    """(normalised truth, model outputs) at the seeds of ``st``, in seed order (``relforge.inference``)."""
+    o = predict_task(model, st, ContextSettings(ctx_len=cfg.ctx_len), batch_size=max(cfg.batch_size, 8), seed=cfg.seed)
+    return o.target.astype(np.float64), o.pred
 
 
 # ------------------------------------------------------------------------------------ the study
@@ -302,8 +288,6 @@ def pretrain_synthetic(cfg: TransferConfig, *, log=print) -> tuple[object, dict]
 
 
 def _load_synthetic(cfg: TransferConfig):
-    from relforge.model import checkpoint
-
     ck = checkpoint.load(None if cfg.synthetic_checkpoint == "default" else cfg.synthetic_checkpoint)
     checkpoint.check_embedder(ck, cfg.embedder)
     if ck.model.config.attention != cfg.attention:
@@ -349,9 +333,9 @@ def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
                 continue
             st, pos = eval_subset(t, store, "test", cfg.eval_rows, cfg.seed)
             y_raw = t.splits["test"][t.target_col].to_numpy(dtype=float)[pos]
-            base = {"constant": _metric(t.task_type, y_raw, constant_baseline(t)["test"][pos])}
+            base = {"constant": metric(t.task_type, y_raw, constant_baseline(t)["test"][pos])}
             if cfg.lightgbm:
-                base["lightgbm"] = _metric(t.task_type, y_raw, lightgbm_baseline(db, t, seed=cfg.seed)["test"][pos])
+                base["lightgbm"] = metric(t.task_type, y_raw, lightgbm_baseline(db, t, seed=cfg.seed)["test"][pos])
             evals.append((t, st, base))
         models = {"synth_only": synth}
         train_tasks = real_train_tasks(stores, held, cfg)
@@ -365,10 +349,10 @@ def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
             models[regime] = m
         for t, st, base in evals:
             row = dict(db=held, task=t.name, task_type=t.task_type,
-                       metric="roc_auc" if t.task_type == "binary_classification" else "r2", n=int(st.n_seeds))
+                       metric=metric_name(t.task_type), n=int(st.n_seeds))
             for regime in REGIMES:
                 y, p = evaluate_model(models[regime], st, cfg)
-                row[regime] = _metric(t.task_type, y, p)
+                row[regime] = metric(t.task_type, y, p)
             row.update(base)
             rows.append(row)
             log(f"{held}/{t.name}: " + ", ".join(f"{k} {row[k]:.3f}" for k in (*REGIMES, *base)))
@@ -425,9 +409,6 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
     The record (steps, first/last loss, databases, embedder, context length) goes into the
     checkpoint metadata; ``predict`` reads ``ctx_len`` from it.
     """
-    from relforge.model import checkpoint
-    from relforge.predict import embedder_for
-
     cfg = cfg or TransferConfig()
     cfg.validate()
     with _threads(cfg.threads):

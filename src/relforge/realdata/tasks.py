@@ -34,7 +34,6 @@ import pandas as pd
 from relforge.db.database import Database
 from relforge.db.task import Task
 from relforge.errors import RelforgeError
-from relforge.realdata._common import time_range
 from relforge.rng import child
 
 N_EVAL_TIMESTAMPS = 40
@@ -123,6 +122,19 @@ class AutocompleteTaskDef:
 
 
 TaskDef = ForecastTaskDef | AutocompleteTaskDef
+
+
+def time_range(db: Database) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(min, max) over every time column of the database (relbench's min/max_timestamp)."""
+    lo, hi = [], []
+    for t in db.tables.values():
+        if t.time_col is not None and len(t.df):
+            s = t.df[t.time_col]
+            lo.append(s.min())
+            hi.append(s.max())
+    if not lo:
+        raise RelforgeError(f"database {db.name!r} has no timed rows")
+    return pd.Timestamp(min(lo)), pd.Timestamp(max(hi))
 
 
 def split_timestamps(db: Database, horizon: pd.Timedelta, split: str, n_eval: int = N_EVAL_TIMESTAMPS) -> pd.DatetimeIndex:
@@ -301,20 +313,3 @@ def make_task(d: TaskDef, db: Database) -> Task:
                     horizon=d.horizon, splits=splits)
     task.validate()
     return task
-
-
-def get_task(db_name: str, task_name: str, db: Database | None = None, data_dir=None) -> Task:
-    """A task with its train/val/test frames.
-
-    Parameters
-    ----------
-    db_name, task_name : see :func:`list_tasks`.
-    db : the loaded database (loaded with :func:`relforge.realdata.load` when None).
-    data_dir : real-data folder, used only when ``db`` is None.
-    """
-    d = task_def(db_name, task_name)
-    if db is None:
-        from relforge.realdata import load
-
-        db = load(db_name, data_dir=data_dir)
-    return make_task(d, db)

@@ -7,38 +7,34 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from relforge.db.io import check_output_dir, load_database
 from relforge.errors import RelforgeError
 from relforge.tokenize.cells import build_cells, embed_store
+from relforge.tokenize.embed import get_embedder
 from relforge.tokenize.store import CORPUS_INDEX, save_store, write_store
+from relforge.tokenize.tasks import read_relbench_tasks
 
 
-def load_source(source: str | Path):
+def load_source(source):
     """(Database, tasks) from a database path (relforge/relbench folder, .sqlite, .duckdb; forecast
-    tasks from ``PATH/tasks/<name>/*.parquet`` in relbench layout) or a real database name
-    (``f1``, ``chinook``, ``movielens``; with its defined tasks)."""
-    from relforge.db.io import load_database
-    from relforge.tokenize.tasks import read_relbench_tasks
-
+    tasks from ``PATH/tasks/<name>/*.parquet`` in relbench layout), or ``source`` itself when it is
+    already a ``(Database, tasks)`` pair (a real database: ``relforge.realdata.load_with_tasks``; the
+    tokenizer knows no catalogue)."""
+    if isinstance(source, tuple):
+        return source
     p = Path(source)
     if p.exists():
         return load_database(p), read_relbench_tasks(p) if p.is_dir() else []
-    from relforge import realdata
-
-    if str(source) in realdata.list_databases():
-        db = realdata.load(str(source))
-        return db, [realdata.get_task(str(source), t, db=db) for t in realdata.list_tasks(str(source))]
-    raise RelforgeError(f"no such database: {str(source)!r} (a path, or one of {', '.join(realdata.list_databases())})")
+    raise RelforgeError(f"no such database: {str(source)!r}")
 
 
-def tokenize_source(source: str | Path, out: str | Path, *, embedder="minilm", overwrite: bool = False,
+def tokenize_source(source, out: str | Path, *, embedder="minilm", overwrite: bool = False,
                     with_tasks: bool = True) -> dict:
-    """Tokenize ``source`` into the store folder ``out`` (a folder of databases into a corpus, see
-    :func:`tokenize_corpus`); returns a summary with timings."""
-    from relforge.db.io import check_output_dir
-    from relforge.tokenize.embed import get_embedder
-
+    """Tokenize ``source`` (a path, or a ``(Database, tasks)`` pair such as a real database from
+    ``relforge.realdata.load_with_tasks``) into the store folder ``out`` (a folder of databases into a
+    corpus, see :func:`tokenize_corpus`); returns a summary with timings."""
     check_output_dir(out, overwrite)
-    folders = database_folders(source)
+    folders = None if isinstance(source, tuple) else database_folders(source)
     if folders is not None:
         return tokenize_corpus(folders, out, embedder=embedder, overwrite=overwrite, with_tasks=with_tasks)
     emb = get_embedder(embedder)  # fail early on a missing text extra

@@ -16,7 +16,7 @@ schedule, then :func:`fit` with hooks that evaluate, log and checkpoint.
   to TensorBoard; a progress bar shows loss and tokens/s on a terminal.
 - ``OUT/ckpt/`` is the latest training checkpoint, ``OUT/model.safetensors`` the final weights and
   ``OUT/best/<store>__<task>.safetensors`` the best weights per evaluation task on the validation
-  metric (AUROC / R^2 higher is better; loss, when the metric is undefined, lower is better), with
+  metric (ROC AUC / R^2 higher is better; loss, when the metric is undefined, lower is better), with
   ``OUT/best.json`` recording the step, the value and the test metric at that step.
 - DDP: run under ``torchrun``; each rank builds its own sampler shard (rank, world size from the
   environment); rank 0 evaluates, logs and writes checkpoints.
@@ -442,7 +442,7 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
         raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
     recs = evaluate_checkpoint(w, ev, max_batches=batches, device=device)
     means = {}
-    for k in ("loss", "baseline_loss", "prior_loss", "auroc", "r2"):
+    for k in ("loss", "baseline_loss", "prior_loss", "roc_auc", "r2"):
         vals = [r[k] for r in recs if k in r and r[k] is not None and math.isfinite(r[k])]
         if vals:
             means[k] = float(np.mean(vals))
