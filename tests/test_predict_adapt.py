@@ -221,3 +221,18 @@ def test_lazy_embeddings_match_eager_and_use_the_cache(tmp_path):
     cache.put(texts[:10], eager[:10])
     got = DiskCache(HashingEmbedder(64)).get(texts[:20])
     assert sorted(got) == list(range(10)) and np.array_equal(got[3], eager[3])
+
+
+def test_forecast_taskfile_baselines_use_history_rows(chinook, ckpt):
+    """A task file whose windows lie in the data: baselines learn from the history cut-offs only."""
+    pytest.importorskip("lightgbm")
+    from relforge.predict import forecast, load_taskfile
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "chinook_task.toml"
+    r = forecast(load_user_db(chinook), load_taskfile(example), ckpt=load_checkpoint(ckpt), baselines=True)
+    b = r.baselines
+    assert "roc_auc" in r.metrics and b["n_test"] == r.n_rows == b["lightgbm"]["n"]
+    assert b["lightgbm"]["features"] == "history aggregates" and 0 <= b["lightgbm"]["roc_auc"] <= 1
+    assert b["constant"]["roc_auc"] == 0.5
+    # history rows end one horizon before the first prediction time
+    assert 0 < b["n_train"] and "error" not in b["lightgbm"]
