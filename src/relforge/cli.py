@@ -373,15 +373,28 @@ def predict_cmd(
     ctx_len: Optional[int] = typer.Option(None, "--ctx-len", help="cells per context (default: the checkpoint's)"),
     seed: int = typer.Option(0, "--seed", help="context sampling seed"),
     time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP),
+    holdout_frac: Optional[float] = typer.Option(None, "--holdout-frac",
+                                                 help="predict a random share of the labelled rows and score them"),
+    finetune_steps: int = typer.Option(0, "--finetune-steps",
+                                       help="first train the model N steps on the labelled rows before the cut-off"),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                   help="when scored, also score a constant and LightGBM on the same rows"),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads"),
+    quiet: bool = typer.Option(False, "--quiet", help="no stage lines on stderr"),
 ):
     """Predict on your own database: fill a column (autocomplete) or a TOML forecast task."""
     from relforge.predict import run_predict
+    from relforge.progress import Progress
 
     r = run_predict(db, out=out, table=table, target=target, taskfile=task, checkpoint=checkpoint, embedder=embedder,
-                    holdout_after=holdout_after, ctx_len=ctx_len, seed=seed, time_cols=time_col)
+                    holdout_after=holdout_after, ctx_len=ctx_len, seed=seed, holdout_frac=holdout_frac, time_cols=time_col,
+                    finetune_steps=finetune_steps, baselines=baselines, threads=threads,
+                    progress=Progress(enabled=not quiet))
     m = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r["metrics"].items())
     typer.echo(f"{r['rows']} predictions ({r['task_type']})" + (f"; {m}" if m else "")
                + (f"; written to {r['out']}" if "out" in r else ""))
+    if "line" in r:
+        typer.echo(r["line"] + (f"  (scores in {r['scores']})" if "scores" in r else ""))
 
 
 @app.command("transfer")

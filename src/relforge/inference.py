@@ -139,20 +139,38 @@ def run_model(model, batches, *, device=None, hidden_nodes=None, require_target:
                    float(np.mean(losses)) if losses else float("nan"))
 
 
+def _reported(batches, progress, total: int):
+    """``batches`` passed through, a progress line every few seconds (contexts done of ``total``)."""
+    done = 0
+    for b in batches:
+        yield b
+        done += int(b.get("true_batch_size", len(b["node_idx"])))
+        progress.update("predict", done, total, "contexts")
+
+
 def predict_task(model, task, context: ContextSettings, *, batch_size: int = 16, seed: int = 0,
-                 hidden_nodes: np.ndarray | None = None, device=None) -> Outputs:
+                 hidden_nodes: np.ndarray | None = None, device=None, progress=None) -> Outputs:
     """Outputs at the masked target of every seed of a resolved ``SamplerTask``, in seed order.
 
     Contexts are deterministic (``seed``, no shuffling) and built as ``context`` says (a
-    checkpoint's recorded settings: ``ctx_len``, ``max_bfs_width``, ``peers``)."""
+    checkpoint's recorded settings: ``ctx_len``, ``max_bfs_width``, ``peers``). ``progress``: a
+    :class:`relforge.progress.Progress` (contexts done; which texts were embedded, when lazy)."""
     sampler = ContextSampler([task], SamplerConfig(ctx_len=context.ctx_len, max_bfs_width=context.max_bfs_width,
                                                    batch_size=batch_size, seed=seed, shuffle=False,
                                                    peers=context.peers))
+    batches = sampler_batches(sampler)
+    if progress is not None:
+        batches = _reported(batches, progress, len(task.seeds))
     try:
-        return run_model(model, sampler_batches(sampler), device=device, hidden_nodes=hidden_nodes,
-                         require_target=True)
+        o = run_model(model, batches, device=device, hidden_nodes=hidden_nodes, require_target=True)
     except RelforgeError as e:
         raise RelforgeError(f"task {task.name!r}: {e} (ctx_len {context.ctx_len})") from None
+    if progress is not None:
+        progress.done("predict", f"{len(o.seed_row):,} contexts of <= {context.ctx_len} cells")
+        lazy = task.store.arrays.get("text_emb")
+        if hasattr(lazy, "summary"):
+            progress.done("embed", lazy.summary())
+    return o
 
 
 def denormalize(task_type: str, out: np.ndarray, stats: dict) -> np.ndarray:

@@ -8,6 +8,17 @@ from relforge.errors import RelforgeError
 
 #: Environment variable naming the folder of real databases (f1/, chinook/, movielens_small/).
 DATA_ENV = "RELFORGE_DATA"
+#: Environment variable naming the cache folder (text embeddings of databases; default ~/.cache/relforge).
+CACHE_ENV = "RELFORGE_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$RELFORGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/relforge``, else
+    ``~/.cache/relforge`` (created on first write by whoever writes)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "relforge"
 
 
 def data_dir(override: str | Path | None = None, must_exist: bool = True) -> Path:

@@ -117,29 +117,44 @@ def constant_baseline(task: Task) -> dict[str, np.ndarray]:
     return {s: np.full(len(df), m) for s, df in task.splits.items()}
 
 
-def lightgbm_baseline(db: Database, task: Task, *, seed: int = 0, n_estimators: int = 300,
-                      learning_rate: float = 0.05, num_leaves: int = 31) -> dict[str, np.ndarray]:
-    """LightGBM on :func:`relational_features`, trained on the train split only.
+LIGHTGBM_INSTALL = "lightgbm is not installed (pip install 'relforge[baselines]')"
 
-    Notes
-    -----
-    Deterministic for a fixed seed (``deterministic=True``, one thread). No early stopping and no
-    tuning on val; the val split is reported like test.
+
+def fit_lightgbm(X_train: pd.DataFrame, y_train, X_eval: dict, task_type: str, *, seed: int = 0, n_estimators: int = 300,
+                 learning_rate: float = 0.05, num_leaves: int = 31) -> dict:
+    """Fit LightGBM on ``(X_train, y_train)`` and predict every frame of ``X_eval`` (name -> features):
+    probabilities of the positive class for binary tasks, values for regression.
+
+    Deterministic for a fixed seed (``deterministic=True``, one thread); pandas ``category`` columns
+    are split as categories. Raises RelforgeError when lightgbm is not installed.
     """
     try:
         import lightgbm as lgb
     except ImportError:  # pragma: no cover - depends on the environment
-        raise RelforgeError("lightgbm is not installed (pip install 'relforge[baselines]')") from None
-    X = {s: relational_features(db, task, df) for s, df in task.splits.items()}
-    y = task.splits["train"][task.target_col].to_numpy()
+        raise RelforgeError(LIGHTGBM_INSTALL) from None
     params = dict(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
                   random_state=seed, deterministic=True, n_jobs=1, verbose=-1, min_child_samples=20,
                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
-    if task.task_type == TaskType.binary_classification:
-        model = lgb.LGBMClassifier(**params).fit(X["train"], y)
-        return {s: model.predict_proba(x)[:, 1] for s, x in X.items()}
-    model = lgb.LGBMRegressor(**params).fit(X["train"], y)
-    return {s: model.predict(x) for s, x in X.items()}
+    y = np.asarray(y_train)
+    if task_type == TaskType.binary_classification:
+        model = lgb.LGBMClassifier(**params).fit(X_train, y.astype(np.int64))
+        return {s: model.predict_proba(x)[:, 1] for s, x in X_eval.items()}
+    model = lgb.LGBMRegressor(**params).fit(X_train, y.astype(np.float64))
+    return {s: model.predict(x) for s, x in X_eval.items()}
+
+
+def lightgbm_baseline(db: Database, task: Task, *, seed: int = 0, n_estimators: int = 300,
+                      learning_rate: float = 0.05, num_leaves: int = 31) -> dict[str, np.ndarray]:
+    """LightGBM (:func:`fit_lightgbm`) on :func:`relational_features`, trained on the train split only.
+
+    Notes
+    -----
+    No early stopping and no tuning on val; the val split is reported like test.
+    """
+    X = {s: relational_features(db, task, df) for s, df in task.splits.items()}
+    y = task.splits["train"][task.target_col].to_numpy()
+    return fit_lightgbm(X["train"], y, X, task.task_type, seed=seed, n_estimators=n_estimators,
+                        learning_rate=learning_rate, num_leaves=num_leaves)
 
 
 def evaluate_baselines(db: Database, tasks: list[Task], *, seed: int = 0, models=("constant", "lightgbm")) -> pd.DataFrame:

@@ -20,6 +20,11 @@ Checkpoints are read by ``relforge.model.checkpoint`` (weights, model config, te
 settings); a database is tokenized with the checkpoint's embedder and contexts are built with its
 context settings. With no checkpoint the packaged default model is used.
 
+Scored predictions (``holdout_after``, ``holdout_frac``, task-file windows inside the data) come
+with baselines on the same rows (``relforge.predict_baselines``: constant, LightGBM), and
+``finetune_steps`` first trains the model on the task's labelled rows before the cut-off
+(``relforge.finetune``, through the one training loop).
+
 Modules: ``autocomplete`` (fill / hold out a column), ``taskfile`` (TOML forecast task files and
 :func:`forecast`), ``userdb`` (reading the user's database, writing predictions), ``command``
 (``relforge predict``). The model runs through ``relforge.inference``, the one inference path;

@@ -2,7 +2,7 @@
 it for the rows after a timestamp and score the predictions (see ``relforge.predict``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,8 @@ class Prediction:
     metrics: dict
     task_type: str
     n_rows: int
+    baselines: dict = field(default_factory=dict)  # relforge.predict_baselines records, when scored
+    finetune: dict = field(default_factory=dict)  # FinetuneResult.to_dict(), when fine-tuned
 
 
 def _task_type_of(table, col: str, table_name: str = "") -> str:
@@ -52,7 +54,8 @@ def _check_table(db, table: str):
 
 def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None = None, embedder: str | None = None,
                  holdout_after=None, ctx_len: int | None = None, batch_size: int = 16, seed: int = 0,
-                 ckpt: Checkpoint | None = None) -> Prediction:
+                 ckpt: Checkpoint | None = None, holdout_frac: float | None = None, finetune_steps: int = 0,
+                 baselines: bool = False, progress=None) -> Prediction:
     """Fill ``table.target`` for rows where it is missing, or for rows after ``holdout_after`` (scored).
 
     Parameters
@@ -62,7 +65,17 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     checkpoint : a relforge RT safetensors file; the packaged default model when None.
     holdout_after : a timestamp; the table must be timed. Rows with time > it are predicted from the
         database as seen at each row's time, and compared with their true values.
+    holdout_frac : instead of a time, a seeded random share of the rows with a known value is
+        predicted and scored (any table, timed or not; their values are hidden from every context).
+    finetune_steps : train the model that many steps on the labelled rows that are not predicted
+        first (:func:`relforge.finetune.finetune`); 0 = zero-shot.
+    baselines : when scored, also score the constant and LightGBM baselines on the same rows
+        (:mod:`relforge.predict_baselines`; in ``Prediction.baselines``).
+    progress : a :class:`relforge.progress.Progress` for stage lines (silent by default).
     """
+    from relforge.progress import SILENT
+
+    prog = progress or SILENT
     ck = ckpt or ckpt_io.load(checkpoint)
     emb = check_embedder(ck, embedder)
     t = _check_table(db, table)
@@ -83,7 +96,22 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     if t.time_col is not None:
         times = pd.to_datetime(df[t.time_col], errors="coerce")
     val_ts = db.val_timestamp
-    if holdout_after is not None:
+    if holdout_after is not None and holdout_frac is not None:
+        raise RelforgeError("give --holdout-after or --holdout-frac, not both")
+    if holdout_frac is not None:
+        if not 0 < float(holdout_frac) < 1:
+            raise RelforgeError(f"--holdout-frac must be between 0 and 1, got {holdout_frac!r}")
+        from relforge.rng import child
+
+        lab = np.flatnonzero(np.isfinite(y_num))
+        k = int(round(float(holdout_frac) * len(lab)))
+        if k < 1 or k >= len(lab):
+            raise RelforgeError(f"--holdout-frac {holdout_frac} of {len(lab)} labelled rows of {table!r} leaves no "
+                                "row to predict or none to learn from")
+        hidden = np.zeros(len(df), dtype=bool)
+        hidden[child(seed, "holdout-frac", table, target).choice(lab, size=k, replace=False)] = True
+        train_rows = ~hidden
+    elif holdout_after is not None:
         if times is None:
             raise RelforgeError(f"table {table!r} has no time column; --holdout-after needs a timed table "
                                 "(use autocomplete of missing values instead)")
@@ -122,7 +150,8 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     tables[table] = t2
     test_ts = db.test_timestamp if (db.test_timestamp is not None and val_ts is not None and db.test_timestamp >= val_ts) else None
     db2 = Database(tables, val_ts, test_ts, db.name, dict(db.meta))
-    store = tokenize_database(db2, [], embedder=embedder_for(emb))
+    prog.release()  # the input is accepted: stage lines from here on
+    store = tokenize_database(db2, [], embedder=embedder_for(emb), progress=prog, lazy=True)
     tc = store.col_id(table, target)
     ti = store.table_id(table)
     # statistics of the target column from known training-period values only
@@ -144,7 +173,20 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     width = int(store.tables[ti]["max_cells"])
     if L < width:
         raise RelforgeError(f"ctx_len {L} is smaller than one row of table {table!r} ({width} cells)")
-    o = predict_task(ck.model, st, ck.context.replace(ctx_len=L), batch_size=batch_size, seed=seed, hidden_nodes=seeds)
+    context = ck.context.replace(ctx_len=L)
+    model, tuned = ck.model, {}
+    if finetune_steps:
+        from relforge.finetune import finetune
+
+        tr = a + np.nonzero(known & train_rows)[0].astype(np.int64)
+        tr_task = SamplerTask(store, f"{table}.{target}", TaskKind.autocomplete, task_type, "train", ti, tc, tr,
+                              np.zeros(len(store.columns), dtype=np.uint8), peers=peers)
+        res = finetune(ck.model, tr_task, steps=int(finetune_steps), ctx_len=L, max_bfs_width=context.max_bfs_width,
+                       peers=context.peers, hidden_nodes=seeds, seed=seed, progress=prog)
+        model, tuned = res.model, res.to_dict()
+        prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} labelled rows, loss {res.loss_first:.4f} -> "
+                               f"{res.loss_last:.4f}")
+    o = predict_task(model, st, context, batch_size=batch_size, seed=seed, hidden_nodes=seeds, progress=prog)
     nodes, out = o.seed_row, o.pred
     pos = nodes - a
     pred = denormalize(task_type, out, store.columns[tc]["stats"])
@@ -152,8 +194,13 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     if t.time_col is not None:
         frame[t.time_col] = df[t.time_col].to_numpy()[pos]
     frame[f"{target}_pred"] = pred
-    metrics = {}
-    if holdout_after is not None:
+    metrics, base = {}, {}
+    if holdout_after is not None or holdout_frac is not None:
         frame[target] = y_num[pos]
         metrics = score(task_type, y_num[pos], pred)
-    return Prediction(frame, metrics, task_type, len(frame))
+        if baselines:
+            from relforge.predict_baselines import autocomplete_baselines
+
+            base = autocomplete_baselines(db, table, target, task_type, y_num, known & train_rows, hidden, seed=seed)
+            prog.done("baselines", f"constant and LightGBM on {base['n_train']:,} training rows")
+    return Prediction(frame, metrics, task_type, len(frame), base, tuned)

@@ -99,18 +99,29 @@ MAX_HISTORY = 400  # history cut-offs at most
 
 
 def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder: str | None = None,
-             ctx_len: int | None = None, batch_size: int = 16, seed: int = 0, ckpt: Checkpoint | None = None) -> Prediction:
+             ctx_len: int | None = None, batch_size: int = 16, seed: int = 0, ckpt: Checkpoint | None = None,
+             finetune_steps: int = 0, baselines: bool = False, progress=None,
+             holdout_frac: float | None = None) -> Prediction:
     """Predict a task file's target for every (entity, cut-off) row of ``predict_at``.
 
     History cut-offs ``t0 - h, t0 - h - every, ...`` (``t0`` the first prediction time, ``h`` the
     horizon) down to the database's first timestamp give labelled rows that the model sees as
     in-context examples. Rows at the prediction times come from the label query when its window
     lies inside the data (their true labels are then scored), otherwise one row per entity existing
-    at the cut-off (no truth, no score).
+    at the cut-off (no truth, no score). ``finetune_steps``, ``baselines`` and ``progress`` as in
+    :func:`relforge.predict.autocomplete.autocomplete` (fine-tuning trains on the history rows).
     """
+    from relforge.progress import SILENT
+
     if tf.sql is None:
         return autocomplete(db, tf.entity_table, tf.target_column, checkpoint=checkpoint, embedder=embedder,
-                            holdout_after=tf.holdout_after, ctx_len=ctx_len, batch_size=batch_size, seed=seed, ckpt=ckpt)
+                            holdout_after=tf.holdout_after if holdout_frac is None else None, ctx_len=ctx_len,
+                            batch_size=batch_size, seed=seed, ckpt=ckpt, holdout_frac=holdout_frac,
+                            finetune_steps=finetune_steps, baselines=baselines, progress=progress)
+    if holdout_frac is not None:
+        raise RelforgeError("--holdout-frac applies to a column target; a forecast is scored when its windows lie "
+                            "in the data")
+    prog = progress or SILENT
     ck = ckpt or ckpt_io.load(checkpoint)
     emb = check_embedder(ck, embedder)
     ent = _check_table(db, tf.entity_table)
@@ -169,18 +180,37 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
                 entity_col=ecol, time_col="timestamp", horizon=h, splits={"train": train, "test": pred_rows})
     task.validate()
     db2 = Database(dict(db.tables), t0, t0, db.name, dict(db.meta))
-    store = tokenize_database(db2, [task], embedder=embedder_for(emb))
+    prog.release()
+    prog.done("label query", f"{len(train):,} history rows ({len(hist)} cut-offs), {len(pred_rows):,} rows to predict")
+    store = tokenize_database(db2, [task], embedder=embedder_for(emb), progress=prog, lazy=True)
     st = resolve_task(store, task, "test")
     L = ctx_len or ck.context.ctx_len
-    o = predict_task(ck.model, st, ck.context.replace(ctx_len=L), batch_size=batch_size, seed=seed)
+    context = ck.context.replace(ctx_len=L)
+    model, tuned = ck.model, {}
+    if finetune_steps:
+        from relforge.finetune import finetune
+
+        # history rows only: a row to predict (cut-off >= predict_at[0]) is never admissible in a
+        # history seed's context (its label is known only after cut-off + horizon)
+        res = finetune(ck.model, resolve_task(store, task, "train"), steps=int(finetune_steps), ctx_len=L,
+                       max_bfs_width=context.max_bfs_width, seed=seed, progress=prog)
+        model, tuned = res.model, res.to_dict()
+        prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} history rows, loss {res.loss_first:.4f} -> "
+                               f"{res.loss_last:.4f}")
+    o = predict_task(model, st, context, batch_size=batch_size, seed=seed, progress=prog)
     nodes, out = o.seed_row, o.pred
     pos = nodes - store.node_range(st.table)[0] - len(train)
     pred = denormalize(tf.task_type, out, store.columns[st.target_col]["stats"])
     frame = pd.DataFrame({ecol: pred_rows[ecol].to_numpy()[pos], "timestamp": pred_rows["timestamp"].to_numpy()[pos],
                           f"{tf.label}_pred": pred})
-    metrics = {}
+    metrics, base = {}, {}
     if with_truth:
         frame[tf.label] = truth[pos]
         metrics = score(tf.task_type, truth[pos], pred)
+        if baselines:
+            from relforge.predict_baselines import forecast_baselines
+
+            base = forecast_baselines(db, task, truth, seed=seed)
+            prog.done("baselines", f"constant and LightGBM on {base['n_train']:,} history rows")
     frame = frame.sort_values(["timestamp", ecol], kind="stable").reset_index(drop=True)
-    return Prediction(frame, metrics, tf.task_type, len(frame))
+    return Prediction(frame, metrics, tf.task_type, len(frame), base, tuned)

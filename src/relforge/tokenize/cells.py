@@ -24,7 +24,7 @@ from relforge.db.database import Database
 from relforge.db.task import Task, TaskKind, TaskType
 from relforge.errors import RelforgeError
 from relforge.tokenize.celltypes import CellType, cell_type_of
-from relforge.tokenize.embed import get_embedder
+from relforge.tokenize.embed import LazyEmbeddings, get_embedder
 from relforge.tokenize.stats import ColumnStats, fit_boolean_stats, fit_datetime_stats, fit_number_stats
 from relforge.tokenize.store import CellStore, MAX_F2P, UNTIMED
 
@@ -388,18 +388,31 @@ def column_texts(store: CellStore) -> list[str]:
     return [f"{c['name']} of {tabs[c['table']]['name'].removeprefix('task:')}" for c in store.columns]
 
 
-def embed_store(store: CellStore, embedder) -> CellStore:
+def embed_store(store: CellStore, embedder, progress=None, lazy: bool = False) -> CellStore:
     """Fill ``col_emb`` (column names) and ``text_emb`` (text values) with ``embedder``; returns a
-    new in-memory CellStore (arrays shared)."""
+    new in-memory CellStore (arrays shared). ``progress``: a :class:`relforge.progress.Progress`.
+
+    ``lazy``: ``text_emb`` is a :class:`relforge.tokenize.embed.LazyEmbeddings` that embeds a text
+    when a context first reads it (prediction reads a small part of a text-heavy database); the
+    MiniLM embeddings also go through the on-disk cache (:class:`relforge.tokenize.embed.DiskCache`).
+    """
     emb = get_embedder(embedder)
     arrays = {k: store.arrays[k] for k in store.arrays}
     arrays["col_emb"] = emb.encode(column_texts(store)).astype(np.float32)
     texts = store.get_texts()
-    arrays["text_emb"] = emb.encode(texts).astype(np.float32) if texts else np.zeros((0, emb.dim), np.float32)
+    if lazy:
+        arrays["text_emb"] = LazyEmbeddings(texts, emb, progress)
+    else:
+        arrays["text_emb"] = emb.encode(texts).astype(np.float32) if texts else np.zeros((0, emb.dim), np.float32)
     index = dict(store.index, embedder=emb.describe())
     return CellStore(index, arrays, texts)
 
 
-def tokenize_database(db: Database, tasks=(), embedder="minilm", *, name: str | None = None) -> CellStore:
+def tokenize_database(db: Database, tasks=(), embedder="minilm", *, name: str | None = None,
+                      progress=None, lazy: bool = False) -> CellStore:
     """Tokenize and embed: :func:`build_cells` then :func:`embed_store` (rt_pipeline.md §1)."""
-    return embed_store(build_cells(db, tasks, name=name), embedder)
+    store = build_cells(db, tasks, name=name)
+    if progress is not None:
+        progress.done("tokenize", f"{store.index['n_nodes']:,} rows, {store.index['n_cells']:,} cells, "
+                                  f"{store.index['n_texts']:,} distinct texts")
+    return embed_store(store, embedder, progress, lazy=lazy)

