@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import relforge
 from relforge.cli import app
-from relforge.db import io as dbio
+from relforge.db import folder as dbfolder
 
 runner = CliRunner()
 
@@ -55,7 +55,7 @@ def snapshot(folder):
 
 def test_generate_one_database(db_dir, small_toml):
     db = relforge.load(db_dir)
-    assert db.content_hash() == relforge.generate(4, relforge.generate.config.load_config(small_toml)).content_hash()
+    assert db.content_hash() == relforge.synthesize(4, relforge.generate.config.load_config(small_toml)).content_hash()
     assert db.meta["seed"] == 4
 
 
@@ -153,7 +153,7 @@ def test_corrupt_inputs(db_dir, tmp_path):
 
 
 def test_crash_mid_write_leaves_no_half_database(tmp_path, small_toml, monkeypatch):
-    real, calls = dbio.write_table_parquet, {"n": 0}
+    real, calls = dbfolder.write_table_parquet, {"n": 0}
 
     def flaky(t, path):
         calls["n"] += 1
@@ -161,7 +161,7 @@ def test_crash_mid_write_leaves_no_half_database(tmp_path, small_toml, monkeypat
             raise OSError("disk full (simulated)")
         real(t, path)
 
-    monkeypatch.setattr(dbio, "write_table_parquet", flaky)
+    monkeypatch.setattr(dbfolder, "write_table_parquet", flaky)
     out = tmp_path / "out"
     r = run("generate", "--seed", 0, "--out", out, "--config", small_toml)
     assert_one_line_error(r, "disk full")
@@ -180,7 +180,7 @@ def test_unwritable_output_is_one_line(tmp_path, small_toml):
 def test_python_api_matches_cli(db_dir, small_toml):
     import relforge.generate.pipeline  # noqa: F401  (rebinding relforge.generate must not break the API)
 
-    db = relforge.generate(4, str(small_toml))
+    db = relforge.synthesize(4, str(small_toml))
     assert db.content_hash() == relforge.load(db_dir).content_hash()
 
 

@@ -33,7 +33,7 @@ def test_same_content_for_any_worker_count(tmp_path):
     a = generate_many([0, 1, 2], SMALL, tmp_path / "w1", workers=1, progress=False)
     b = generate_many([0, 1, 2], SMALL, tmp_path / "w2", workers=2, progress=False)
     assert [r["content_hash"] for r in a] == [r["content_hash"] for r in b]
-    assert [r["content_hash"] for r in a] == [relforge.generate(s, SMALL).content_hash() for s in (0, 1, 2)]
+    assert [r["content_hash"] for r in a] == [relforge.synthesize(s, SMALL).content_hash() for s in (0, 1, 2)]
 
 
 def test_single_database_goes_directly_into_out(tmp_path):
@@ -85,9 +85,9 @@ def test_existing_output_refused_unless_overwrite(tmp_path):
 
 
 def test_worker_failure_leaves_no_half_database(tmp_path, monkeypatch):
-    from relforge.db import io as dbio
+    from relforge.db import folder as dbfolder
 
-    real, calls = dbio.write_table_parquet, {"n": 0}
+    real, calls = dbfolder.write_table_parquet, {"n": 0}
 
     def flaky(t, path):
         calls["n"] += 1
@@ -95,7 +95,7 @@ def test_worker_failure_leaves_no_half_database(tmp_path, monkeypatch):
             raise OSError("disk full (simulated)")
         real(t, path)
 
-    monkeypatch.setattr(dbio, "write_table_parquet", flaky)
+    monkeypatch.setattr(dbfolder, "write_table_parquet", flaky)
     with pytest.raises(OSError):
         generate_many([0, 1], SMALL, tmp_path / "out", progress=False)
     assert [p.name for p in (tmp_path / "out").iterdir()] == []

@@ -13,7 +13,7 @@ SMALL = {"schema": {"n_tables": (5, 8), "entity_rows": (10, 20), "activity_rows"
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_layers_put_parents_above_children(seed):
-    db = relforge.generate(seed, SMALL)
+    db = relforge.synthesize(seed, SMALL)
     layers = schema_layers(db)
     flat = [n for lay in layers for n in lay]
     assert sorted(flat) == sorted(db.tables)  # every table exactly once

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import relforge
-from relforge.db import io as dbio
+from relforge.db import folder as dbfolder
 from relforge.db.io import load_database, save_database
 from relforge.db.relbench_io import from_relbench, to_relbench
 from relforge.errors import RelforgeError
@@ -55,7 +55,7 @@ def test_refuses_non_empty_folder_and_keeps_it(tmp_path, toy_db):
 
 
 def test_crash_mid_write_leaves_no_half_database(tmp_path, toy_db, monkeypatch):
-    real, calls = dbio.write_table_parquet, {"n": 0}
+    real, calls = dbfolder.write_table_parquet, {"n": 0}
 
     def flaky(t, path):
         calls["n"] += 1
@@ -63,16 +63,16 @@ def test_crash_mid_write_leaves_no_half_database(tmp_path, toy_db, monkeypatch):
             raise OSError("disk full (simulated)")
         real(t, path)
 
-    monkeypatch.setattr(dbio, "write_table_parquet", flaky)
+    monkeypatch.setattr(dbfolder, "write_table_parquet", flaky)
     with pytest.raises(OSError, match="disk full"):
         save_database(toy_db, tmp_path / "db0")
     assert list(tmp_path.iterdir()) == []
     # an existing database survives a failed overwrite untouched
-    monkeypatch.setattr(dbio, "write_table_parquet", real)
+    monkeypatch.setattr(dbfolder, "write_table_parquet", real)
     save_database(toy_db, tmp_path / "db0")
     h = relforge.load(tmp_path / "db0").content_hash()
     calls["n"] = 0
-    monkeypatch.setattr(dbio, "write_table_parquet", flaky)
+    monkeypatch.setattr(dbfolder, "write_table_parquet", flaky)
     with pytest.raises(OSError):
         save_database(toy_db, tmp_path / "db0", overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["db0"]

@@ -91,7 +91,7 @@ def test_generated_database_report(tmp_path):
 
     small = {"schema": {"n_tables": (3, 4), "entity_rows": (20, 40), "activity_rows": (50, 100), "n_features": (1, 4)}}
     try:
-        db = relforge.generate(0, small)
+        db = relforge.synthesize(0, small)
     except Exception as e:  # noqa: BLE001 - the generator is another module's; skip if it changed shape
         pytest.skip(f"generator unavailable: {e}")
     build_report(db, tmp_path / "g")
@@ -105,6 +105,6 @@ def test_generated_database_report(tmp_path):
 def test_real_f1_vs_generated_report(real_data_dir, tmp_path):
     import relforge
 
-    build_report(relforge.generate(0), tmp_path / "f1", vs="f1")
+    build_report(relforge.synthesize(0), tmp_path / "f1", vs="f1")
     js = _check_page(tmp_path / "f1")
     assert js["comparison"]["structural_c2st"]["auroc"] is not None

@@ -90,7 +90,7 @@ def test_generated_database_contexts():
     from relforge.tokenize import autocomplete_tasks, build_cells, embed_store
 
     cfg = {"schema": {"n_tables": (4, 6), "entity_rows": (60, 120), "activity_rows": (200, 400)}}
-    db = relforge.generate(7, cfg)
+    db = relforge.synthesize(7, cfg)
     st = embed_store(build_cells(db), "hash:16")
     tasks = autocomplete_tasks(st)
     assert tasks

@@ -276,7 +276,7 @@ def generated_store(seed: int):
         from relforge.tokenize import autocomplete_tasks
 
         cfg = {"schema": {"n_tables": (3, 6), "entity_rows": (40, 90), "activity_rows": (120, 300)}}
-        st = embed_store(build_cells(relforge.generate(seed, cfg)), "hash:8")
+        st = embed_store(build_cells(relforge.synthesize(seed, cfg)), "hash:8")
         _GEN[seed] = (st, autocomplete_tasks(st))
     return _GEN[seed]
 

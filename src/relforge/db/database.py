@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from relforge.db import folder
 from relforge.db.table import Table
 from relforge.errors import RelforgeError
 
@@ -93,15 +95,13 @@ class Database:
 
     # I/O lives in relforge.db.io; these are conveniences.
     def save(self, path, overwrite: bool = False) -> None:
-        from relforge.db.io import save_database
+        """Write a relforge folder atomically (:func:`relforge.db.folder.save_database`)."""
+        folder.save_database(self, path, overwrite=overwrite)
 
-        save_database(self, path, overwrite=overwrite)
-
-    @staticmethod
-    def load(path) -> "Database":
-        from relforge.db.io import load_database
-
-        return load_database(path)
+    @classmethod
+    def load(cls, path) -> "Database":
+        """Read a relforge or relbench folder (``relforge.load`` also reads SQLite/DuckDB files)."""
+        return folder.load_folder(Path(path), cls)
 
     def summary(self) -> pd.DataFrame:
         """One row per table: kind, rows, columns, keys, time column."""

@@ -2,10 +2,14 @@
 file): name, split timestamps, per-table kind, keys, time column and semantic types, provenance."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
-from relforge.db.database import Database
 from relforge.db.table import Table
+
+if TYPE_CHECKING:  # annotations only
+    from relforge.db.database import Database
 
 FORMAT_VERSION = 1
 

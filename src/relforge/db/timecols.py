@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from relforge.db.database import Database
 from relforge.db.table import Stype, Table
 from relforge.errors import RelforgeError
+
+if TYPE_CHECKING:  # annotations only: the container does not depend on its readers
+    from relforge.db.database import Database
 
 WHY_KEY = "time_col_why"  # Database.meta key: {table: reason}
 
@@ -161,7 +164,7 @@ def apply_time_cols(db: Database, time_cols) -> Database:
                 t = t._with_df(t.df.assign(**{c: s}))
         tables[tn] = _with_time_col(t, c)
         why[tn] = "user (--time-col / time_cols)" if c else "user: none (--time-col / time_cols)"
-    return Database(tables, db.val_timestamp, db.test_timestamp, db.name, dict(db.meta, **{WHY_KEY: why}))
+    return replace(db, tables=tables, meta=dict(db.meta, **{WHY_KEY: why}))
 
 
 def _as_datetime(s: pd.Series) -> pd.Series | None:

@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-import relforge
 from relforge import realdata
 from relforge.db.io import atomic_file
 from relforge.db.task import TaskKind
 from relforge.errors import RelforgeError
+from relforge.generate.pipeline import generate_database
 from relforge.experiments.baselines import constant_baseline, lightgbm_baseline
 from relforge.experiments.task_corpus import cap_tasks, too_many_fkeys
 from relforge.inference import embedder_for, metric, metric_name, predict_task
@@ -194,7 +194,7 @@ def synthetic_tasks(n_dbs: int, cfg: TransferConfig, *, generator_config=None, l
             raise RelforgeError(f"could not generate {n_dbs} usable synthetic databases in {tried} tries")
         dseed = base + tried
         tried += 1
-        db = relforge.generate(seed=dseed, config=gen_cfg)
+        db = generate_database(dseed, gen_cfg)
         if too_many_fkeys(db):
             continue
         store = tokenize_database(db, [], embedder=emb, name=f"synth{dseed}")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from relforge.db import Database, Stype, Table
+from relforge._version import __version__
 from relforge.errors import RelforgeError
 from relforge.generate.config import GeneratorConfig, load_config
 from relforge.generate.schema import Schema
@@ -23,12 +24,7 @@ from relforge.rng import child
 
 
 def _generator_version() -> str:
-    try:
-        from relforge import __version__
-
-        return __version__
-    except ImportError:  # pragma: no cover
-        return "unknown"
+    return __version__
 
 
 def _apply_names(schema: Schema, cfg: GeneratorConfig, seed: int) -> Schema:

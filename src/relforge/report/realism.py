@@ -110,11 +110,11 @@ def main(argv=None) -> int:
     ap.add_argument("--reference", default="f1")
     ap.add_argument("--json", default=None, help="also write every number to this JSON file")
     a = ap.parse_args(argv)
-    import relforge
+    from relforge.generate.pipeline import generate_database
 
     groups: dict[str, list] = {}
     if a.relforge_seeds:
-        groups["relforge"] = [relforge.generate(s, a.config) for s in a.relforge_seeds]
+        groups["relforge"] = [generate_database(s, a.config) for s in a.relforge_seeds]
         for s, db in zip(a.relforge_seeds, groups["relforge"]):
             db.name = f"relforge-{s}"
     if a.plurel_dir:
