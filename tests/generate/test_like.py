@@ -69,16 +69,18 @@ def test_folder_like_roundtrip(tmp_path):
     src.save(tmp_path / "src")
     s = schema_like(tmp_path / "src")
     assert {n: t.n_rows for n, t in s.tables.items()} == {n: len(t) for n, t in src.tables.items()}
-    db = generate_like(tmp_path / "src", 1, cfg)
-    db.validate()
-    assert constraint_violations(db, s) == []
-    for n, t in src.tables.items():
-        u = db[n]
-        assert (u.pkey_col, u.fkey_col_to_pkey_table, u.time_col) == (t.pkey_col, t.fkey_col_to_pkey_table, t.time_col)
-        assert set(u.df.columns) <= set(t.df.columns)
-        for c in u.feature_cols:
-            assert u.stypes[c] == t.stypes[c] or (t.stypes[c] == Stype.categorical and u.stypes[c] == Stype.boolean), (n, c)
-    assert db.content_hash() != src.content_hash()
+    for db in (generate_like(tmp_path / "src", 1, cfg, mode="schema"), generate_like(tmp_path / "src", 1)):
+        db.validate()
+        assert constraint_violations(db, s) == []
+        for n, t in src.tables.items():
+            u = db[n]
+            assert (u.pkey_col, u.fkey_col_to_pkey_table, u.time_col) == (t.pkey_col, t.fkey_col_to_pkey_table, t.time_col)
+            assert set(u.df.columns) <= set(t.df.columns)
+            for c in u.feature_cols:
+                assert u.stypes[c] == t.stypes[c] or (t.stypes[c] == Stype.categorical and u.stypes[c] == Stype.boolean), (n, c)
+        assert db.content_hash() != src.content_hash()
+    with pytest.raises(RelforgeError, match="schema only"):
+        generate_like(tmp_path / "src", 1, cfg)
 
 
 def test_like_errors(tmp_path):
