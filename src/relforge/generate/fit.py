@@ -195,7 +195,9 @@ def fit_column(s: pd.Series, stype: Stype, min_count: int, rng: np.random.Genera
         if len(vals) <= MAX_DISCRETE:
             kept, probs, order = _discrete(list(vals), cnt, min_count)
             if kept and sum(probs) >= 0.9:
-                probs = [p / sum(probs) for p in probs]
+                srt = np.argsort(kept)  # ordinal: ascending, as the copula ranks them
+                kept = [kept[i] for i in srt]
+                probs = [probs[i] / sum(probs) for i in srt]
                 # copula key: rank by value (ordinal), dropped values ranked where they fall
                 return dict(base, kind="discrete", null=null, values=[_fl(v) for v in kept], probs=probs,
                             ordinal=True, **extra), x
@@ -381,6 +383,13 @@ def fit_database(db, *, min_count: int = MIN_COUNT, seed: int = 0) -> FittedMode
                             order=[str(c) for c in df.columns], stypes={c: Stype(s).value for c, s in t.stypes.items()},
                             dims=list(dims))
         own_z[name] = np.column_stack(zs) if zs else np.zeros((len(df), 0))
+        prim = next((f for f in fks if not f["self"]), None)
+        if prim is not None and len(df) > 1:
+            pos = fk_pos[(name, prim["column"])]
+            tsec = _as_seconds(df[t.time_col]) if t.time_col else None
+            tables[name]["order_by"] = _within_parent_order(pos, own_z[name], dims, tsec)
+            if tsec is not None and not prim.get("time_rule"):
+                prim["anchor"] = _time_anchor(pos, tsec)
     # pass 2: parent dimensions from each link (child count, mean child score)
     full_z = {n: [own_z[n]] for n in order}
     for name in order:
@@ -434,6 +443,67 @@ def fit_database(db, *, min_count: int = MIN_COUNT, seed: int = 0) -> FittedMode
     split = {k: (str(getattr(db, k)) if getattr(db, k) is not None else None) for k in ("val_timestamp", "test_timestamp")}
     return FittedModel(tables=tables, order=order, name=str(db.name), min_count=int(min_count), meta=dict(source=str(db.name)),
                        **split)
+
+
+def _within_parent_order(pos: np.ndarray, z: np.ndarray, dims: list[str], tsec) -> dict | None:
+    """The column that orders a parent's children in the source (rows in time order, then table
+    order), e.g. F1 results by finishing position: ``{column, sign}`` when |correlation| >= 0.3."""
+    n = len(pos)
+    order = np.argsort(tsec, kind="stable") if tsec is not None else np.arange(n)
+    p = pos[order]
+    ok = p >= 0
+    if ok.sum() < 10 or z.shape[1] == 0:
+        return None
+    p, zz = p[ok], z[order][ok]
+    # rank of each row within its parent group, centred and scaled to [-1, 1]
+    srt = np.argsort(p, kind="stable")
+    ps = p[srt]
+    start = np.r_[0, np.flatnonzero(np.diff(ps)) + 1]
+    size = np.diff(np.r_[start, len(ps)])
+    k = np.repeat(size, size)
+    r = np.arange(len(ps)) - np.repeat(start, size)
+    w = k > 1
+    if w.sum() < 10:
+        return None
+    rel = np.where(w, 2 * r / np.maximum(k - 1, 1) - 1, 0.0)
+    zs = zz[srt]
+    gm = np.repeat(np.add.reduceat(zs, start, axis=0) / size[:, None], size, axis=0)
+    zc = (zs - gm)[w]
+    rc = rel[w]
+    den = np.sqrt((zc ** 2).sum(0) * (rc ** 2).sum())
+    corr = np.where(den > 0, (zc * rc[:, None]).sum(0) / np.where(den > 0, den, 1.0), 0.0)
+    j = int(np.argmax(np.abs(corr)))
+    if not abs(corr[j]) >= 0.3 or dims[j].startswith("#"):
+        return None
+    return dict(column=dims[j], sign=1.0 if corr[j] > 0 else -1.0, corr=round(float(corr[j]), 4))
+
+
+def _time_anchor(pos: np.ndarray, tsec: np.ndarray) -> dict | None:
+    """Bursty children (one user's ratings within days): per parent an anchor (its first child's
+    time) and a scale (its children's median offset from the anchor), per child an offset relative
+    to the scale, as quantiles; kept when the median offset is under a tenth of the time column's
+    interquartile range. The sampler maps the result back onto the time column's marginal by rank,
+    so only the order (bursts, hence lag-1 autocorrelation) comes from here."""
+    ok = (pos >= 0) & ~np.isnan(tsec)
+    if ok.sum() < 10:
+        return None
+    p, t = pos[ok], tsec[ok]
+    first = np.full(int(p.max()) + 1, np.inf)
+    np.minimum.at(first, p, t)
+    off = t - first[p]
+    iqr = np.subtract(*np.quantile(tsec[~np.isnan(tsec)], [0.75, 0.25]))
+    if not iqr > 0 or not np.median(off) < 0.1 * iqr:
+        return None
+    srt = np.lexsort((off, p))
+    ps, os_ = p[srt], off[srt]
+    start = np.r_[0, np.flatnonzero(np.diff(ps)) + 1]
+    size = np.diff(np.r_[start, len(ps)])
+    scale = os_[start + size // 2]  # median offset per parent
+    rel = off / np.maximum(np.repeat(scale, size)[np.argsort(srt)], 1.0)
+    grid = np.linspace(0, 1, QUANTILES)
+    fa = first[np.isfinite(first)]
+    return dict(first_q=[_fl(v) for v in np.quantile(fa, grid)], scale_q=[_fl(v) for v in np.quantile(scale, grid)],
+                rel_q=[_fl(v) for v in np.quantile(rel, grid)], lo=_fl(np.nanmin(tsec)), hi=_fl(np.nanmax(tsec)))
 
 
 def _child_cols(tm: dict, dims: list[str]) -> list[int]:

@@ -242,6 +242,13 @@ def sample_fitted(model, seed: int = 0, n_rows: dict[str, int] | None = None) ->
         d = len(dims)
         idx, slots = _link_slots(model, tm, name, n, out, Z, rng)
         z = _latents(model, tm, n, idx, slots, Z, rng)
+        prim = next((f for f in tm["fkeys"] if not f["self"]), None)
+        ob = tm.get("order_by")
+        if ob and prim is not None and ob["column"] in dims and n:
+            # children of a parent follow each other in the source's within-parent order
+            order = np.lexsort((ob["sign"] * z[:, dims.index(ob["column"])], idx[prim["column"]]))
+            z = z[order]
+            idx = {c: p[order] for c, p in idx.items()}
         # columns
         pos_of = {c: i for i, c in enumerate(dims)}
         cols: dict[str, pd.Series] = {}
@@ -255,6 +262,10 @@ def sample_fitted(model, seed: int = 0, n_rows: dict[str, int] | None = None) ->
             if t.isna().any():  # a time column has no nulls
                 t = t.fillna(t.dropna().iloc[0] if t.notna().any() else pd.Timestamp(0))
             tv = t.astype("datetime64[ns]").to_numpy().copy()
+            anc = prim.get("anchor") if prim is not None else None
+            if anc and tcol in dims:
+                m_time = next(m for m in tm["columns"] if m["name"] == tcol)
+                tv = _anchored_times(model, tm, name, prim, anc, idx[prim["column"]], dict(m_time, null=0.0), Z, tv, rng)
             for fk in tm["fkeys"]:
                 rule, pos = fk.get("time_rule"), idx.get(fk["column"])
                 if rule and pos is not None and fk["parent"] in times:
@@ -384,6 +395,30 @@ def _latents(model, tm: dict, n: int, idx: dict, slots: dict, Z: dict, rng) -> n
         pos[rows[np.argsort(score, kind="stable")]] = slot[np.argsort(pz[slot] + 1e-9 * rng.standard_normal(len(slot)), kind="stable")]
         idx[col] = pos
     return z
+
+
+def _anchored_times(model, tm, name, fk, anc, pos, m_time, Z, tv, rng) -> np.ndarray:
+    """Times of bursty children: their parent's anchor (ranked by the parent's mean-child-time
+    latent) plus the parent's scale (ranked by its child-count latent) times a relative offset; the
+    result is mapped back onto the time column's fitted marginal by rank (order kept, shape exact)."""
+    parent = fk["parent"]
+    npar = len(Z[parent])
+    ok = pos >= 0
+    if not ok.any() or npar == 0:
+        return tv
+    pdims = model.tables[parent]["dims"]
+    tag = f"{name}.{fk['column']}"
+    def ranks(key):
+        return _uniform_ranks(Z[parent][:, pdims.index(key)], rng) if key in pdims else rng.random(npar)
+    def q(name_, u):
+        arr = np.asarray(anc[name_])
+        return np.interp(u, np.linspace(0, 1, len(arr)), arr)
+    anchor = q("first_q", ranks(f"#m:{tag}.{tm['time_col']}"))
+    scale = q("scale_q", ranks(f"#n:{tag}"))
+    secs = tv.astype("datetime64[ns]").astype("int64").astype(np.float64) / 1e9
+    secs[ok] = anchor[pos[ok]] + scale[pos[ok]] * q("rel_q", rng.random(int(ok.sum())))
+    vals = draw_column(m_time, _uniform_ranks(secs, rng), rng)
+    return vals.astype("datetime64[ns]").to_numpy().copy()
 
 
 def _self_links(fk: dict, n: int, rng) -> np.ndarray:
