@@ -180,7 +180,8 @@ def fit_column(s: pd.Series, stype: Stype, min_count: int, rng: np.random.Genera
             x = _as_seconds(s)
             ok = ~np.isnan(x)
             day = bool(np.all(np.mod(x[ok], 86400.0) == 0))
-            extra = dict(date_only=day, tz=str(getattr(pd.to_datetime(nn).dt, "tz", None) or ""))
+            res = next((r for r in (86400.0, 3600.0, 60.0, 1.0) if np.all(np.mod(x[ok], r) == 0)), 0.0)
+            extra = dict(date_only=day, resolution=res, tz=str(getattr(pd.to_datetime(nn).dt, "tz", None) or ""))
         else:
             x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             x = np.where(np.isfinite(x), x, np.nan)
@@ -348,7 +349,9 @@ def fit_database(db, *, min_count: int = MIN_COUNT, seed: int = 0) -> FittedMode
             cols.append(m)
             if key is not None and len(df) > 0:
                 dims.append(c)
-                zs.append(normal_scores(key, rng))
+                zs.append(key)
+        _order_categories(cols, dims, zs)
+        zs = [normal_scores(k, rng) for k in zs]
         pk = None
         if t.pkey_col is not None:
             p = df[t.pkey_col]
@@ -443,6 +446,47 @@ def fit_database(db, *, min_count: int = MIN_COUNT, seed: int = 0) -> FittedMode
     split = {k: (str(getattr(db, k)) if getattr(db, k) is not None else None) for k in ("val_timestamp", "test_timestamp")}
     return FittedModel(tables=tables, order=order, name=str(db.name), min_count=int(min_count), meta=dict(source=str(db.name)),
                        **split)
+
+
+def _order_categories(cols: list[dict], dims: list[str], keys: list[np.ndarray]) -> None:
+    """Order each category's labels along the number they move with most (largest correlation
+    ratio with a numeric column of the table), so the copula sees the association monotonically;
+    labels keep frequency order when the table has no such number. Updates marginals and keys."""
+    by_name = {m["name"]: m for m in cols}
+    num = [i for i, d in enumerate(dims) if by_name[d]["kind"] in ("quantile", "discrete")]
+    if not num:
+        return
+    nz = {}
+    for i in num:
+        k = keys[i]
+        r = pd.Series(k).rank(method="average").to_numpy()
+        nz[i] = np.where(np.isnan(k), np.nan, (r - np.nanmean(r)) / (np.nanstd(r) or 1.0))
+    for i, d in enumerate(dims):
+        m = by_name[d]
+        if m["kind"] != "cat" or len(m["values"]) < 3:
+            continue
+        code = keys[i]
+        K = len(m["values"])
+        best, means = 0.0, None
+        for j in num:
+            v = nz[j]
+            ok = ~np.isnan(code) & ~np.isnan(v) & (code < K)
+            if ok.sum() < 3:
+                continue
+            c = code[ok].astype(np.int64)
+            cnt = np.bincount(c, minlength=K)
+            mu = np.bincount(c, weights=v[ok], minlength=K) / np.maximum(cnt, 1)
+            eta = float((cnt * mu ** 2).sum() / max(ok.sum(), 1))
+            if eta > best:
+                best, means = eta, np.where(cnt > 0, mu, 0.0)
+        if means is None or best < 0.01:
+            continue
+        new = np.argsort(means, kind="stable")  # new position -> old code
+        rank = np.empty(K, np.int64)
+        rank[new] = np.arange(K)
+        m["values"] = [m["values"][o] for o in new]
+        m["probs"] = [m["probs"][o] for o in new]
+        keys[i] = np.where(np.isnan(code) | (code >= K), code, rank[np.clip(np.nan_to_num(code), 0, K - 1).astype(np.int64)])
 
 
 def _within_parent_order(pos: np.ndarray, z: np.ndarray, dims: list[str], tsec) -> dict | None:

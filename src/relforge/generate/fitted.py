@@ -106,8 +106,10 @@ def draw_column(m: dict, u: np.ndarray, rng: np.random.Generator) -> pd.Series:
         q = np.asarray(m["q"], np.float64)
         x = np.interp(v, np.linspace(0, 1, len(q)), q)
     if m["stype"] == Stype.datetime.value:
-        if m.get("date_only"):
-            x = np.floor(x / 86400.0) * 86400.0
+        res = float(m.get("resolution") or (86400.0 if m.get("date_only") else 0.0))
+        if res > 0:  # the source's resolution (days, hours, minutes, seconds), within its range
+            lo, hi = (min(m["values"]), max(m["values"])) if kind == "discrete" else (m["q"][0], m["q"][-1])
+            x = np.clip(np.round(x / res) * res, np.ceil(lo / res) * res, np.floor(hi / res) * res)
         ts = pd.to_datetime(np.round(x * 1e9).astype("int64"), unit="ns")
         s = pd.Series(ts).where(~null, pd.NaT)
         try:
@@ -240,7 +242,7 @@ def sample_fitted(model, seed: int = 0, n_rows: dict[str, int] | None = None) ->
         rng = child(seed, "like", name)
         dims = tm["dims"]
         d = len(dims)
-        idx, slots = _link_slots(model, tm, name, n, out, Z, rng)
+        idx, slots = _link_slots(model, tm, name, n, out, Z, rng, times)
         z = _latents(model, tm, n, idx, slots, Z, rng)
         prim = next((f for f in tm["fkeys"] if not f["self"]), None)
         ob = tm.get("order_by")
@@ -311,7 +313,14 @@ def sample_fitted(model, seed: int = 0, n_rows: dict[str, int] | None = None) ->
     return db
 
 
-def _link_slots(model, tm: dict, name: str, n: int, out: dict, Z: dict, rng) -> tuple[dict, dict]:
+def _time_range(tm: dict) -> tuple[float, float] | None:
+    m = next((c for c in tm["columns"] if c["name"] == tm["time_col"]), None)
+    if m is None or m["kind"] not in ("quantile", "discrete"):
+        return None
+    return (min(m["values"]), max(m["values"])) if m["kind"] == "discrete" else (m["q"][0], m["q"][-1])
+
+
+def _link_slots(model, tm: dict, name: str, n: int, out: dict, Z: dict, rng, times: dict) -> tuple[dict, dict]:
     """Per foreign key, the parent row of each child row (-1: null). The first key groups rows by
     parent; the others get their parent's child slots (``slots``), matched to rows in :func:`_latents`."""
     idx: dict[str, np.ndarray] = {}
@@ -331,7 +340,22 @@ def _link_slots(model, tm: dict, name: str, n: int, out: dict, Z: dict, rng) -> 
         pdims = model.tables[parent]["dims"]
         key = f"#n:{name}.{fk['column']}"
         u = _uniform_ranks(Z[parent][:, pdims.index(key)], rng) if key in pdims else rng.random(npar)
-        c = _fix_total(_child_counts(fk, u), n - n_null, rng)
+        c = _child_counts(fk, u)
+        rng_t = _time_range(tm) if fk.get("time_rule") and parent in times else None
+        if rng_t is not None and len(times[parent]) == npar:
+            # children take their time from the parent: parents outside the child's range get none
+            secs = times[parent].astype("datetime64[ns]").astype("int64") / 1e9
+            inside = (secs >= rng_t[0]) & (secs <= rng_t[1])
+            if inside.any() and not inside.all():
+                # the smallest counts go to the parents outside (then none), the rest by rank to those inside
+                cs = np.sort(c)
+                k_out = int((~inside).sum())
+                c = np.zeros(npar, np.int64)
+                ins = np.flatnonzero(inside)
+                c[ins[np.argsort(u[ins], kind="stable")]] = cs[k_out:]
+                if c.sum() == 0:
+                    c = inside.astype(np.int64)
+        c = _fix_total(c, n - n_null, rng)
         slot = np.repeat(np.arange(npar), c)
         if first:
             pos = np.concatenate([slot, np.full(n_null, -1, np.int64)])
