@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -202,7 +201,9 @@ def fit_column(s: pd.Series, stype: Stype, min_count: int, rng: np.random.Genera
                 # copula key: rank by value (ordinal), dropped values ranked where they fall
                 return dict(base, kind="discrete", null=null, values=[_fl(v) for v in kept], probs=probs,
                             ordinal=True, **extra), x
-        q = np.quantile(xs, np.linspace(0, 1, QUANTILES)) if len(xs) > 1 else np.repeat(xs, 2)
+        # at most one knot per min_count values: a small column's quantile table does not list its values
+        k = int(np.clip(len(xs) // max(int(min_count), 1) + 1, 2, QUANTILES))
+        q = np.quantile(xs, np.linspace(0, 1, k)) if len(xs) > 1 else np.repeat(xs, 2)
         return dict(base, kind="quantile", null=null, q=[_fl(v) for v in q], **extra), x
     # categorical / boolean
     if stype == Stype.boolean or pd.api.types.is_bool_dtype(nn.dtype):
@@ -242,7 +243,6 @@ def fit_column(s: pd.Series, stype: Stype, min_count: int, rng: np.random.Genera
     return out, key
 
 
-_UP, _LO, _DG = re.compile(r"[A-Z]"), re.compile(r"[a-z]"), re.compile(r"[0-9]")
 
 
 def _shapes(s: pd.Series) -> pd.Series:
