@@ -90,20 +90,22 @@ def sdv_worker(src: str, dst: str) -> None:
 # ------------------------------------------------------------------------------ relforge side
 
 
-def relforge_worker(db_name: str, dst: str, seed: int) -> None:
-    """Fit relforge's --like model on a real database and save one sample (fresh process)."""
+def relforge_worker(db_name: str, dst: str, seed: int, mode: str = "fitted") -> None:
+    """Fit relforge's --like model on a real database and save one sample (fresh process);
+    ``mode="schema"``: today's schema + row counts + generic prior, for reference."""
     from relforge import realdata
-    from relforge.generate.fit import fit_database
+    from relforge.generate.like import fit_like, generate_like, sample_like, schema_like
 
     db = realdata.load(db_name)
     t0, c0 = time.perf_counter(), time.process_time()
-    model = fit_database(db)
+    model = fit_like(db) if mode == "fitted" else None
     t1, c1 = time.perf_counter(), time.process_time()
-    gen = model.sample(seed)
+    gen = sample_like(model, schema_like(db), seed) if mode == "fitted" else generate_like(db, seed, mode="schema")
     t2, c2 = time.perf_counter(), time.process_time()
     gen.save(Path(dst) / "db")
     rec = dict(fit_s=t1 - t0, sample_s=t2 - t1, fit_cpu_s=c1 - c0, sample_cpu_s=c2 - c1,
-               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, model_kb=len(model.to_json()) / 1024)
+               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               model_kb=len(model.to_json()) / 1024 if model else None)
     Path(dst, "timing.json").write_text(json.dumps(rec))
 
 
@@ -205,15 +207,16 @@ def main() -> None:
         for name in a.dbs:
             src = realdata.load(name)
             rec = dict(rows=src.n_rows, tables=len(src.tables))
-            # relforge
-            out = Path(tmp, f"rf-{name}")
-            rc, err, wall = run([sys.executable, __file__, "--relforge-worker", name, str(out), str(a.seed)], env=env)
-            if rc != 0:
-                sys.exit(f"relforge failed on {name}: {err}")
+            # relforge: fitted (the default) and schema mode (the generic prior, for reference)
             from relforge.db.io import load_database
 
-            gen = load_database(out / "db")
-            rec["relforge"] = dict(json.loads((out / "timing.json").read_text()), process_wall_s=wall, **score(src, gen, a.seed))
+            for mode, key in (("fitted", "relforge"), ("schema", "relforge_schema_mode")):
+                out = Path(tmp, f"rf-{mode}-{name}")
+                rc, err, wall = run([sys.executable, __file__, "--relforge-worker", name, str(out), str(a.seed), mode], env=env)
+                if rc != 0:
+                    sys.exit(f"relforge ({mode}) failed on {name}: {err}")
+                gen = load_database(out / "db")
+                rec[key] = dict(json.loads((out / "timing.json").read_text()), process_wall_s=wall, **score(src, gen, a.seed))
             # SDV
             if not a.no_sdv:
                 sdir = Path(a.sdv_cache, name) if a.sdv_cache else Path(tmp, f"sdv-{name}")
@@ -249,7 +252,7 @@ def _print(name: str, rec: dict) -> None:
         return "-" if x is None else f"{x:.{d}f}"
 
     print(f"== {name}: {rec['tables']} tables, {rec['rows']:,} rows")
-    for sysname in ("relforge", "sdv"):
+    for sysname in ("relforge", "relforge_schema_mode", "sdv"):
         r = rec.get(sysname)
         if r is None:
             continue
@@ -257,7 +260,7 @@ def _print(name: str, rec: dict) -> None:
             print(f"  {sysname:8s} {r.get('did_not_finish') or r.get('error')}")
             continue
         p = r["privacy"]
-        print(f"  {sysname:8s} column shapes {f(r['column_shapes'])}  cardinality {f(r['cardinality_shapes'])}  "
+        print(f"  {sysname:8s}\n           column shapes {f(r['column_shapes'])}  cardinality {f(r['cardinality_shapes'])}  "
               f"pair trends {f(r['pair_trends'])}  C2ST mean {f(r['c2st_mean'])}  "
               f"exact match {f(p['exact_match_share'])} (holdout {f(p['holdout_exact_match_share'])})  "
               f"DCR {f(p['dcr_median'])} (holdout {f(p['holdout_dcr_median'])})  "
@@ -270,6 +273,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--sdv-worker":
         sdv_worker(sys.argv[2], sys.argv[3])
     elif len(sys.argv) > 1 and sys.argv[1] == "--relforge-worker":
-        relforge_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        relforge_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:6])
     else:
         main()

@@ -273,6 +273,10 @@ def test_fitted_like_rows_and_scale(real_data_dir):
     assert len(db["InvoiceLine"].df) == 500 and len(db["Invoice"].df) == 100
     small = generate_like(path, 2, scale=0.1)
     assert constraint_violations(small, schema_like(path, scale=0.1)) == []
+    from relforge import realdata
+
+    prior = generate_like(realdata.load("chinook", real_data_dir), 0, mode="schema", n_rows=10)  # a Database source
+    assert len(prior["Track"].df) == 10 and prior.meta.get("like_mode") != "fitted"
     with pytest.raises(RelforgeError, match="like-mode"):
         generate_like(path, 2, mode="nope")
     with pytest.raises(RelforgeError, match="min_count"):

@@ -308,7 +308,7 @@ def generate_like(db_or_path, seed: int = 0, config=None, *, n_rows: int | dict[
         if min_count is not None:
             raise RelforgeError("--like-min-count applies to --like-mode fitted only")
         src = db_or_path
-        if not Path(str(src)).exists() and not hasattr(src, "tables"):
+        if not hasattr(src, "tables") and (not Path(str(src)).exists() or str(src).startswith("real:")):
             src = resolve_source(src)
         return generate_from_schema(schema_like(src, n_rows, scale=scale), seed, config)
     if config is not None:
