@@ -99,15 +99,29 @@ def generate_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     schema: Optional[Path] = typer.Option(None, "--schema", help="SQL file of CREATE TABLE statements (parsed, never executed)"),
     dialect: Optional[str] = typer.Option(None, "--dialect", help="SQL dialect of --schema: sqlite, postgres, mysql, duckdb"),
-    like: Optional[Path] = typer.Option(None, "--like", help="copy the schema (and row counts) of a SQLite/DuckDB file or database folder"),
+    like: Optional[str] = typer.Option(None, "--like", help="a database like this SQLite/DuckDB file, database folder "
+                                                             "or real database name (f1, chinook, movielens)"),
+    like_mode: str = typer.Option("fitted", "--like-mode", help="fitted: learn the source's distributions, links and "
+                                                                "dependence; schema: its schema and row counts only, "
+                                                                "filled by the generic prior"),
+    like_min_count: Optional[int] = typer.Option(None, "--like-min-count", help="fitted --like: labels, text shapes and "
+                                                                                 "tokens seen fewer times are not kept "
+                                                                                 "(default 5, relaxed in small columns)"),
     rows: Optional[list[str]] = typer.Option(None, "--rows", help="row counts for --schema/--like: N (every table) or TABLE=N (repeatable)"),
     time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP + "; with --schema/--like"),
 ):
     """Generate synthetic relational databases (PluRel pipeline) as Parquet folders."""
     from relforge.corpus import generate_to
-    from relforge.generate.sources import schema_generator
+    from relforge.generate.sources import like_generator, schema_generator
 
-    gen = schema_generator(schema, like, dialect=dialect, rows=rows, time_cols=time_col)  # None: random schemas
+    if like is not None and schema is None and dialect is None:
+        if like_mode == "fitted" and config is not None:
+            raise RelforgeError("--config applies to --like-mode schema only (the fitted mode learns the source)")
+        gen = like_generator(like, rows=rows, mode=like_mode, min_count=like_min_count, time_cols=time_col)
+    else:
+        if like_mode != "fitted" or like_min_count is not None:
+            raise RelforgeError("--like-mode and --like-min-count apply to --like only")
+        gen = schema_generator(schema, like, dialect=dialect, rows=rows, time_cols=time_col)  # None: random schemas
     recs = generate_to(out, seed, num_dbs, config, workers=workers, overwrite=overwrite, progress=progress,
                        generator=gen)
     rows, cells = sum(r["rows"] for r in recs), sum(r["cells"] for r in recs)

@@ -1,4 +1,14 @@
-"""Schemas like an existing database: ``relforge generate --like PATH`` (paper: "semi-synthetic").
+"""Databases like an existing one: ``relforge generate --like PATH`` (paper: "semi-synthetic").
+
+Two modes (``--like-mode``):
+
+- ``fitted`` (the default): :func:`fit_like` fits the source's column distributions, link shapes,
+  dependence and time profile into a :class:`~relforge.generate.fit.FittedModel` (summaries only,
+  no source row), and :func:`generate_like` / :func:`sample_like` draw look-alike databases from it
+  (:mod:`relforge.generate.fit`, :mod:`relforge.generate.fitted`); every constraint of the source's
+  schema (below) still holds on the output.
+- ``schema``: the schema and row counts only, filled by the generic prior (any generator config);
+  what pretraining corpora want.
 
 :func:`schema_like` reads the schema, and by default the row counts, of
 
@@ -229,12 +239,174 @@ def _text_classes(name: str) -> int:
     return default_text_classes(text_style(ColumnSpec(name, Stype.text, role="text")))
 
 
+LIKE_MODES = ("fitted", "schema")
+
+
+def resolve_source(db_or_path):
+    """A :class:`~relforge.db.Database` from a Database, a database path (folder, .sqlite, .duckdb)
+    or a real database name (``f1``, also ``real:f1``; a path of that name wins)."""
+    from relforge.db.database import Database
+
+    if isinstance(db_or_path, Database):
+        return db_or_path
+    p = Path(db_or_path)
+    if p.exists() and not str(db_or_path).startswith("real:"):
+        from relforge.db.io import load_database
+
+        return load_database(p)
+    from relforge import realdata
+
+    name = str(db_or_path)[5:] if str(db_or_path).startswith("real:") else str(db_or_path)
+    if name in realdata.list_databases():
+        return realdata.load(name)
+    raise RelforgeError(f"--like: no such file or folder: {str(db_or_path)!r} (nor a real database name: "
+                        f"{', '.join(realdata.list_databases())})")
+
+
+def fit_like(db_or_path, *, min_count: int | None = None, seed: int = 0):
+    """Fit a source database (see :mod:`relforge.generate.fit`); returns a :class:`FittedModel`."""
+    from relforge.generate.fit import MIN_COUNT, fit_database
+
+    db = resolve_source(db_or_path)
+    model = fit_database(db, min_count=MIN_COUNT if min_count is None else min_count, seed=seed)
+    if not isinstance(db_or_path, type(db)):
+        model.meta["like"] = str(db_or_path)
+    return model
+
+
+def _constraint_schema(db_or_path, n_rows=None, scale=None):
+    """The source's schema (declared constraints and row counts) for a fitted sample."""
+    from relforge.db.database import Database
+
+    src = db_or_path
+    if not isinstance(src, Database):
+        p = Path(src)
+        if not p.exists() or str(src).startswith("real:"):
+            src = resolve_source(src)
+    return schema_like(src, n_rows, scale=scale)
+
+
+def sample_like(model, schema: Schema, seed: int = 0):
+    """Draw one database from ``model`` with ``schema``'s row counts, then make every constraint
+    declared in ``schema`` hold (:func:`conform`)."""
+    db = model.sample(seed, {n: t.n_rows for n, t in schema.tables.items() if n in model.tables})
+    return conform(db, schema, rng=np.random.default_rng(np.random.SeedSequence([int(seed) & (2**63 - 1), 18])))
+
+
 def generate_like(db_or_path, seed: int = 0, config=None, *, n_rows: int | dict[str, int] | None = None,
-                  scale: float | None = None):
-    """``relforge generate --like PATH``: a synthetic database with the schema of ``db_or_path``."""
-    from relforge.generate.sql import generate_from_schema
+                  scale: float | None = None, mode: str = "fitted", min_count: int | None = None):
+    """``relforge generate --like PATH``: a synthetic database like ``db_or_path``.
 
-    return generate_from_schema(schema_like(db_or_path, n_rows, scale=scale), seed, config)
+    ``mode="fitted"`` (default) fits the source and samples from the fit; ``mode="schema"`` keeps
+    only the schema and row counts and fills them from the generic prior with ``config``.
+    """
+    if mode not in LIKE_MODES:
+        raise RelforgeError(f"--like-mode must be one of {', '.join(LIKE_MODES)}, got {mode!r}")
+    if mode == "schema":
+        from relforge.generate.sql import generate_from_schema
+
+        if min_count is not None:
+            raise RelforgeError("--like-min-count applies to --like-mode fitted only")
+        src = db_or_path
+        if not hasattr(src, "tables") and (not Path(str(src)).exists() or str(src).startswith("real:")):
+            src = resolve_source(src)
+        return generate_from_schema(schema_like(src, n_rows, scale=scale), seed, config)
+    if config is not None:
+        raise RelforgeError("a generator config applies to --like-mode schema only (the fitted mode learns the source)")
+    schema = _constraint_schema(db_or_path, n_rows, scale)
+    return sample_like(fit_like(db_or_path, min_count=min_count), schema, seed)
 
 
-__all__ = ["schema_like", "schema_from_database", "generate_like"]
+def _fitted_generator(model, schema: Schema, seed: int, cfg):
+    return sample_like(model, schema, seed)
+
+
+# ------------------------------------------------------------------------- declared constraints
+
+
+def conform(db, schema: Schema, *, rng: np.random.Generator):
+    """Make the constraints declared in ``schema`` hold on a fitted sample (they hold on the source,
+    so this only touches values the smoothing or the rare-label replacement moved): NOT NULL, labels,
+    bounds, integers, decimals, text length, UNIQUE, and junction tables' distinct key sets
+    (``relforge.generate.sql.enforce_schema``)."""
+    from relforge.generate.sql import enforce_schema
+
+    tables = dict(db.tables)
+    for tn, spec in schema.tables.items():
+        if tn not in tables:
+            continue
+        t = tables[tn]
+        df = t.df.copy()
+        changed = False
+        for c in spec.columns:
+            if c.name not in df.columns:
+                continue
+            s0 = df[c.name]
+            s = _conform_column(s0, c, rng)
+            if s is not s0:
+                df[c.name] = s
+                changed = True
+        if changed:
+            tables[tn] = t._with_df(df)
+    out = db._with_tables(tables)
+    return enforce_schema(out, schema, {n: t.n_rows for n, t in schema.tables.items()})
+
+
+def _conform_column(s: pd.Series, c: ColumnSpec, rng: np.random.Generator) -> pd.Series:
+    orig = s
+    nn = s.notna()
+    if c.labels is not None and c.stype != Stype.boolean and nn.any():
+        if c.integer or (c.stype == Stype.numerical):
+            allowed = np.asarray([float(x) for x in c.labels])
+            bad = nn & ~s.astype("float64").isin(allowed)
+        else:
+            allowed = np.asarray(c.labels, dtype=object)
+            bad = nn & ~s.astype(str).isin(set(c.labels))
+        if bad.any():
+            good = s[nn & ~bad]
+            pool = good.to_numpy() if len(good) else allowed
+            s = s.copy()
+            s[bad] = pool[rng.integers(0, len(pool), int(bad.sum()))]
+    if not c.nullable and s.isna().any():
+        good = s.dropna()
+        if len(good):
+            s = s.copy()
+            s[s.isna()] = good.to_numpy()[rng.integers(0, len(good), int(s.isna().sum()))]
+        elif c.stype == Stype.text:
+            s = s.fillna("x")
+    if c.stype == Stype.numerical and s.notna().any() and pd.api.types.is_numeric_dtype(s.dtype):
+        x = s.astype("float64")
+        y = x.clip(lower=c.lo, upper=c.hi) if (c.lo is not None or c.hi is not None) else x
+        if c.integer:
+            y = np.round(y)
+        elif c.scale is not None:
+            y = np.round(y, c.scale)
+        if not y.equals(x):
+            s = y.astype(s.dtype) if not (c.integer and s.isna().any()) else y
+    if c.stype == Stype.datetime and (c.lo is not None or c.hi is not None) and s.notna().any():
+        ns = s.astype("datetime64[ns]")
+        lo = pd.Timestamp(int(c.lo * 1e9)) if c.lo is not None else None
+        hi = pd.Timestamp(int(c.hi * 1e9)) if c.hi is not None else None
+        s = ns.clip(lower=lo, upper=hi)
+    if c.stype == Stype.text and c.max_len is not None and s.notna().any():
+        if (s.dropna().astype(str).str.len() > c.max_len).any():
+            s = s.where(s.isna(), s.astype(str).str.slice(0, c.max_len))
+    if c.unique and s.notna().any() and s.dropna().duplicated().any():
+        s = s.copy()
+        dup = s.duplicated(keep="first") & s.notna()
+        k = int(dup.sum())
+        if c.stype == Stype.text or not pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_datetime64_any_dtype(s.dtype):
+            suffix = pd.Series(np.arange(k) + 2, index=s.index[dup]).astype(str)
+            new = s[dup].astype(str) + "-" + suffix
+            if c.max_len is not None:
+                new = suffix.str.slice(0, c.max_len) if (new.str.len() > c.max_len).any() else new
+            s[dup] = new
+        elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+            s[dup] = s.max() + pd.to_timedelta(np.arange(1, k + 1), unit="s")
+        else:
+            s[dup] = float(np.nanmax(s.astype("float64"))) + np.arange(1, k + 1)
+    return s if s is not orig else orig
+
+
+__all__ = ["schema_like", "schema_from_database", "generate_like", "fit_like", "sample_like",
+           "resolve_source", "conform", "LIKE_MODES"]

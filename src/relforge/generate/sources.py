@@ -9,9 +9,10 @@ import functools
 from pathlib import Path
 
 from relforge.db.io import load_database
-from relforge.db.timecols import parse_time_cols
+from relforge.db.database import Database
+from relforge.db.timecols import apply_time_cols, parse_time_cols
 from relforge.errors import RelforgeError
-from relforge.generate.like import schema_like
+from relforge.generate.like import LIKE_MODES, _constraint_schema, _fitted_generator, fit_like, resolve_source, schema_like
 from relforge.generate.schema import Schema
 from relforge.generate.sql import generate_from_schema, read_schema_file
 
@@ -78,3 +79,33 @@ def schema_generator(schema_file=None, like=None, *, dialect: str | None = None,
     else:
         schema = schema_like(like, n_rows, time_cols=tc or None)
     return functools.partial(_schema_generator, schema)
+
+
+def like_generator(like, *, rows=None, mode: str = "fitted", min_count: int | None = None, time_cols=None):
+    """A picklable ``(seed, config) -> Database`` for ``relforge generate --like``: the source is
+    read (and, in fitted mode, fitted) once, before any output is written. ``time_cols`` as in
+    :func:`schema_generator`."""
+    if mode not in LIKE_MODES:
+        raise RelforgeError(f"--like-mode must be one of {', '.join(LIKE_MODES)}, got {mode!r}")
+    is_path = not isinstance(like, Database) and Path(str(like)).exists() and not str(like).startswith("real:")
+    if mode == "schema":
+        if min_count is not None:
+            raise RelforgeError("--like-min-count applies to --like-mode fitted only")
+        return schema_generator(None, like if (is_path or isinstance(like, Database)) else resolve_source(like),
+                                rows=rows, time_cols=time_cols)
+    n_rows = rows if isinstance(rows, (dict, int)) and not isinstance(rows, bool) else parse_rows(rows)
+    tc = parse_time_cols(time_cols)
+    src = resolve_source(like)
+    if tc:
+        src = apply_time_cols(src, tc)
+    if tc and is_path and Path(str(like)).is_file():  # declared constraints from the SQL text, user time columns
+        schema = schema_like(like, n_rows or None, time_cols=tc)
+    elif tc:
+        schema = schema_like(src, n_rows or None)
+    else:
+        schema = _constraint_schema(like, n_rows or None)
+    model = fit_like(src, min_count=min_count)
+    if not isinstance(like, Database):
+        model.meta["like"] = str(like)
+    return functools.partial(_fitted_generator, model, schema)
+

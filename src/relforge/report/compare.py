@@ -341,7 +341,9 @@ def compare_databases(db_a: Database, db_b: Database, ma: dict, mb: dict, *, see
     Returns
     -------
     dict with ``matched`` (``cardinality_shape``, ``column_shapes``, ``pair_trends``, ``c2st``
-    per table, their means and ``quality`` = mean of the three SDMetrics-style means),
+    per table, their means and ``quality`` = mean of the three SDMetrics-style means, and
+    ``privacy``: :func:`relforge.report.privacy.privacy_figures` of ``db_a``'s rows against
+    ``db_b``'s, e.g. a synthetic copy against its source),
     ``profile`` (1 - KS per metric family, and their mean) and ``structural_c2st``.
     """
     card = safe(cardinality_shape, db_a, db_b)
@@ -354,8 +356,11 @@ def compare_databases(db_a: Database, db_b: Database, ma: dict, mb: dict, *, see
     means = dict(cardinality_shape=mean_of(card), column_shapes=mean_of(cols), pair_trends=mean_of(pairs))
     quality = _mean([v for v in means.values() if v is not None])
     shared_tables = sorted(set(db_a.tables) & set(db_b.tables))
+    from relforge.report.privacy import privacy_figures
+
     matched = dict(shared_tables=shared_tables, cardinality_shape=card, column_shapes=cols, pair_trends=pairs,
-                   means=means, quality=quality, c2st=safe(matched_c2st, db_a, db_b, seed=seed))
+                   means=means, quality=quality, c2st=safe(matched_c2st, db_a, db_b, seed=seed),
+                   privacy=safe(privacy_figures, db_b, db_a, seed=seed))
     prof = safe(profile_similarity, ma, mb)
     profile = dict(scores=prof, mean=mean_of(prof))
     sc = safe(lambda: c2st(structural_features(db_a), structural_features(db_b), seed=seed, key="structural"))

@@ -270,6 +270,20 @@ def comparison_html(cmp: dict, labels: list[str], pl: _Plots, ma: dict, mb: dict
         elif c2:
             out.append(table_html(["table", "C2ST AUROC", "rows per side", "features"],
                                   [[_e(t), v.get("auroc"), v.get("n_per_side"), v.get("n_features")] for t, v in c2.items()]))
+        pv = mt.get("privacy")
+        if isinstance(pv, dict) and "error" in pv:
+            out.append(_err(pv))
+        elif pv:
+            out.append(f"<h3>Privacy: rows of {_e(labels[0])} against rows of {_e(labels[1])}</h3>"
+                       "<p class=note>Exact-match share: rows equal to some row of the other database on every shared "
+                       "non-key, non-text column. DCR: distance to the closest such row (Gower, 0 = a copy). The holdout "
+                       "row compares half of the second database with its other half: the baseline of how alike real "
+                       "rows are.</p>")
+            rows = [["all tables (rows-weighted share, mean of medians)", pv.get("exact_match_share"),
+                     pv.get("holdout_exact_match_share"), pv.get("dcr_median"), pv.get("holdout_dcr_median")]]
+            rows += [[_e(t), v.get("exact_match_share"), v.get("holdout_exact_match_share"), v.get("dcr_median"),
+                      v.get("holdout_dcr_median")] for t, v in (pv.get("tables") or {}).items() if isinstance(v, dict)]
+            out.append(table_html(["table", "exact-match share", "holdout", "median DCR", "holdout"], rows))
         for key, title in (("cardinality_shape", "cardinality shape similarity per FK"),
                            ("column_shapes", "column shape similarity"), ("pair_trends", "pair trends")):
             d = mt.get(key) or {}
