@@ -188,7 +188,8 @@ def add_aggregates(tables: dict, schema: Schema, cfg, *, seed: int, val_ts=None,
 
     Notes
     -----
-    Only parents without a time column get aggregates (a static entity such as a customer storing
+    Only random schemas get aggregates (SQL and ``--like`` schemas keep their declared columns), and
+    only parents without a time column (a static entity such as a customer storing
     ``num_orders``). Children with a time column are counted **as of one cut-off**
     (``relational.aggregate_asof``: the validation timestamp by default), never later, so the
     aggregate holds no information from the validation or test period. It does summarize training-
@@ -198,8 +199,8 @@ def add_aggregates(tables: dict, schema: Schema, cfg, *, seed: int, val_ts=None,
     a parent without a counted child. Child cells are read after rendering and masking.
     """
     r = cfg.relational
-    if r.aggregate_prob <= 0:
-        return []
+    if r.aggregate_prob <= 0 or schema.meta.get("source") not in (None, "random"):
+        return []  # SQL and --like schemas keep exactly their declared columns
     import pandas as pd
 
     semantic = bool(getattr(cfg.schema, "semantic_names", False)) and schema.meta.get("names") is not None

@@ -476,7 +476,9 @@ def entity_latents(schema: Schema, links: dict, times: dict | None, cfg, *, seed
     """Hidden per-row entity latents ``{table: (n, d) float32}`` (``relational.latent_dim`` = d).
 
     Tables in topological order. A row's latent is ``sqrt(rho) * std(inherited) + sqrt(1 - rho) * own``
-    with ``own ~ N(0, I)`` and ``rho ~ U(latent_inherit)`` per table; ``inherited`` sums, over the
+    with ``own ~ N(0, I)`` (in a timed table an AR(1) series in time order with coefficient
+    ``U(latent_smooth)`` per dim, so shared period effects keep activity columns autocorrelated)
+    and ``rho ~ U(latent_inherit)`` per table; ``inherited`` sums, over the
     table's (non-self) foreign keys, the standardized parent row's latent (0 for a null key) with
     variance shares ``~ Dirichlet(latent_concentration)``, so one parent often dominates. So rows that share
     a parent share a component (homophily) and the parent's own columns, which read the parent's
@@ -492,7 +494,7 @@ def entity_latents(schema: Schema, links: dict, times: dict | None, cfg, *, seed
     out: dict[str, np.ndarray] = {}
     if d <= 0:
         return out
-    t_all = [np.asarray(v, dtype="datetime64[ns]").astype(np.int64) for v in times.values() if len(v)]
+    t_all = [np.asarray(v, dtype="datetime64[ns]").astype(np.int64) for v in times.values() if v is not None and len(v)]
     t0 = min(int(x.min()) for x in t_all) if t_all else 0
     span = max((max(int(x.max()) for x in t_all) - t0) if t_all else 1, 1)
     for name in schema.topo_order():
@@ -501,7 +503,13 @@ def entity_latents(schema: Schema, links: dict, times: dict | None, cfg, *, seed
         rng = child(seed, "latent", name)
         own = rng.standard_normal((n, d)).astype(F32)
         rho = rng.uniform(*r.latent_inherit)
-        use_state = rng.random() < r.state_prob and name in times
+        if times.get(name) is not None and n > 1 and r.latent_smooth[1] > 0:
+            # a timed table's own part drifts in time order (period effects), AR(1) per dim
+            a = rng.uniform(*r.latent_smooth, d)
+            for j in range(d):
+                z = scm.ar1(own[:, j].astype(np.float64) * math.sqrt(1.0 - a[j] ** 2), float(a[j]))
+                own[:, j] = ((z - z.mean()) / (z.std() + 1e-12)).astype(F32)
+        use_state = rng.random() < r.state_prob and times.get(name) is not None
         inh = np.zeros((n, d), dtype=np.float64)
         k = 0
         fks = [fk for fk in spec.fkeys if fk.parent != name and fk.parent in out and (name, fk.column) in links]
