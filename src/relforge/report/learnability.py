@@ -478,7 +478,7 @@ def format_table(rows: list[dict]) -> str:
     a median row per group."""
     hdr = ("group", "database", "tasks", "a", "b", "c", "d", "lift d-a", "sib d-c", "R2(d)", "AUROC(d)", "s")
     lines = []
-    fmt = "{:<9} {:<22} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8} {:>7} {:>6} {:>8} {:>5}"
+    fmt = "{:<12} {:<22} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8} {:>7} {:>6} {:>8} {:>5}"
     lines.append(fmt.format(*hdr))
 
     def f(x):
