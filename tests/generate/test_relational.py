@@ -165,3 +165,39 @@ def test_aggregates_count_only_children_up_to_the_cutoff():
 def test_v2_is_deterministic():
     cfg = preset("v2").replace(**SMALL)
     assert generate_database(5, cfg).content_hash() == generate_database(5, cfg).content_hash()
+
+
+def test_mechanism_families_do_what_they_say():
+    from relforge.generate import values as V
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((500, 16)).astype(np.float32), rng.standard_normal((500, 16)).astype(np.float32)
+    lin = V._Linear(16, rng)
+    np.testing.assert_allclose(lin(2 * x - 3 * y), 2 * lin(x) - 3 * lin(y), rtol=1e-4, atol=1e-4)
+    tr = V._Trees(16, rng)
+    levels = (2 ** tr.dims.shape[1]) ** len(tr.dims)  # leaf combinations of the trees
+    out = tr(np.concatenate([x, y]))
+    assert len(np.unique(out)) <= levels and out.shape == (1000, 1)
+    per = V._Periodic(16, rng)
+    assert np.abs(per(x * 100)).max() <= np.abs(per.a).sum() + 1e-4
+
+
+def test_mechanisms_are_mixed_per_column_and_off_in_v1():
+    from relforge.generate import values as V
+    from relforge.generate.schema import ColumnSpec, Schema, TableSpec
+    from relforge.db import Stype
+
+    cols = [ColumnSpec(f"x{i}", Stype.numerical) for i in range(30)]
+    schema = Schema({"t": TableSpec("t", 300, "entity", columns=cols)})
+    seen = {}
+    mix = preset("v2").replace(relational={"mechanisms": ("mlp", "tree", "linear", "periodic")})
+    for name, cfg in (("v1", preset("v1")), ("v2", preset("v2")), ("mix", mix)):
+        fams = set()
+        for seed in range(4):
+            tr = {}
+            V.table_values(schema.tables["t"], cfg, rng=np.random.default_rng(seed), temporal=False, trace=tr,
+                           entity_rng=np.random.default_rng(100 + seed))
+            fams |= {d["mechanism"] for d in tr.values() if d["mechanism"]}
+        seen[name] = fams
+    assert seen["v1"] == seen["v2"] == {"randommlp"}  # off by default
+    assert {"randommlp", "trees", "linear", "periodic"} <= seen["mix"], seen

@@ -175,6 +175,8 @@ class RelationalConfig:
     state_prob: float = knob(0.7, "probability that a timed child table inherits a time-varying parent state (an entity's form drifting over time)", min=0.0, max=1.0)
     state_gain: tuple[float, float] = knob((0.3, 1.5), "strength of the time-varying parent state relative to the parent's fixed latent", min=0.0)
     state_period: tuple[float, float] = knob((0.05, 1.0), "LogU period of the parent state, as a share of the database window", min=1e-4, max=100.0)
+    mechanisms: tuple[str, ...] = knob(("mlp",), "decoder families of numeric nodes, drawn per node: random MLP, oblivious threshold trees, linear, periodic (['mlp'] = off; the mix ['mlp', 'tree', 'linear', 'periodic'] halved the probe's relational lift, docs/results.md)", choices=("mlp", "tree", "linear", "periodic"))
+    mechanism_weights: tuple[float, ...] = knob((0.55, 0.2, 0.15, 0.1), "weights of `mechanisms`, in the same order", min=0.0)
     structured_names: bool = knob(True, "semantic names follow structure: tables high in the key hierarchy take the domain's grouping words (categories, leagues, genres), counts render as skewed non-negative tallies (generate/names.py); needs schema.semantic_names")
     aggregate_prob: float = knob(0.5, "probability that a (parent, child key) pair adds aggregate columns of the children to the parent table (count, sum, mean, days since the last child)", min=0.0, max=1.0)
     aggregate_max: int = knob(3, "most aggregate columns per (parent, child key) pair", min=1, max=8)

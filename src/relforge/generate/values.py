@@ -338,6 +338,9 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
     noise = _noise(nodes, [v for v in order if nodes[v].source is None], n, rng)
     if entity is not None and entity.shape[1] and n:
         _wire_entity(nodes, order, n_nodes, entity, h, cfg.relational, entity_rng, referenced=referenced)
+    mech = getattr(cfg.relational, "mechanisms", ("mlp",))
+    if tuple(mech) != ("mlp",) and entity_rng is not None:
+        _mix_mechanisms(nodes, order, n_nodes, h, cfg.relational, entity_rng)
 
     chunk = int(c.chunk_rows)
     cal = np.unique(np.linspace(0, max(n - 1, 0), min(n, N_CAL)).astype(np.int64))
@@ -420,7 +423,8 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                                  parents=[int(u) for u, _ in nd.parents if u < n_nodes],
                                  temporal_inputs=sum(u >= n_nodes for u, _ in nd.parents),
                                  fk_reads=[j for j, _ in nd.fk_reads], lazy=lazy, layout=layout,
-                                 entity=nd.lat_w is not None)
+                                 entity=nd.lat_w is not None,
+                                 mechanism=None if nd.dec is None else type(nd.dec).__name__.strip("_").lower())
     return result
 
 
@@ -470,6 +474,68 @@ def _wire_entity(nodes: list, order: list, n_nodes: int, entity: np.ndarray, h: 
             out = np.empty_like(src)
             out[np.argsort(key, kind="stable")] = np.sort(src, kind="stable")
             nd.source = out
+
+
+class _Linear:
+    """A linear decoder ``sig @ w`` (n, H) -> (n, 1)."""
+
+    def __init__(self, h, rng):
+        self.w = (rng.standard_normal((h, 1)) / math.sqrt(h)).astype(F32)
+
+    def __call__(self, x):
+        return x @ self.w
+
+
+class _Trees:
+    """Oblivious threshold trees on the signal: T ~ U{1..4} trees of depth D ~ U{1..4}, random
+    split dims, N(0, 1) thresholds and leaves; output = mean leaf (step-like mechanisms)."""
+
+    def __init__(self, h, rng):
+        t, dd = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        self.dims = rng.integers(0, h, (t, dd))
+        self.thr = rng.standard_normal((t, dd)).astype(F32)
+        self.leaf = rng.standard_normal((t, 2 ** dd)).astype(F32)
+        self.bits = (2 ** np.arange(dd)).astype(np.int64)
+
+    def __call__(self, x):
+        out = np.zeros((len(x), 1), dtype=F32)
+        for i in range(len(self.dims)):
+            idx = ((x[:, self.dims[i]] > self.thr[i]).astype(np.int64) * self.bits).sum(1)
+            out[:, 0] += self.leaf[i][idx]
+        return out / F32(len(self.dims))
+
+
+class _Periodic:
+    """A periodic decoder: ``sum_k a_k sin(f_k (sig @ v_k) + phi_k)``, K ~ U{1..3}, f ~ LogU(0.5, 3)."""
+
+    def __init__(self, h, rng):
+        k = int(rng.integers(1, 4))
+        self.v = (rng.standard_normal((h, k)) / math.sqrt(h)).astype(F32)
+        self.f = np.exp(rng.uniform(math.log(0.5), math.log(3.0), k)).astype(F32)
+        self.phi = rng.uniform(0, 2 * math.pi, k).astype(F32)
+        self.a = rng.standard_normal(k).astype(F32)
+
+    def __call__(self, x):
+        return (np.sin((x @ self.v) * self.f + self.phi) @ self.a)[:, None]
+
+
+_MECHS = {"linear": _Linear, "tree": _Trees, "periodic": _Periodic}
+
+
+def _mix_mechanisms(nodes: list, order: list, n_nodes: int, h: int, r, rng) -> None:
+    """Give numeric scalar nodes a decoder family drawn per node from ``relational.mechanisms``
+    (weights ``mechanism_weights``): the random MLP, a linear map, threshold trees or a periodic
+    map of the node's standardized signal. Draws come from the table's entity stream only."""
+    names = tuple(r.mechanisms)
+    w = np.asarray(r.mechanism_weights[: len(names)], dtype=np.float64)
+    w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1.0 / len(names))
+    for v in order:
+        nd = nodes[v]
+        if v >= n_nodes or nd.source is not None or nd.cat or nd.vec or nd.dec is None:
+            continue
+        fam = names[int(rng.choice(len(names), p=w))]
+        if fam != "mlp":
+            nd.dec = _MECHS[fam](h, rng)
 
 
 def entity_latents(schema: Schema, links: dict, times: dict | None, cfg, *, seed: int) -> dict[str, np.ndarray]:
