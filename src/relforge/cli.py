@@ -185,11 +185,14 @@ def report_cmd(
     seed: int = typer.Option(0, "--seed", help="seed of row subsampling and classifier folds"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
     time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP + "; of DB"),
+    learnability: bool = typer.Option(False, "--learnability", help="add the learnability probe (LightGBM per "
+                                                                    "autocomplete task; needs relforge[baselines])"),
 ):
     """Fidelity and realism report (HTML + PNG + JSON) of a database, a pair, or a corpus."""
     from relforge.report import build_report
 
-    page = build_report(db, out, vs=vs, corpus=corpus, overwrite=overwrite, seed=seed, time_cols=time_col)
+    page = build_report(db, out, vs=vs, corpus=corpus, overwrite=overwrite, seed=seed, learnability=learnability,
+                        time_cols=time_col)
     typer.echo(f"report written to {page} (metrics in {page.parent / 'metrics.json'})")
 
 

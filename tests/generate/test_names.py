@@ -81,3 +81,54 @@ def test_semantic_names_knob_defaults_on():
     assert GeneratorConfig().schema.semantic_names is True
     with pytest.raises(Exception):
         load_config({"schema": {"semantic_names": "yes"}})
+
+
+def test_structured_names_put_broader_group_words_above_narrower_ones():
+    from relforge.generate.names import GROUPS
+
+    checked = 0
+    for seed in range(12):
+        db = generate_database(seed, {"schema": {"entity_rows": (100, 200), "activity_rows": (300, 600)}})
+        groups = next((g for g in GROUPS.values() if any(n in g for n in db.tables)), None)
+        if groups is None:
+            continue
+        rank = {w: i for i, w in enumerate(groups)}
+        for child_t, t in db.tables.items():
+            for parent in t.fkey_col_to_pkey_table.values():
+                if parent != child_t and parent in rank and child_t in rank:
+                    assert rank[parent] < rank[child_t], (seed, parent, child_t)
+                    checked += 1
+    assert checked >= 3
+
+
+def test_structured_counts_are_skewed_non_negative_integers():
+    n_cols = 0
+    for seed in range(6):
+        db = generate_database(seed, {"schema": {"entity_rows": (300, 400), "activity_rows": (600, 900)}})
+        for t in db.tables.values():
+            for c in t.feature_cols:
+                s = t.df[c].dropna()
+                if t.stypes[c] != Stype.numerical or not pd_is_int(s) or c.startswith(("num_", "total_", "days_")):
+                    continue
+                if any(w in c for w in ("count", "num_", "quantity", "goals", "points")) and len(s) > 50:
+                    v = s.to_numpy(dtype=float)
+                    assert v.min() >= 0 and (v == np.round(v)).all()
+                    if v.std() > 0:  # right-skewed: positive third standardized moment
+                        assert (((v - v.mean()) / v.std()) ** 3).mean() > 0, (seed, c)
+                    n_cols += 1
+    assert n_cols >= 3
+
+
+def pd_is_int(s) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_integer_dtype(s.dtype)
+
+
+def test_unstructured_names_are_the_old_names():
+    schema = sample_schema(GeneratorConfig(), rng=child(4, "schema"))
+    a = apply_names(schema, rng=child(4, "names"))
+    b = apply_names(schema, rng=child(4, "names"), structured=False)
+    assert list(a.tables) == list(b.tables)
+    assert [c.role for t in a.tables.values() for c in t.columns] == [c.role for t in b.tables.values() for c in t.columns]
+    assert "tally" not in {c.role for t in a.tables.values() for c in t.columns}

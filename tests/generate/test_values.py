@@ -158,5 +158,7 @@ def test_temporal_structure_of_activity_columns():
     assert len(acs) >= 30
     p10, med, p90 = np.percentile(acs, [10, 50, 90])
     assert med > 0.15, med
-    assert p90 - p10 > 0.4 and p90 > 0.7 and p10 < 0.25, (p10, p90)
+    # issue 14 (intended): activity rows now depend strongly on their parent rows, which come in random
+    # time order, so the top decile fell from ~0.93 (v1) to ~0.65; still inside the real range
+    assert p90 - p10 > 0.4 and p90 > 0.6 and p10 < 0.25, (p10, p90)
     assert abs(np.median(shuffled)) < 0.03

@@ -148,6 +148,20 @@ DOMAINS: dict[str, dict] = {
     ),
 }
 
+# per domain, the entity words that group other entities (top of a hierarchy: a category holds
+# products, a league holds teams), broadest first; with ``structured=True`` tables high in the key
+# DAG take these, the higher table the broader word
+GROUPS: dict[str, tuple[str, ...]] = {  # broadest first
+    "retail": ("regions", "suppliers", "brands", "categories", "warehouses", "stores"),
+    "healthcare": ("insurers", "hospitals", "clinics", "departments", "wards"),
+    "sports": ("leagues", "seasons", "clubs", "venues", "sponsors"),
+    "social": ("communities", "groups", "channels", "topics", "tags"),
+    "finance": ("banks", "branches", "portfolios", "securities"),
+    "education": ("schools", "departments", "programs", "subjects"),
+    "logistics": ("carriers", "depots", "warehouses", "routes"),
+    "streaming": ("studios", "genres", "series", "plans"),
+}
+
 QUALIFIERS = ("regional", "archived", "online", "partner", "legacy", "daily", "premium", "external",
               "internal", "seasonal", "global", "local")
 PERSON_TEXT = (("first_name", "first_name"), ("last_name", "last_name"), ("full_name", "person"), ("email", "email"),
@@ -205,10 +219,42 @@ def _unique(name: str, used: set[str]) -> str:
     return f"{name}_{k}"
 
 
-def _table_names(schema: Schema, dom: dict, rng: np.random.Generator) -> dict[str, tuple[str, str]]:
-    """old table name -> (new plural, singular)."""
+def _heights(schema: Schema) -> dict[str, int]:
+    """Longest path of foreign keys from each table down to a table nobody references."""
+    h: dict[str, int] = {}
+    for name in reversed(schema.topo_order()):
+        kids = [c for c, _ in schema.children(name)]
+        h[name] = 1 + max(h[c] for c in kids) if kids else 0
+    return h
+
+
+def _table_names(schema: Schema, dom: dict, rng: np.random.Generator,
+                 groups: tuple[str, ...] | None = None) -> dict[str, tuple[str, str]]:
+    """old table name -> (new plural, singular).
+
+    With ``groups`` (structured names), entity tables are named in order of height: the highest
+    take grouping words first (a ``categories`` table above ``products``), the rest core entities.
+    """
     ent = [dom["entities"][i] for i in rng.permutation(len(dom["entities"]))]
     evt = [dom["events"][i] for i in rng.permutation(len(dom["events"]))]
+    if groups is not None:
+        h = _heights(schema)
+        ents = [n for n, t in schema.tables.items() if t.kind != "activity"]
+        top = sorted(ents, key=lambda n: -h[n])
+        n_group = sum(1 for n in ents if h[n] >= 2)
+        gsub = sorted(rng.choice(len(groups), min(n_group, len(groups)), replace=False)) if n_group else []
+        byname = dict(dom["entities"])
+        gw = [(groups[i], byname[groups[i]]) for i in gsub if groups[i] in byname]  # broad -> narrow
+        cw = [e for e in ent if e[0] not in groups]
+        # the n_group highest tables take group words, the others core words (each list falls back on the other)
+        picks = (gw[:n_group] + cw)[:n_group] if n_group else []
+        rest = [e for e in cw + gw if e not in picks]
+        want = dict(zip(top[:n_group], picks))
+        order_rest = iter(rest)
+        for n in top[n_group:]:
+            want[n] = next(order_rest, None)
+        ent = [want[n] for n in schema.tables if n in want and want[n] is not None]
+        ent += [e for e in dom["entities"] if e not in ent]
     out: dict[str, tuple[str, str]] = {}
     used: set[str] = set()
     ie = iv = 0
@@ -235,8 +281,8 @@ def _table_names(schema: Schema, dom: dict, rng: np.random.Generator) -> dict[st
     return out
 
 
-def _numeric_name(rng, dom, used) -> tuple[str, str]:
-    """(name, role) of a numerical column."""
+def _numeric_name(rng, dom, used, structured: bool = False) -> tuple[str, str]:
+    """(name, role) of a numerical column (``structured``: counts are rendered as tallies)."""
     u = rng.random()
     if u < 0.3:
         role, pool = "amount", dom["amounts"] + GENERIC_AMOUNTS
@@ -249,6 +295,8 @@ def _numeric_name(rng, dom, used) -> tuple[str, str]:
     else:
         role, pool = "feature", MEASURE_NAMES
     name = _pick(rng, pool, used) or _unique(pool[0], used)
+    if structured and role == "count":
+        role = "tally"
     return name, role
 
 
@@ -259,9 +307,10 @@ def _status_labels(word: str, k: int) -> tuple[str, ...]:
     return tuple(vocab) + tuple(f"{word}_{i}" for i in range(len(vocab), k))
 
 
-def _rename_column(c: ColumnSpec, rng, dom, used: set[str], person: bool, event: bool) -> ColumnSpec:
+def _rename_column(c: ColumnSpec, rng, dom, used: set[str], person: bool, event: bool,
+                   structured: bool = False) -> ColumnSpec:
     if c.stype == Stype.numerical and not c.labels:
-        name, role = _numeric_name(rng, dom, used)
+        name, role = _numeric_name(rng, dom, used, structured)
         return dataclasses.replace(c, name=_unique(name, used), role=role)
     if c.stype == Stype.boolean or (c.stype == Stype.categorical and not c.labels and c.n_categories <= 2):
         name = _pick(rng, FLAG_NAMES, used) or _unique("is_flagged", used)
@@ -291,13 +340,16 @@ def _rename_column(c: ColumnSpec, rng, dom, used: set[str], person: bool, event:
     return dataclasses.replace(c, name=_unique(c.name, used))
 
 
-def apply_names(schema: Schema, *, rng: np.random.Generator) -> Schema:
+def apply_names(schema: Schema, *, rng: np.random.Generator, structured: bool = False) -> Schema:
     """A copy of ``schema`` with semantic table and column names (see the module docstring).
 
     Parameters
     ----------
     schema : a random schema (``meta["source"]`` ``"random"`` or unset); others are returned as is.
     rng : the naming stream (same stream => same names).
+    structured : names follow structure (``relational.structured_names``): tables high in the key
+        hierarchy take the domain's grouping words (:data:`GROUPS`), count columns get the
+        ``tally`` role (skewed non-negative integers). Off: the pre-issue-14 naming, draw for draw.
 
     Returns
     -------
@@ -308,7 +360,7 @@ def apply_names(schema: Schema, *, rng: np.random.Generator) -> Schema:
         return schema
     dom_name = sorted(DOMAINS)[int(rng.integers(len(DOMAINS)))]
     dom = DOMAINS[dom_name]
-    tnames = _table_names(schema, dom, rng)
+    tnames = _table_names(schema, dom, rng, GROUPS[dom_name] if structured else None)
     # primary-key names first: foreign keys reuse the parent's
     pk_name = {old: f"{single}_id" for old, (plural, single) in tnames.items()}
     tables: dict[str, TableSpec] = {}
@@ -337,7 +389,7 @@ def apply_names(schema: Schema, *, rng: np.random.Generator) -> Schema:
         person = plural.split("_")[-1] in {p.split("_")[-1] for p in dom["people"]}
         cols = []
         for c in t.columns:
-            nc = _rename_column(c, rng, dom, used, person, t.kind == "activity")
+            nc = _rename_column(c, rng, dom, used, person, t.kind == "activity", structured)
             used.add(nc.name)
             cols.append(nc)
         tables[plural] = TableSpec(name=plural, n_rows=t.n_rows, kind=t.kind, pkey=pkey, fkeys=fkeys, columns=cols,

@@ -35,6 +35,8 @@ def _apply_names(schema: Schema, cfg: GeneratorConfig, seed: int) -> Schema:
         from relforge.generate.names import apply_names
     except ImportError:
         return schema
+    if getattr(cfg.relational, "structured_names", False):
+        return apply_names(schema, rng=child(seed, "names"), structured=True)
     return apply_names(schema, rng=child(seed, "names"))
 
 
@@ -71,12 +73,43 @@ def _masked(s: pd.Series, mask: np.ndarray) -> pd.Series:
     return pd.Series(arr)
 
 
+def apply_fanout(schema: Schema, cfg: GeneratorConfig, *, rng: np.random.Generator) -> Schema:
+    """Shrink entity tables by their height in the key DAG (``relational.fanout``).
+
+    ``f ~ LogU(fanout)`` once per database; a table of height ``h`` (longest path of foreign keys
+    down to a table nobody references; unreferenced tables have height 0) keeps
+    ``max(fanout_min_rows, round(n / f^min(h, fanout_max_levels)))`` rows. Parents then have several children each, the
+    way real schemas nest (a hierarchy of few categories, more entities, many events).
+    """
+    lo, hi = cfg.relational.fanout
+    if hi <= 1.0:
+        return schema
+    import dataclasses
+    import math
+
+    f = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    height: dict[str, int] = {}
+    for name in reversed(schema.topo_order()):
+        kids = [c for c, _ in schema.children(name)]
+        height[name] = 1 + max(height[c] for c in kids) if kids else 0
+    tables = {}
+    for n, t in schema.tables.items():
+        h = min(height[n], cfg.relational.fanout_max_levels)
+        rows = t.n_rows if h == 0 else max(min(cfg.relational.fanout_min_rows, t.n_rows), int(round(t.n_rows / f ** h)))
+        tables[n] = dataclasses.replace(t, n_rows=rows)
+    meta = dict(schema.meta)
+    meta["fanout"] = round(f, 4)
+    return Schema(tables, schema.layout, meta)
+
+
 def database_schema(seed: int, config=None) -> Schema:
-    """The schema :func:`generate_database` samples for ``seed`` (stage 1 plus semantic names)."""
+    """The schema :func:`generate_database` samples for ``seed`` (stage 1, the fan-out of
+    ``relational.fanout``, semantic names)."""
     from relforge.generate.schema import sample_schema
 
     cfg = load_config(config)
     schema = sample_schema(cfg, rng=child(int(seed), "schema"))
+    schema = apply_fanout(schema, cfg, rng=child(int(seed), "fanout"))
     return _apply_names(schema, cfg, int(seed))
 
 
@@ -153,8 +186,11 @@ def generate_database(seed: int, config=None, *, schema: Schema | None = None,
         df = pd.DataFrame(cols, copy=False)
         tables[name] = Table(df, spec.pkey, fkeys, spec.time_col, stypes, spec.kind)
 
-    db = Database(tables, val_ts, test_ts, name=f"relforge-{seed}",
-                  meta=dict(seed=seed, config_hash=cfg.hash(), generator="relforge",
-                            generator_version=_generator_version(), layout=schema.layout))
+    meta = dict(seed=seed, config_hash=cfg.hash(), generator="relforge",
+                generator_version=_generator_version(), layout=schema.layout)
+    aggs = post.add_aggregates(tables, schema, cfg, seed=seed, val_ts=val_ts, test_ts=test_ts)
+    if aggs:
+        meta["aggregates"] = aggs
+    db = Database(tables, val_ts, test_ts, name=f"relforge-{seed}", meta=meta)
     db.validate()
     return db

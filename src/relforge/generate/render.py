@@ -19,7 +19,8 @@ What each :class:`~relforge.generate.schema.ColumnSpec` field does here:
 - ``labels``: ENUM / CHECK IN labels of a categorical (or text) column; with ``integer=True`` the labels
   are integers and the column is integer-typed.
 - ``max_len``: longest string of a text column (VARCHAR(n)).
-- ``role``: rendering hint. numerical: ``count`` (non-negative integers), ``amount`` (positive, 2
+- ``role``: rendering hint. numerical: ``count`` (non-negative integers), ``tally`` (a count of
+  events: non-negative integers, right-skewed with many small values), ``amount`` (positive, 2
   decimals, log-normal-like), ``rate`` (in [0, 1]), ``score`` (0..100); datetime: ``date`` (day
   resolution) else second resolution; text: ``name`` (product-like names), ``sentence`` (short
   reviews whose sentiment follows the latent), ``label`` (status-like words), ``code`` (codes such as
@@ -334,6 +335,12 @@ def _render_numerical(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Gener
             u = _unit(x)
             x = np.floor(u * (top + 1))
             integer = True
+        elif spec.role == "tally":  # a count of events: non-negative, right-skewed, many small values
+            u = _unit(x)
+            m = float(np.exp(rng.uniform(np.log(0.3), np.log(30.0))))
+            k = float(rng.uniform(0.8, 1.6))
+            x = np.floor(m * (-np.log1p(-u)) ** k)
+            integer = True
         elif spec.role == "amount":
             z = (x - np.nanmean(x)) / max(float(np.nanstd(x)), 1e-12)
             x = 10.0 ** (rng.uniform(0.5, 3.0) + rng.uniform(0.15, 0.5) * np.clip(z, -6, 6))
@@ -344,7 +351,7 @@ def _render_numerical(spec: ColumnSpec, latent: np.ndarray, rng: np.random.Gener
         elif spec.role == "score":
             x = np.round(_unit(x) * 100.0)
             integer = True
-        if integer and spec.role not in ("count", "amount", "score"):  # stretch a latent too narrow to survive rounding
+        if integer and spec.role not in ("count", "tally", "amount", "score"):  # stretch a latent too narrow to survive rounding
             spread = float(np.nanpercentile(x, 90) - np.nanpercentile(x, 10))
             if spread < 2.0:
                 sd = max(float(np.nanstd(x)), 1e-12)

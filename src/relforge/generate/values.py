@@ -80,6 +80,7 @@ class _Node:
     source: np.ndarray | None = None  # values of a source node
     kind: str = ""  # source generator of a source node
     vec: bool = False  # hidden node with an H-dim state (no scalar value): dec maps signal -> state
+    lat_w: np.ndarray | None = None  # (d, H) read of the row's entity latent (relational.latent_*)
 
 
 class _CatEncoder:
@@ -192,7 +193,9 @@ def _noise(nodes: list, ids: list, n: int, rng) -> dict:
 
 
 def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bool,
-                 foreign: list[tuple[np.ndarray, np.ndarray]] = (), trace: dict | None = None) -> dict[str, np.ndarray]:
+                 foreign: list[tuple[np.ndarray, np.ndarray]] = (), trace: dict | None = None,
+                 entity: np.ndarray | None = None, entity_rng: np.random.Generator | None = None,
+                 referenced: bool = False) -> dict[str, np.ndarray]:
     """Latent values of one table's feature columns (generator.md §4.1-4.5).
 
     Parameters
@@ -205,6 +208,9 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
         (null) reads the last, fill row.
     trace : optional dict filled with ``{column: node description}`` (source kind, parents, keys
         read, ...) for diagnostics and tests.
+    entity : optional ``(n, d)`` entity latent of every row (:func:`entity_latents`); a drawn share
+        of the nodes reads it (``relational.latent_*``), wired from ``entity_rng`` only, so the
+        table's own stream and the result without it are unchanged.
 
     Returns
     -------
@@ -330,6 +336,11 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                 mlp.weights[-1] = mlp.weights[-1] * wv
                 nd.parents[i] = (u, None)
     noise = _noise(nodes, [v for v in order if nodes[v].source is None], n, rng)
+    if entity is not None and entity.shape[1] and n:
+        _wire_entity(nodes, order, n_nodes, entity, h, cfg.relational, entity_rng, referenced=referenced)
+    mech = getattr(cfg.relational, "mechanisms", ("mlp",))
+    if tuple(mech) != ("mlp",) and entity_rng is not None:
+        _mix_mechanisms(nodes, order, n_nodes, h, cfg.relational, entity_rng)
 
     chunk = int(c.chunk_rows)
     cal = np.unique(np.linspace(0, max(n - 1, 0), min(n, N_CAL)).astype(np.int64))
@@ -357,6 +368,8 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                     if j not in fk_cache:
                         fk_cache[j] = foreign[j][0][fk_idx[j][rows]]
                     ins.append(fk_cache[j] * w)
+                if nd.lat_w is not None:
+                    ins.append(entity[rows] @ nd.lat_w)
                 sig = scm.aggregate(ins, nd.agg)
                 if collect:
                     stats["s", v] = _stats(sig[cal_local])
@@ -409,8 +422,194 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
             trace[s.name] = dict(node=v, source=nd.kind or None, cat=nd.cat, agg=nd.agg,
                                  parents=[int(u) for u, _ in nd.parents if u < n_nodes],
                                  temporal_inputs=sum(u >= n_nodes for u, _ in nd.parents),
-                                 fk_reads=[j for j, _ in nd.fk_reads], lazy=lazy, layout=layout)
+                                 fk_reads=[j for j, _ in nd.fk_reads], lazy=lazy, layout=layout,
+                                 entity=nd.lat_w is not None,
+                                 mechanism=None if nd.dec is None else type(nd.dec).__name__.strip("_").lower())
     return result
+
+
+def _wire_entity(nodes: list, order: list, n_nodes: int, entity: np.ndarray, h: int, r, rng,
+                 referenced: bool = False) -> None:
+    """Let a drawn share of the table's nodes read the rows' entity latent.
+
+    In a table that other tables reference, each latent dim is visible to the table's own columns
+    only with probability ``latent_visible``: the hidden dims are traits an entity passes to its
+    children without storing them (a driver's skill), so only its children's cells reveal them.
+
+    Each reading node reads only ``U{latent_reads}`` random dims, so different columns depend on
+    different traits and a row's other cells do not reveal the trait a cell depends on (its parent
+    and siblings do). A non-source node gets one more input, ``entity @ W`` with ``W`` (d, H) of gain
+    ``LogU(latent_gain)`` relative to a causal edge. A source node keeps its marginal exactly: its
+    values are re-assigned to rows by the rank of ``sqrt(1-c) z(source) + sqrt(c) entity @ w``
+    with ``c = gain / (1 + gain)``, so heavy tails and discreteness survive.
+    """
+    d = entity.shape[1]
+    share = rng.uniform(*r.latent_share)
+    vis = (rng.random(d) < r.latent_visible) if referenced else np.ones(d, dtype=bool)
+    if not vis.any():
+        return
+    lo, hi = math.log(r.latent_gain[0]), math.log(r.latent_gain[1])
+    for v in order:
+        nd = nodes[v]
+        if v >= n_nodes:  # temporal latents stay row-order series
+            continue
+        u, g = rng.random(), math.exp(rng.uniform(lo, hi))
+        w = rng.standard_normal((d, h)).astype(F32)
+        k = int(rng.integers(r.latent_reads[0], r.latent_reads[1] + 1))
+        pick = rng.permutation(np.flatnonzero(vis))[:k]  # the few visible dims this node reads
+        if u >= share:
+            continue
+        keep = np.zeros(d, dtype=bool)
+        keep[pick] = True
+        w[~keep] = 0.0
+        if nd.source is None:
+            nd.lat_w = (w * F32(g / math.sqrt(max(len(pick), 1))))
+        else:
+            src = nd.source
+            proj = entity @ w[:, 0] / math.sqrt(max(len(pick), 1))
+            c = g / (1.0 + g)
+            x = src.astype(np.float64)
+            z = (x - x.mean()) / (x.std() + 1e-12)
+            key = math.sqrt(1.0 - c) * z + math.sqrt(c) * proj
+            out = np.empty_like(src)
+            out[np.argsort(key, kind="stable")] = np.sort(src, kind="stable")
+            nd.source = out
+
+
+class _Linear:
+    """A linear decoder ``sig @ w`` (n, H) -> (n, 1)."""
+
+    def __init__(self, h, rng):
+        self.w = (rng.standard_normal((h, 1)) / math.sqrt(h)).astype(F32)
+
+    def __call__(self, x):
+        return x @ self.w
+
+
+class _Trees:
+    """Oblivious threshold trees on the signal: T ~ U{1..4} trees of depth D ~ U{1..4}, random
+    split dims, N(0, 1) thresholds and leaves; output = mean leaf (step-like mechanisms)."""
+
+    def __init__(self, h, rng):
+        t, dd = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        self.dims = rng.integers(0, h, (t, dd))
+        self.thr = rng.standard_normal((t, dd)).astype(F32)
+        self.leaf = rng.standard_normal((t, 2 ** dd)).astype(F32)
+        self.bits = (2 ** np.arange(dd)).astype(np.int64)
+
+    def __call__(self, x):
+        out = np.zeros((len(x), 1), dtype=F32)
+        for i in range(len(self.dims)):
+            idx = ((x[:, self.dims[i]] > self.thr[i]).astype(np.int64) * self.bits).sum(1)
+            out[:, 0] += self.leaf[i][idx]
+        return out / F32(len(self.dims))
+
+
+class _Periodic:
+    """A periodic decoder: ``sum_k a_k sin(f_k (sig @ v_k) + phi_k)``, K ~ U{1..3}, f ~ LogU(0.5, 3)."""
+
+    def __init__(self, h, rng):
+        k = int(rng.integers(1, 4))
+        self.v = (rng.standard_normal((h, k)) / math.sqrt(h)).astype(F32)
+        self.f = np.exp(rng.uniform(math.log(0.5), math.log(3.0), k)).astype(F32)
+        self.phi = rng.uniform(0, 2 * math.pi, k).astype(F32)
+        self.a = rng.standard_normal(k).astype(F32)
+
+    def __call__(self, x):
+        return (np.sin((x @ self.v) * self.f + self.phi) @ self.a)[:, None]
+
+
+_MECHS = {"linear": _Linear, "tree": _Trees, "periodic": _Periodic}
+
+
+def _mix_mechanisms(nodes: list, order: list, n_nodes: int, h: int, r, rng) -> None:
+    """Give numeric scalar nodes a decoder family drawn per node from ``relational.mechanisms``
+    (weights ``mechanism_weights``): the random MLP, a linear map, threshold trees or a periodic
+    map of the node's standardized signal. Draws come from the table's entity stream only."""
+    names = tuple(r.mechanisms)
+    w = np.asarray(r.mechanism_weights[: len(names)], dtype=np.float64)
+    w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1.0 / len(names))
+    for v in order:
+        nd = nodes[v]
+        if v >= n_nodes or nd.source is not None or nd.cat or nd.vec or nd.dec is None:
+            continue
+        fam = names[int(rng.choice(len(names), p=w))]
+        if fam != "mlp":
+            nd.dec = _MECHS[fam](h, rng)
+
+
+def entity_latents(schema: Schema, links: dict, times: dict | None, cfg, *, seed: int) -> dict[str, np.ndarray]:
+    """Hidden per-row entity latents ``{table: (n, d) float32}`` (``relational.latent_dim`` = d).
+
+    Tables in topological order. A row's latent is ``sqrt(rho) * std(inherited) + sqrt(1 - rho) * own``
+    with ``own ~ N(0, I)`` (in a timed table an AR(1) series in time order with coefficient
+    ``U(latent_smooth)`` per dim, so shared period effects keep activity columns autocorrelated)
+    and ``rho ~ U(latent_inherit)`` per table; ``inherited`` sums, over the
+    table's (non-self) foreign keys, the standardized parent row's latent (0 for a null key) with
+    variance shares ``~ Dirichlet(latent_concentration)``, so one parent often dominates. So rows that share
+    a parent share a component (homophily) and the parent's own columns, which read the parent's
+    latent too, are informative about its children and back. With probability ``state_prob`` a
+    timed child table also inherits a *time-varying parent state*: per parent row a few random
+    sinusoids of the child row's time (periods ``LogU(state_period)`` of the window), scaled by
+    ``state_gain``: an entity's recent children predict its next ones. Streams:
+    ``child(seed, "latent", table)``.
+    """
+    r = cfg.relational
+    d = int(r.latent_dim)
+    times = times or {}
+    out: dict[str, np.ndarray] = {}
+    if d <= 0:
+        return out
+    t_all = [np.asarray(v, dtype="datetime64[ns]").astype(np.int64) for v in times.values() if v is not None and len(v)]
+    t0 = min(int(x.min()) for x in t_all) if t_all else 0
+    span = max((max(int(x.max()) for x in t_all) - t0) if t_all else 1, 1)
+    for name in schema.topo_order():
+        spec = schema.tables[name]
+        n = int(spec.n_rows)
+        rng = child(seed, "latent", name)
+        own = rng.standard_normal((n, d)).astype(F32)
+        rho = rng.uniform(*r.latent_inherit)
+        if times.get(name) is not None and n > 1 and r.latent_smooth[1] > 0:
+            # a timed table's own part drifts in time order (period effects), AR(1) per dim
+            a = rng.uniform(*r.latent_smooth, d)
+            for j in range(d):
+                z = scm.ar1(own[:, j].astype(np.float64) * math.sqrt(1.0 - a[j] ** 2), float(a[j]))
+                own[:, j] = ((z - z.mean()) / (z.std() + 1e-12)).astype(F32)
+        use_state = rng.random() < r.state_prob and times.get(name) is not None
+        inh = np.zeros((n, d), dtype=np.float64)
+        k = 0
+        fks = [fk for fk in spec.fkeys if fk.parent != name and fk.parent in out and (name, fk.column) in links]
+        share = rng.dirichlet(np.full(len(fks), r.latent_concentration)) if fks else []
+        for i, fk in enumerate(fks):
+            pos = np.asarray(links[(name, fk.column)], dtype=np.int64)
+            lp = out[fk.parent]
+            ok = pos >= 0
+            part = np.zeros((n, d))
+            part[ok] = lp[pos[ok]]
+            if use_state and n:
+                n_p = len(lp)
+                n_sin = 3
+                per = np.exp(rng.uniform(math.log(r.state_period[0]), math.log(r.state_period[1]), n_sin))
+                amp = rng.standard_normal((n_p, n_sin, d)) / math.sqrt(n_sin)
+                phase = rng.uniform(0, 2 * math.pi, (n_p, n_sin))
+                gain = rng.uniform(*r.state_gain)
+                tt = (np.asarray(times[name], dtype="datetime64[ns]").astype(np.int64) - t0) / span
+                pp = np.where(ok, pos, 0)
+                st = np.zeros((n, d))
+                for j in range(n_sin):
+                    st += amp[pp, j, :] * np.sin(2 * math.pi * tt / per[j] + phase[pp, j])[:, None]
+                part[ok] += gain * st[ok]
+            sd = part.std(0, keepdims=True)
+            inh += math.sqrt(share[i]) * part / np.where(sd > 1e-12, sd, 1.0)
+            k += 1
+        if k:
+            sd = inh.std(0, keepdims=True)
+            inh = (inh - inh.mean(0, keepdims=True)) / np.where(sd > 1e-12, sd, 1.0)
+            lat = math.sqrt(rho) * inh + math.sqrt(1.0 - rho) * own
+        else:
+            lat = own
+        out[name] = lat.astype(F32)
+    return out
 
 
 def _quantize(x: np.ndarray, k: int, c, rng) -> np.ndarray:
@@ -445,6 +644,7 @@ def sample_values(schema: Schema, links: dict, times: dict | None, cfg, *, seed:
     times = times or {}
     out: dict[str, dict[str, np.ndarray]] = {}
     h = cfg.scm.emb_dim
+    lat = entity_latents(schema, links, times, cfg, seed=seed)
     for name in schema.topo_order():
         spec = schema.tables[name]
         rng = child(seed, "values", name)
@@ -458,5 +658,7 @@ def sample_values(schema: Schema, links: dict, times: dict | None, cfg, *, seed:
                 continue
             foreign.append((emb, np.asarray(links[(name, fk.column)], dtype=np.int64)))
         temporal = name in times or spec.kind == "activity"
-        out[name] = table_values(spec, cfg, rng=rng, temporal=temporal, foreign=foreign)
+        out[name] = table_values(spec, cfg, rng=rng, temporal=temporal, foreign=foreign,
+                                 entity=lat.get(name), entity_rng=child(seed, "values", name, "entity"),
+                                 referenced=bool(schema.children(name)))
     return out

@@ -53,7 +53,8 @@ def _looks_like_corpus(spec) -> bool:
 
 
 def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: bool = False, seed: int = 0,
-                 labels: tuple[str, str] | None = None, time_cols=None) -> Path:
+                 labels: tuple[str, str] | None = None, time_cols=None,
+                 learnability: bool = False) -> Path:
     """Compute the realism metrics of ``db`` (and ``vs``) and write the report folder ``out``.
 
     Parameters
@@ -66,6 +67,8 @@ def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: boo
     seed : seed of the row subsampling and classifier folds (results are deterministic per seed).
     labels : display names of the two databases (default: folder or real-database names).
     time_cols : ``{table: column or None}`` (or ``TABLE=COLUMN`` strings) overriding time columns of ``db``.
+    learnability : add the learnability probe section (:mod:`relforge.report.learnability`; needs
+        lightgbm; about a minute per database).
 
     Returns
     -------
@@ -98,10 +101,15 @@ def build_report(db, out, *, vs=None, corpus: bool | None = None, overwrite: boo
         labs = [labs[0] + " (A)", labs[1] + " (B)"]
     ms = [database_metrics(d, seed=seed) for d in dbs]
     cmp = compare_databases(dbs[0], dbs[1], ms[0], ms[1], seed=seed) if len(dbs) == 2 else None
+    learn = None
+    if learnability:
+        from relforge.report.learnability import learnability as probe
+
+        learn = [probe(d, seed=seed) for d in dbs]
     with atomic_dir(out, overwrite=overwrite) as tmp:
         _publish_dir(tmp)
         meta["seconds"] = round(time.perf_counter() - t0, 3)
-        html.render_database_report(tmp, dbs, ms, labs, cmp, meta)
+        html.render_database_report(tmp, dbs, ms, labs, cmp, meta, learn)
     return out / "index.html"
 
 

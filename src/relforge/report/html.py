@@ -321,9 +321,26 @@ def _collect_errors(obj, path: str = "", out: list | None = None) -> list[str]:
     return out
 
 
+def learnability_html(results: list[dict], labels: list[str]) -> str:
+    """Summary and per-task table of the learnability probe (``relforge.report.learnability``)."""
+    keys = ("tasks", "skill_a", "skill_b", "skill_c", "skill_d", "lift", "lift_d_sib", "r2_d", "auroc_d")
+    parts = ["<p class=note>Cross-validated LightGBM predicting each autocomplete cell from (a) its row, "
+             "(b) + parent rows, (c) + child aggregates, (d) + out-of-fold sibling target means. Skill = R2 "
+             "(numeric) or 2·AUROC−1 (categorical); medians over tasks. Relational lift = median of (d) − (a).</p>"]
+    parts.append(table_html(["database", "tasks", "a", "b", "c", "d", "lift d−a", "siblings d−c", "R2 (d)", "AUROC (d)"],
+                            [[_e(lab)] + [r["summary"].get(k) for k in keys] for r, lab in zip(results, labels)]))
+    for r, lab in zip(results, labels):
+        parts.append(f"<h3>{_e(lab)}</h3>" + table_html(
+            ["table", "column", "metric", "rows", "a", "b", "c", "d"],
+            [[_e(t["table"]), _e(t["column"]), t["metric"], t["rows"], t["a"], t["b"], t["c"], t["d"]]
+             for t in r["tasks"]]))
+    return "".join(parts)
+
+
 def render_database_report(out: Path, dbs: list, ms: list[dict], labels: list[str], comparison: dict | None,
-                           meta: dict) -> None:
-    """Write ``index.html``, ``plots/*.png`` and ``metrics.json`` for one database or a pair into ``out``."""
+                           meta: dict, learn: list[dict] | None = None) -> None:
+    """Write ``index.html``, ``plots/*.png`` and ``metrics.json`` for one database or a pair into ``out``
+    (with ``learn``, the learnability probe results per database, a "Learnability" section)."""
     from relforge.plotting import plot_schema
 
     pl = _Plots(out)
@@ -362,6 +379,9 @@ def render_database_report(out: Path, dbs: list, ms: list[dict], labels: list[st
     nav = [("headline", "Headline")] + ([("scores", "Scores")] if comparison else []) + [
         ("schema", "Schema"), ("links", "Foreign keys"), ("columns", "Columns"), ("cross", "Cross-table"),
         ("temporal", "Temporal"), ("missing", "Missing")]
+    if learn:
+        body.append("<h2 id=learnability>Learnability probe</h2>" + learnability_html(learn, labels))
+        nav.append(("learnability", "Learnability"))
     errors = pl.errors + _collect_errors({lab: m for lab, m in zip(labels, ms)})
     if comparison is not None:
         errors += _collect_errors({"comparison": comparison})
@@ -371,6 +391,8 @@ def render_database_report(out: Path, dbs: list, ms: list[dict], labels: list[st
     (out / "index.html").write_text(_page(title, sub, nav, "".join(body), errors))
     payload = dict(meta=meta, labels=labels, databases={lab: m for lab, m in zip(labels, ms)}, comparison=comparison,
                    plot_errors=pl.errors)
+    if learn:
+        payload["learnability"] = {lab: r for lab, r in zip(labels, learn)}
     write_json(payload, out / "metrics.json")
 
 
