@@ -322,6 +322,15 @@ def task_frames(db: Database, spec: dict, cutoffs: dict) -> dict[str, pd.DataFra
                    spec.get("threshold"), cut)
 
 
+def seed_of(db: Database) -> int:
+    """The seed a database's synthetic tasks are drawn with: its generator seed when recorded,
+    else a hash of its name."""
+    from relforge.rng import _key_to_int
+
+    s = db.meta.get("seed") if isinstance(db.meta, dict) else None
+    return int(s) if isinstance(s, (int, np.integer)) else _key_to_int(db.name) % (2**62)
+
+
 def describe(task: Task) -> dict:
     """A short record of a task (for manifests and logs)."""
     return dict(name=task.name, task_type=task.task_type, entity_table=task.entity_table, target_col=task.target_col,

@@ -30,22 +30,35 @@ def load_source(source: str | Path):
     raise RelforgeError(f"no such database: {str(source)!r} (a path, or one of {', '.join(realdata.list_databases())})")
 
 
+def with_synthetic_tasks(db, tasks: list, forecast_tasks: int) -> list:
+    """``tasks``, or, when a database comes without tasks and ``forecast_tasks`` > 0, up to that many
+    synthetic forecast tasks (:func:`relforge.generate.tasks.forecast_tasks`, seeded by the
+    database's generator seed)."""
+    if forecast_tasks <= 0 or tasks:
+        return list(tasks)
+    from relforge.generate.tasks import ForecastTaskConfig, forecast_tasks as draw, seed_of
+
+    return draw(db, seed_of(db), ForecastTaskConfig(n_tasks=forecast_tasks))
+
+
 def tokenize_source(source: str | Path, out: str | Path, *, embedder="minilm", overwrite: bool = False,
-                    with_tasks: bool = True) -> dict:
+                    with_tasks: bool = True, forecast_tasks: int = 0) -> dict:
     """Tokenize ``source`` into the store folder ``out`` (a folder of databases into a corpus, see
-    :func:`tokenize_corpus`); returns a summary with timings."""
+    :func:`tokenize_corpus`); returns a summary with timings. ``forecast_tasks`` > 0 gives every
+    database without tasks of its own that many synthetic forecast tasks (:func:`with_synthetic_tasks`)."""
     from relforge.db.io import check_output_dir
     from relforge.tokenize.embed import get_embedder
 
     check_output_dir(out, overwrite)
     folders = database_folders(source)
     if folders is not None:
-        return tokenize_corpus(folders, out, embedder=embedder, overwrite=overwrite, with_tasks=with_tasks)
+        return tokenize_corpus(folders, out, embedder=embedder, overwrite=overwrite, with_tasks=with_tasks,
+                               forecast_tasks=forecast_tasks)
     emb = get_embedder(embedder)  # fail early on a missing text extra
     t0 = time.perf_counter()
     db, tasks = load_source(source)
     t1 = time.perf_counter()
-    cells = build_cells(db, tasks if with_tasks else ())
+    cells = build_cells(db, with_synthetic_tasks(db, tasks if with_tasks else [], forecast_tasks))
     t2 = time.perf_counter()
     store = embed_store(cells, emb)
     t3 = time.perf_counter()
@@ -71,7 +84,7 @@ def database_folders(source: str | Path) -> list[Path] | None:
 
 
 def tokenize_corpus(folders: list[Path], out: str | Path, *, embedder="minilm", overwrite: bool = False,
-                    with_tasks: bool = True) -> dict:
+                    with_tasks: bool = True, forecast_tasks: int = 0) -> dict:
     """Tokenize every database folder into one corpus (``OUT/<name>/`` stores + ``stores.json``),
     atomically; one embedder instance (and its string cache) serves all databases."""
     import json
@@ -86,7 +99,8 @@ def tokenize_corpus(folders: list[Path], out: str | Path, *, embedder="minilm", 
         for f in folders:
             db = load_database(f)
             t0 = time.perf_counter()
-            c = build_cells(db, read_relbench_tasks(f) if with_tasks else (), name=f.name)
+            tasks = with_synthetic_tasks(db, read_relbench_tasks(f) if with_tasks else [], forecast_tasks)
+            c = build_cells(db, tasks, name=f.name)
             t1 = time.perf_counter()
             st = embed_store(c, emb)
             t_tok, t_emb = t_tok + t1 - t0, t_emb + time.perf_counter() - t1
