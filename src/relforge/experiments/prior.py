@@ -198,9 +198,8 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     from relforge.tokenize.store import CORPUS_INDEX, write_store
 
     spec = CONTENDERS[name]
-    emb = embedder_for(cfg.embedder)
     key = f"{spec['source']}-{spec['preset'] or 'plurel'}-n{cfg.n_dbs}-t{spec['forecast_tasks'] and cfg.forecast_tasks}" \
-          f"-{emb.name.replace(':', '')}"
+          f"-{_emb_key(cfg.embedder)}"
     rec = dict(contender=name, key=key)
     fallback = False
     if spec["source"] == "relforge":
@@ -211,6 +210,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
         meta = json.loads((folder / "prior_corpus.json").read_text())
         return folder, {**rec, **meta}
     t0 = time.perf_counter()
+    emb = embedder_for(cfg.embedder)
     dbs = []
     if spec["source"] == "plurel":
         nxt = 0
@@ -252,16 +252,27 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     return folder, {**rec, **meta}
 
 
+def _emb_key(embedder: str) -> str:
+    """The embedder's name as store folders spell it (``minilm``, ``hash384``), without loading it."""
+    e = str(embedder)
+    return "hash384" if e == "hash" else e.replace(":", "")
+
+
 def real_stores(cfg: PriorBenchConfig, cache: Path, *, log=print) -> dict:
-    """``db name -> store folder`` of the real databases the tasks need (tokenized once into ``cache``)."""
+    """``db name -> store folder`` of the real databases the tasks need, tokenized once into
+    ``cache`` (``CACHE/<db>-<embedder>/``). A complete cached store is used as it is: neither the
+    real-data folder nor the text model is needed then (e.g. on a GPU machine given the cache)."""
     from relforge.experiments.transfer import TransferConfig, real_store
 
     out = {}
     for db in sorted({t.split("/")[0] for t in cfg.tasks}):
         t0 = time.perf_counter()
-        store, _, _ = real_store(db, TransferConfig(embedder=cfg.embedder), cache)
-        out[db] = str(store.path)
-        log(f"real {db}: {store.n_nodes} rows ({time.perf_counter() - t0:.1f} s)")
+        path = Path(cache) / f"{db}-{_emb_key(cfg.embedder)}"
+        if not (path / "index.json").is_file():
+            store, _, _ = real_store(db, TransferConfig(embedder=cfg.embedder), cache)
+            path = Path(store.path)
+            log(f"real {db}: tokenized, {store.n_nodes} rows ({time.perf_counter() - t0:.1f} s)")
+        out[db] = str(path)
     return out
 
 
