@@ -222,3 +222,30 @@ def test_pretrain_then_evaluate_zero_shot(tmp_path, db_dir):
     assert set(got["mean"]) >= {"loss", "baseline_loss"}
     assert json.dumps(got["mean"]) in r.stdout.splitlines()  # the printed summary line
     assert_one_line_error(run("evaluate", tmp_path / "run", stores, "--max-tasks", 0), "max-tasks")
+
+
+def test_pretrain_then_predict_and_evaluate_with_no_extra_flags(tmp_path, real_data_dir):
+    """Weights written by `relforge pretrain` carry their embedder and context settings, so predict and
+    evaluate need nothing but the weights."""
+    sqlite = real_data_dir / "chinook" / "Chinook_Sqlite.sqlite"
+    stores = tmp_path / "st"
+    assert run("tokenize", sqlite, "--out", stores / "chinook", "--embedder", "hash:16", "--no-tasks").exit_code == 0
+    r = run("pretrain", stores, "--out", tmp_path / "run", "--steps", 2, "--ctx-len", 96, "--batch-size", 2,
+            "--eval-every", 0, "--peers", 2, "--threads", 1)
+    assert r.exit_code == 0, r.stderr
+    from relforge.model.checkpoint import read
+
+    rec = read(tmp_path / "run" / "model.safetensors")
+    assert rec.embedder["name"] == "hash:16" and (rec.context.ctx_len, rec.context.peers) == (96, 2)
+    out = tmp_path / "pred.csv"
+    r = run("predict", "--db", sqlite, "--table", "Invoice", "--target", "Total", "--holdout-after", "2025-06-01",
+            "--checkpoint", tmp_path / "run" / "model.safetensors", "--out", out)
+    assert r.exit_code == 0, r.stderr
+    assert "predictions (regression)" in r.stdout and out.stat().st_size > 0
+    r = run("evaluate", tmp_path / "run" / "model.safetensors", stores, "--max-tasks", 2, "--batches", 1,
+            "--batch-size", 2)
+    assert r.exit_code == 0, r.stderr
+    # another embedder than the weights' is refused, in one line
+    assert_one_line_error(run("predict", "--db", sqlite, "--table", "Invoice", "--target", "Total",
+                              "--holdout-after", "2025-06-01", "--checkpoint", tmp_path / "run", "--embedder", "hash"),
+                          "embedder")

@@ -16,7 +16,7 @@ from relforge.tokenize.tasks import resolve_task
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    from relforge.predict import torch_threads
+    from relforge.inference import torch_threads
 
     with torch_threads(1):
         yield

@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 
 from relforge.cli import app
 from relforge.experiments.transfer import TransferConfig, new_model
-from relforge.predict import (autocomplete, default_checkpoint_path, forecast, load_checkpoint, load_taskfile,
-                              load_user_db, save_checkpoint)
+from relforge.model.checkpoint import ContextSettings, default_path, save
+from relforge.model.checkpoint import load as load_checkpoint
+from relforge.predict import autocomplete, forecast, load_taskfile, load_user_db
 
 runner = CliRunner()
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "chinook_task.toml"
@@ -19,7 +20,7 @@ CTX = 64
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    from relforge.predict import torch_threads
+    from relforge.inference import torch_threads
 
     with torch_threads(1):
         yield
@@ -43,7 +44,7 @@ def ckpt(tmp_path_factory):
     cfg = TransferConfig(embedder="hash", ctx_len=CTX)
     m = new_model(cfg, 384, seed=0)
     p = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(m, p, embedder={"name": "hash:384", "dim": 384}, info={"ctx_len": CTX})
+    save(p, m, embedder={"name": "hash:384", "dim": 384}, context=ContextSettings(ctx_len=CTX))
     return p
 
 
@@ -57,7 +58,7 @@ def chinook(real_data_dir):
 
 def test_checkpoint_roundtrip_records_embedder(ckpt):
     ck = load_checkpoint(ckpt)
-    assert ck.embedder["name"] == "hash:384" and ck.info["ctx_len"] == CTX
+    assert ck.embedder["name"] == "hash:384" and ck.context.ctx_len == CTX
     assert ck.model.get_num_params() > 0
 
 
@@ -183,7 +184,7 @@ def test_taskfile_errors(tmp_path):
 
 
 def test_default_model_is_packaged_and_trained():
-    p = default_checkpoint_path()
+    p = default_path()
     if not p.is_file():
         pytest.skip("default model not built yet (make default-model)")
     assert p.stat().st_size <= 20 * 2**20

@@ -187,9 +187,19 @@ def tokenize_cmd(
     """Tokenize a database into cells (one token per non-null cell) and save a cell store."""
     import json
 
+    from relforge import realdata
     from relforge.tokenize.pipeline import tokenize_source
 
-    info = tokenize_source(db, out, embedder=embedder, overwrite=overwrite, with_tasks=tasks, forecast_tasks=forecast_tasks)
+    if not Path(db).exists():
+        if db not in realdata.list_databases():
+            raise RelforgeError(f"no such database: {db!r} (a path, or one of {', '.join(realdata.list_databases())})")
+        db = realdata.load_with_tasks(db)
+    maker = None
+    if forecast_tasks > 0:
+        from relforge.generate.tasks import task_maker
+
+        maker = task_maker(forecast_tasks)
+    info = tokenize_source(db, out, embedder=embedder, overwrite=overwrite, with_tasks=tasks, task_maker=maker)
     typer.echo(json.dumps(info))
     typer.echo(f"store written to {out}")
 
@@ -328,19 +338,19 @@ def evaluate_cmd(
     max_tasks: int = typer.Option(10, "--max-tasks", help="tasks per database: half classification, half regression"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the JSON report here"),
 ):
-    """Evaluate a model zero-shot: loss, AUROC (classification), R2 (regression) per task."""
+    """Evaluate a model zero-shot: loss, ROC AUC (classification), R2 (regression) per task."""
     import json
 
     from relforge.train.loop import evaluate_path
 
     if str(weights) == "default" and not weights.exists():
-        from relforge.predict import default_checkpoint_path
+        from relforge.model.checkpoint import default_path
 
-        weights = default_checkpoint_path()
+        weights = default_path()
     r = evaluate_path(weights, data, split=split, batches=batches, batch_size=batch_size, tasks=tuple(task or ()),
                       max_tasks=max_tasks)
     for t in r["tasks"]:
-        m = f"auroc {t['auroc']:.3f}" if "auroc" in t else f"r2 {t.get('r2', float('nan')):.3f}"
+        m = f"roc_auc {t['roc_auc']:.3f}" if "roc_auc" in t else f"r2 {t.get('r2', float('nan')):.3f}"
         prior = f", training-rate constant {t['prior_loss']:.4f}" if "prior_loss" in t else ""
         typer.echo(f"{t['task']:40s} {t['split']:5s} loss {t['loss']:.4f} (baseline {t['baseline_loss']:.4f}{prior}) {m}")
     typer.echo(json.dumps(r["mean"]))

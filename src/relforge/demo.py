@@ -141,7 +141,7 @@ def step_pretrain(ctx: DemoContext) -> None:
             f"in {r['wall_s']:.1f} s -> {ctx.out / 'rt_tiny'}")
     ctx.say(f"held-out {Path(stores[-1]).name}: loss {mean_eval(first, 'loss'):.4f} (step 0) -> "
             f"{mean_eval(last, 'loss'):.4f}; constant baseline {mean_eval(last, 'baseline_loss'):.4f}; "
-            f"AUROC {mean_eval(last, 'auroc'):.3f} (baseline 0.5), R2 {mean_eval(last, 'r2'):.3f} (baseline 0)")
+            f"AUROC {mean_eval(last, 'roc_auc'):.3f} (baseline 0.5), R2 {mean_eval(last, 'r2'):.3f} (baseline 0)")
     if mean_eval(last, "loss") > mean_eval(first, "loss"):
         ctx.say(f"   (a model pretrained on {len(stores) - 1} databases overfits them; held-out loss falls with the "
                 "number of databases: docs/results.md, 'Scaling laws')")
@@ -151,7 +151,7 @@ def step_pretrain(ctx: DemoContext) -> None:
 def step_zero_shot(ctx: DemoContext) -> None:
     """Zero-shot predictions on the Chinook SQLite file with the packaged default model (no training,
     no download): scored autocomplete of Invoice.Total after 2025-01-01 and the example forecast task."""
-    from relforge.predict import torch_threads
+    from relforge.inference import torch_threads
     from relforge.settings import data_dir
 
     try:
@@ -166,7 +166,8 @@ def step_zero_shot(ctx: DemoContext) -> None:
 
 
 def _zero_shot(ctx: DemoContext, src: Path) -> None:
-    from relforge.predict import autocomplete, forecast, load_checkpoint, load_taskfile, load_user_db, write_frame
+    from relforge.model.checkpoint import load as load_checkpoint
+    from relforge.predict import autocomplete, forecast, load_taskfile, load_user_db, write_frame
 
     ck = load_checkpoint(None)
     db = load_user_db(src)

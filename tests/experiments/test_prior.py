@@ -24,7 +24,7 @@ def _fake_runs(values: dict) -> list[dict]:
     for c, per_seed in values.items():
         for s, vals in per_seed.items():
             runs.append(dict(contender=c, seed=s, train_s=1.0, loss_first=1.0, loss_last=0.5, forecast_share=0.0,
-                             tasks={t: dict(metric="auroc", value=v, n=10, constant=0.5) for t, v in zip(TASKS, vals)}))
+                             tasks={t: dict(metric="roc_auc", value=v, n=10, constant=0.5) for t, v in zip(TASKS, vals)}))
     return runs
 
 

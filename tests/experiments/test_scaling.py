@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from relforge.db import Database, Stype, Table
 from relforge.errors import RelforgeError
-from relforge.experiments.scaling import (SweepConfig, _lr_at, cell_name, fit_power_law, frontier, parse_list,
+from relforge.experiments.scaling import (SweepConfig, cell_name, fit_power_law, frontier, parse_list,
                                           power_law, run_sweep)
 from relforge.experiments.task_corpus import MAX_FKEYS, cap_tasks, load_task_corpus, too_many_fkeys
+from relforge.train.schedule import sweep_lr
 
 SMALL = dict(schema=dict(n_tables=(3, 4), entity_rows=(30, 60), activity_rows=(60, 120), n_features=(2, 4)))
 TINY = SweepConfig(model="tiny", ctx_len=128, batch_size=4, n_heldout=2, eval_batches=3, eval_batch_size=4)
@@ -66,7 +67,7 @@ def test_parse_list_and_schedule():
     assert SweepConfig(lr=1e-3, peers=0).hash() == cfg.hash() != SweepConfig(lr=1e-3, peers=8).hash()  # old sweeps resume
     with pytest.raises(RelforgeError, match="peers"):
         SweepConfig(peers=-1).validate()
-    lrs = [_lr_at(s, 100, cfg) for s in range(100)]
+    lrs = [sweep_lr(cfg.lr, 100, cfg.warmup_frac)(s) for s in range(100)]
     assert lrs[0] == pytest.approx(1e-3 / 25) and max(lrs) == pytest.approx(1e-3, rel=0.06)
     assert int(np.argmax(lrs)) == 20 and lrs[-1] < 1e-4
 

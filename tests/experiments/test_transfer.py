@@ -13,7 +13,7 @@ TINY = TransferConfig(dbs=("f1", "chinook"), ctx_len=64, batch_size=2, synth_dbs
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    from relforge.predict import torch_threads
+    from relforge.inference import torch_threads
 
     with torch_threads(1):
         yield

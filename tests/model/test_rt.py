@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from relforge.errors import RelforgeError
 from relforge.model.config import RTConfig, preset
-from relforge.model.rt import (HAS_FLEX, SEM_BOOLEAN, SEM_NUMBER, SEM_TEXT, AttentionContext, _target_tail,
-                               RelationalTransformer, attention_masks)
+from relforge.batch import CellType
+from relforge.model.attention import HAS_FLEX, AttentionContext, _target_tail, attention_masks
+from relforge.model.rt import RelationalTransformer
 from relforge.model.testing import brute_force_masks, synthetic_batch
 
 D_TEXT = 16
@@ -81,11 +82,11 @@ def random_batch(seed, B=2, S=48, pad_tail=True):
     sem = torch.randint(0, 4, (B, S), generator=g)
     is_t = torch.zeros(B, S, dtype=torch.bool)
     is_t[:, 0] = True
-    sem[:, 0] = SEM_NUMBER
+    sem[:, 0] = CellType.number
     return {
         "node_idx": node, "f2p": f2p, "col_id": torch.where(pad, -1, col), "table_id": torch.zeros(B, S, dtype=torch.int32),
         "sem_type": sem, "value": torch.randn(B, S, generator=g) * ~pad,
-        "text_id": torch.where(sem == SEM_TEXT, torch.randint(0, 5, (B, S), generator=g, dtype=torch.int32), -1),
+        "text_id": torch.where(sem == CellType.text, torch.randint(0, 5, (B, S), generator=g, dtype=torch.int32), -1),
         "is_target": is_t, "target": torch.randn(B, S, generator=g), "is_padding": pad,
         "timestamp": torch.zeros(B, S, dtype=torch.int64),
         "col_emb": torch.randn(9, D_TEXT, generator=g), "text_emb": torch.randn(5, D_TEXT, generator=g),
@@ -188,7 +189,7 @@ def test_loss_per_sequence_mean_and_no_targets():
 
 def test_boolean_targets_use_bce():
     b = hand_batch()
-    b["sem_type"][0, 0] = SEM_BOOLEAN
+    b["sem_type"][0, 0] = CellType.boolean
     b["target"][0, 0] = 1.3
     torch.manual_seed(0)
     m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
@@ -200,7 +201,7 @@ def test_boolean_targets_use_bce():
 
 def test_text_target_is_refused():
     b = hand_batch()
-    b["sem_type"][0, 0] = SEM_TEXT
+    b["sem_type"][0, 0] = CellType.text
     m = RelationalTransformer(preset("tiny", d_text=D_TEXT))
     with pytest.raises(RelforgeError, match="text cell"):
         m(b)
@@ -222,14 +223,59 @@ def test_tiny_overfits_one_batch():
 
 
 def test_param_counts_and_optimizer_groups():
-    m = RelationalTransformer(preset("paper"))
-    assert 19.0e6 < m.get_num_params() < 19.4e6  # rt_pipeline.md §3: about 19.19M
+    m = RelationalTransformer(preset("paper", attn_gate=False))
+    assert 19.0e6 < m.get_num_params() < 19.4e6  # rt_pipeline.md §3: about 19.19M without the RT-1.10 gate
     opt = m.configure_optimizers(lr=1e-3, weight_decay=0.1, decay_all=False)
     n_decay = sum(p.numel() for p in opt.param_groups[0]["params"])
     assert 0 < n_decay < m.get_num_params()
     no_qk = RelationalTransformer(preset("tiny", qk_norm=False))
     with_qk = RelationalTransformer(preset("tiny"))
     assert with_qk.get_num_params() - no_qk.get_num_params() == 2 * 3 * 2 * 16  # blocks x attn x (q,k) x hd
+
+
+# relational-transformer 1.10.0, RelationalTransformer(num_blocks=12, d_model=256, d_text=384, num_heads=8,
+# d_ff=1024): sum of parameter numels measured in the anchor venv (docs/architecture.md "model variants")
+ANCHOR_PAPER_PARAMS = 21_547_938
+
+
+def test_attention_gate_matches_rt_1_10_params():
+    gated = RelationalTransformer(preset("paper", d_text=384))
+    plain = RelationalTransformer(preset("paper", d_text=384, attn_gate=False))
+    assert gated.config.attn_gate and not RelationalTransformer(preset("small")).config.attn_gate
+    # one d_model x d_model gate per attention (3 per block), as the anchor's wg
+    assert gated.get_num_params() - plain.get_num_params() == 12 * 3 * 256 * 256
+    # the rest differs from the anchor by < 0.01 %: its per-head log-length query scale (+288) against
+    # relforge's extra mask embedding, scalar encoder + norm and scalar decoder (docs/architecture.md)
+    assert abs(gated.get_num_params() - ANCHOR_PAPER_PARAMS) / ANCHOR_PAPER_PARAMS < 1e-4
+
+
+def test_attention_gate_starts_neutral_changes_outputs_and_trains():
+    batch = synthetic_batch(2, 64, d_text=16, seed=3)
+    torch.manual_seed(0)
+    gated = RelationalTransformer(preset("tiny", d_text=16, attn_gate=True, attention="dense"))
+    plain = RelationalTransformer(preset("tiny", d_text=16, attention="dense"))
+    plain.load_state_dict({k: v for k, v in gated.state_dict().items() if ".gate." not in k})
+    out_g, loss_g = gated(batch)
+    out_p, _ = plain(batch)
+    assert torch.allclose(out_g, out_p, atol=1e-6)  # W_g = 0: gate 2 * sigmoid(0) = 1
+    loss_g.backward()
+    # trainable: every gate gets a gradient wherever its attention reaches the loss (the last block's
+    # neighbour attention does not here: the target rows of this batch have no children)
+    grad = {n[: -len("gate.weight")]: float(p.grad.abs().sum()) for n, p in gated.named_parameters()
+            if n.endswith("gate.weight")}
+    proj = {n[: -len("proj.weight")]: float(p.grad.abs().sum()) for n, p in gated.named_parameters()
+            if n.endswith("attn.col.proj.weight") or n.endswith("attn.feat.proj.weight") or n.endswith("attn.nbr.proj.weight")}
+    assert len(grad) == 2 * 3 and all((grad[k] > 0) == (proj[k] > 0) for k in grad)
+    assert sum(v > 0 for v in grad.values()) >= 5
+    with torch.no_grad():
+        for n, p in gated.named_parameters():
+            if n.endswith("gate.weight"):
+                p.normal_(0, 0.5)
+    assert not torch.allclose(gated(batch)[0], out_p, atol=1e-4)  # a trained gate changes the outputs
+    # the same function under every attention implementation
+    dense = gated(batch)[0]
+    gated.config = gated.config.replace(attention="sparse")
+    assert torch.allclose(gated(batch)[0], dense, atol=1e-5)
 
 
 def test_config_validation():
@@ -249,7 +295,7 @@ def _extra_targets(b, per_seq, seed):
     """Mask ``per_seq`` more non-text real cells per sequence as targets (values hidden)."""
     b = {**b, "is_target": b["is_target"].clone(), "value": b["value"].clone()}
     g = torch.Generator().manual_seed(seed)
-    ok = ~b["is_padding"] & (b["sem_type"] != SEM_TEXT) & ~b["is_target"]
+    ok = ~b["is_padding"] & (b["sem_type"] != CellType.text) & ~b["is_target"]
     for i in range(ok.shape[0]):
         cand = torch.nonzero(ok[i]).flatten()
         pick = cand[torch.randperm(cand.numel(), generator=g)[:per_seq]]
@@ -313,7 +359,7 @@ def test_configured_optimizer_matches_plain_adamw():
 
 
 def test_trunk_linear_matches_f_linear():
-    from relforge.model.rt import linear
+    from relforge.model.kernels import linear
     g = torch.Generator().manual_seed(0)
     x = torch.randn(37, 24, generator=g, requires_grad=True)
     w = torch.randn(40, 24, generator=g, requires_grad=True)
@@ -332,7 +378,7 @@ def test_trunk_linear_matches_f_linear():
 
 @pytest.mark.parametrize("with_weight", [True, False])
 def test_rms_norm_matches_torch(with_weight):
-    from relforge.model.rt import rms_norm
+    from relforge.model.kernels import rms_norm
     g = torch.Generator().manual_seed(1)
     x = (torch.randn(11, 3, 8, generator=g) * 3).requires_grad_()
     w = (torch.rand(8, generator=g) + 0.5).requires_grad_() if with_weight else None

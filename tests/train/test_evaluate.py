@@ -9,9 +9,9 @@ def test_score_predictions_and_primary():
     r = score_predictions("regression", np.array([0.0, 1.0]), np.array([0.0, 2.0]))
     assert r["baseline_r2"] < 0 and r["r2"] < 1 and r["baseline_loss"] > 0
     c = score_predictions("binary_classification", np.array([-1.0, 2.0, 0.5]), np.array([-1.0, 1.0, 1.0]))
-    assert c["auroc"] == 1.0 and math.isclose(c["pos_rate"], 2 / 3)
-    assert primary({"loss": 0.3, "auroc": 0.7}) == ("auroc", 0.7, True)
-    assert primary({"loss": 0.3, "auroc": float("nan")}) == ("loss", 0.3, False)
+    assert c["roc_auc"] == 1.0 and math.isclose(c["pos_rate"], 2 / 3)
+    assert primary({"loss": 0.3, "roc_auc": 0.7}) == ("roc_auc", 0.7, True)
+    assert primary({"loss": 0.3, "roc_auc": float("nan")}) == ("loss", 0.3, False)
 
 
 def test_training_rate_constant_is_never_better_than_the_oracle_rate():

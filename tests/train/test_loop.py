@@ -52,7 +52,7 @@ def test_train_logs_evaluates_and_resumes_exactly(tmp_path):
     assert [r["step"] for r in lines] == [1, 2, 3, 4, 5, 6]
     best = json.loads((full / "best.json").read_text())
     assert set(best) == {"synth/a", "synth/b"}
-    assert {b["metric"] for b in best.values()} <= {"r2", "auroc", "loss"}
+    assert {b["metric"] for b in best.values()} <= {"r2", "roc_auc", "loss"}
     assert (full / "best" / "synth__a.safetensors").exists()
     assert s["last_eval"] and s["first_eval"][0]["step"] == 0
 
@@ -80,8 +80,8 @@ def test_init_from_and_guards(tmp_path):
     with pytest.raises(RelforgeError, match="different model size"):
         from relforge.model.config import preset
         from relforge.model.rt import RelationalTransformer
-        from relforge.train.checkpoint import load_weights
-        load_weights(a / "model.safetensors", RelationalTransformer(preset("small", d_text=D)))
+        from relforge.model.checkpoint import load
+        load(a / "model.safetensors", into=RelationalTransformer(preset("small", d_text=D)))
 
 
 def test_dataloader_workers_give_the_same_run(tmp_path):
@@ -92,14 +92,15 @@ def test_dataloader_workers_give_the_same_run(tmp_path):
 
 
 def test_weights_record_how_contexts_were_built(tmp_path):
-    from relforge.predict import load_checkpoint
+    from relforge.model.checkpoint import ContextSettings, read
 
     out = tmp_path / "run"
-    train(cfg(steps=2, peers=5, ctx_len=96, max_bfs_width=7), SyntheticSource(2, **KW), out, eval_tasks=evals(),
-          d_text=D, quiet=True)
-    for w in [out / "model.safetensors", *sorted((out / "best").glob("*.safetensors"))]:
-        info = load_checkpoint(w).info
-        assert (info["ctx_len"], info["max_bfs_width"], info["peers"]) == (96, 7, 5), w
+    train(cfg(steps=2, peers=5, ctx_len=96, max_bfs_width=7, mask_rate=0.2, name_shuffle=0.5, tasks=("t",)),
+          SyntheticSource(2, **KW), out, eval_tasks=evals(), d_text=D, quiet=True, embedder={"name": "hash:8", "dim": 8})
+    for w in [out / "model.safetensors", out / "ckpt", *sorted((out / "best").glob("*.safetensors"))]:
+        rec = read(w)
+        assert rec.context == ContextSettings(96, 7, 5, 0.2, 0.5), w
+        assert rec.embedder == {"name": "hash:8", "dim": 8} and rec.tasks == ("t",), w
     with pytest.raises(RelforgeError, match="peers"):
         cfg(peers=-2)
 
@@ -115,6 +116,7 @@ def test_evaluation_builds_the_contexts_the_weights_were_trained_on(tmp_path, mo
           d_text=D, quiet=True)
     seen = {}
     monkeypatch.setattr(data, "d_text_of", lambda path: D)
+    monkeypatch.setattr(data, "embedder_of", lambda path: None)
     monkeypatch.setattr(data, "eval_tasks", lambda path, **kw: seen.update(kw) or [])
     for w in [out, *sorted((out / "best").glob("*.safetensors"))]:
         seen.clear()

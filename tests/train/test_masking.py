@@ -61,7 +61,7 @@ def _names(batch, b):
 
 
 def test_shuffled_names_keep_the_columns_and_change_only_their_names():
-    from relforge.model.rt import attention_masks
+    from relforge.model.attention import attention_masks
     from relforge.train.masking import shuffle_names
 
     b = synthetic_batch(8, 256, seed=4, d_text=16, pad_frac=0.1)

@@ -12,19 +12,41 @@ Two kinds share one container:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import pandas as pd
 
 from relforge.errors import RelforgeError
 
-TASK_TYPES = ("binary_classification", "regression")
+
+class TaskType(str, Enum):
+    """What a task predicts (a ``str`` enum: equal to, and stored as, its value)."""
+
+    binary_classification = "binary_classification"
+    regression = "regression"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TaskKind(str, Enum):
+    """How a task's examples are made: a label query over a future window, or a masked column."""
+
+    forecast = "forecast"
+    autocomplete = "autocomplete"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TASK_TYPES = tuple(t.value for t in TaskType)
 
 
 @dataclass
 class Task:
     name: str
-    kind: str  # "forecast" | "autocomplete"
-    task_type: str  # "binary_classification" | "regression"
+    kind: str  # a TaskKind ("forecast" | "autocomplete")
+    task_type: str  # a TaskType ("binary_classification" | "regression")
     target_col: str
     table: str | None = None  # autocomplete: the table whose column is masked
     entity_table: str | None = None  # forecast: the entity table
@@ -35,13 +57,13 @@ class Task:
     splits: dict[str, pd.DataFrame] = field(default_factory=dict)  # "train" / "val" / "test"
 
     def validate(self) -> None:
-        if self.kind not in ("forecast", "autocomplete"):
+        if self.kind not in tuple(TaskKind):
             raise RelforgeError(f"task {self.name!r}: unknown kind {self.kind!r}")
         if self.task_type not in TASK_TYPES:
             raise RelforgeError(f"task {self.name!r}: unknown task type {self.task_type!r}")
-        if self.kind == "autocomplete" and not self.table:
+        if self.kind == TaskKind.autocomplete and not self.table:
             raise RelforgeError(f"task {self.name!r}: autocomplete tasks need a table")
-        if self.kind == "forecast":
+        if self.kind == TaskKind.forecast:
             if not (self.entity_table and self.entity_col and self.time_col):
                 raise RelforgeError(f"task {self.name!r}: forecast tasks need entity_table, entity_col and time_col")
             for split, df in self.splits.items():

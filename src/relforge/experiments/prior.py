@@ -45,7 +45,24 @@ from pathlib import Path
 
 import numpy as np
 
+import relforge
+from relforge.db.io import atomic_dir, atomic_file, load_database
+from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
+from relforge.experiments.task_corpus import too_many_fkeys
+from relforge.experiments.transfer import TransferConfig, real_store
+from relforge.generate import config as C
+from relforge.generate.tasks import ForecastTaskConfig, forecast_tasks, seed_of
+from relforge.inference import embedder_for, torch_threads
+from relforge.model import checkpoint
+from relforge.tokenize.cells import build_cells, embed_store
+from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+from relforge.tokenize.store import CORPUS_INDEX, open_store, write_store
+from relforge.tokenize.tasks import resolve_task
+from relforge.train.config import TrainConfig
+from relforge.train.data import training_sampler
+from relforge.train.evaluate import evaluate_task
+from relforge.train.loop import train
 
 #: contender -> how its corpus is made and how it is trained
 CONTENDERS = {
@@ -137,8 +154,6 @@ def generator_config(preset_name: str, sizes: dict):
     """The relforge generator config of a contender: the named preset (``v1`` today's default,
     ``v2`` the new prior) with ``sizes`` applied. Where this tree has no presets yet, both names
     fall back to the current default config (recorded in the results as ``preset_fallback``)."""
-    from relforge.generate import config as C
-
     fallback = False
     try:
         cfg = C.preset(preset_name)  # type: ignore[attr-defined]
@@ -190,13 +205,6 @@ def plurel_databases(out: Path, seeds: list[int], *, anchors=None, log=print) ->
 def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors=None, log=print) -> tuple[Path, dict]:
     """Tokenized stores of one contender's corpus (``WORK/stores/<key>/<db>/``, reused when
     complete); returns (folder, record)."""
-    from relforge.db.io import atomic_dir, load_database
-    from relforge.experiments.task_corpus import too_many_fkeys
-    from relforge.generate.tasks import ForecastTaskConfig, forecast_tasks, seed_of
-    from relforge.predict import embedder_for
-    from relforge.tokenize.cells import build_cells, embed_store
-    from relforge.tokenize.store import CORPUS_INDEX, write_store
-
     spec = CONTENDERS[name]
     key = f"{spec['source']}-{spec['preset'] or 'plurel'}-n{cfg.n_dbs}-t{spec['forecast_tasks'] and cfg.forecast_tasks}" \
           f"-{_emb_key(cfg.embedder)}"
@@ -226,8 +234,6 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
                 if not too_many_fkeys(db):
                     dbs.append(db)
     else:
-        import relforge
-
         s = cfg.db_seed
         while len(dbs) < cfg.n_dbs:
             if s > cfg.db_seed + 4 * cfg.n_dbs + 8:
@@ -264,8 +270,6 @@ def real_stores(cfg: PriorBenchConfig, cache: Path, *, log=print) -> dict:
     """``db name -> store folder`` of the real databases the tasks need, tokenized once into
     ``cache`` (``CACHE/<db>-<embedder>/``). A complete cached store is used as it is: neither the
     real-data folder nor the text model is needed then (e.g. on a GPU machine given the cache)."""
-    from relforge.experiments.transfer import TransferConfig, real_store
-
     out = {}
     for db in sorted({t.split("/")[0] for t in cfg.tasks}):
         t0 = time.perf_counter()
@@ -281,8 +285,6 @@ def real_stores(cfg: PriorBenchConfig, cache: Path, *, log=print) -> dict:
 # ------------------------------------------------------------------------------------ one run
 
 def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
-    from relforge.train.config import TrainConfig
-
     return TrainConfig(preset=cfg.preset, attention=cfg.attention, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
                        mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, task_share=task_share, seed=seed,
@@ -294,12 +296,6 @@ def run_one(job: dict) -> dict:
     """Pretrain one contender with one seed and evaluate it on the full real test sets."""
     import torch
 
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.store import open_store
-    from relforge.tokenize.tasks import resolve_task
-    from relforge.train.data import training_sampler
-    from relforge.train.evaluate import evaluate_task
-    from relforge.train.loop import train
 
     cfg = PriorBenchConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in job["cfg"].items()
                               if k != "steps"})
@@ -319,9 +315,7 @@ def run_one(job: dict) -> dict:
     t1 = time.perf_counter()
     losses = [json.loads(line)["loss_avg"] for line in (out / "metrics.jsonl").read_text().splitlines()
               if '"train"' in line]
-    from relforge.train import checkpoint as ckpt
-
-    model = ckpt.load_weights(out / "model.safetensors", attention=cfg.attention, device=torch.device(cfg.device))
+    model = checkpoint.load(out / "model.safetensors", attention=cfg.attention, device=cfg.device).model
     res = {}
     for key in cfg.tasks:
         dbn, tn = key.split("/")
@@ -332,9 +326,9 @@ def run_one(job: dict) -> dict:
         use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
             r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
-        metric = "auroc" if st.task_type == "binary_classification" else "r2"
+        metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
         res[key] = dict(metric=metric, value=float(r[metric]), n=int(r["n"]), n_test=int(st.n_seeds),
-                        constant=0.5 if metric == "auroc" else float(r["baseline_r2"]))
+                        constant=0.5 if metric == "roc_auc" else float(r["baseline_r2"]))
     return dict(contender=name, seed=seed, tasks=res, train_s=round(t1 - t0, 1), eval_s=round(time.perf_counter() - t1, 1),
                 steps=tcfg.steps, tokens=tcfg.steps * cfg.batch_size * cfg.ctx_len, forecast_share=round(n_fc / n_all, 4),
                 loss_first=round(losses[0], 4) if losses else None, loss_last=round(losses[-1], 4) if losses else None,
@@ -398,8 +392,6 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
     work = Path(work)
     cache = Path(cache) if cache is not None else work / "real"
     t0 = time.perf_counter()
-    from relforge.predict import torch_threads
-
     with torch_threads(max(1, cfg.threads)):
         real = real_stores(cfg, cache, log=log)
         corpora = {c: build_corpus_stores(c, cfg, work, anchors=anchors, log=log) for c in cfg.contenders}
@@ -455,8 +447,6 @@ def markdown(res: dict) -> str:
 
 
 def write_results(res: dict, out: str | Path) -> Path:
-    from relforge.db.io import atomic_file
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "results.json") as tmp:

@@ -9,8 +9,10 @@ with ``L(x) = a * x**(-b) + c`` (paper: ``L(N) = 0.07 N^-0.38 + 0.36``, ``L(S) =
 :func:`run_sweep` is resumable cell by cell (``OUT/cells/n<N>_s<S>.json``, each written atomically)
 and writes ``results.json``, ``table.md`` and PNG plots. One token = one context position, padding
 included, as in the paper (128 x 1024 tokens per step): ``steps = S / (batch_size * ctx_len)``.
-The training loop here is a plain AdamW loop with the PluRel schedule shape (linear warm-up over
-20 % of the steps from lr/25, then linear decay; gradient clip 1.0; rt_pipeline.md §3).
+Each cell trains with relforge's one training loop (:func:`relforge.train.loop.fit`: AdamW, extra
+masks ``mask_rate``, optional name shuffling ``name_shuffle``) under the sweep's schedule
+(:func:`relforge.train.schedule.sweep_lr`: linear warm-up over 20 % of the steps from lr/25, then
+linear decay; gradient clip 1.0; rt_pipeline.md §3).
 """
 from __future__ import annotations
 
@@ -24,7 +26,20 @@ from pathlib import Path
 
 import numpy as np
 
+from relforge import realdata
+from relforge.batch import to_torch
+from relforge.corpus import CORPUS_CONFIG, JSONL_MANIFEST, build_corpus
+from relforge.db.io import atomic_file
 from relforge.errors import RelforgeError
+from relforge.experiments.task_corpus import load_task_corpus
+from relforge.inference import run_model
+from relforge.model.config import PRESETS, preset
+from relforge.tokenize.cells import tokenize_database
+from relforge.tokenize.embed import get_embedder
+from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+from relforge.tokenize.tasks import resolve_task
+from relforge.train.loop import batch_stream, fit, init_model
+from relforge.train.schedule import LambdaSchedule, sweep_lr
 
 __all__ = ["SweepConfig", "PowerLawFit", "fit_power_law", "frontier", "power_law", "run_sweep", "train_cell",
            "parse_list", "summarize_sweep"]
@@ -185,10 +200,9 @@ class SweepConfig:
     threads: int = 1  # torch threads per cell (cells may run in parallel processes)
     real: tuple = ()  # real databases (f1, chinook, movielens) whose task loss (val) is also evaluated
     peers: int = 0  # labelled rows of the seed's table per autocomplete context (the documented study: 0)
+    name_shuffle: float = 0.0  # share of training contexts with shuffled column names (the documented study: 0)
 
     def validate(self) -> None:
-        from relforge.model.config import PRESETS
-
         if self.model not in PRESETS:
             raise RelforgeError(f"unknown model preset {self.model!r}; choose one of {', '.join(PRESETS)}")
         for k in ("ctx_len", "batch_size", "n_heldout", "eval_batches", "eval_batch_size", "max_bfs_width",
@@ -198,13 +212,13 @@ class SweepConfig:
                 raise RelforgeError(f"sweep {k} must be a positive integer, got {v!r}")
         if not 0 <= self.mask_rate < 1:
             raise RelforgeError(f"sweep mask_rate must be in [0, 1), got {self.mask_rate!r}")
+        if not 0 <= self.name_shuffle <= 1:
+            raise RelforgeError(f"sweep name_shuffle must be in [0, 1], got {self.name_shuffle!r}")
         if isinstance(self.peers, bool) or not isinstance(self.peers, int) or self.peers < 0:
             raise RelforgeError(f"sweep peers must be an integer >= 0, got {self.peers!r}")
         if not (self.lr > 0 and self.weight_decay >= 0 and 0 <= self.warmup_frac < 1 and self.grad_clip > 0):
             raise RelforgeError("sweep lr must be > 0, weight_decay >= 0, warmup_frac in [0, 1), grad_clip > 0")
         if self.real:
-            from relforge import realdata
-
             unknown = sorted(set(self.real) - set(realdata.list_databases()))
             if unknown:
                 raise RelforgeError(f"unknown real database(s) {', '.join(unknown)} "
@@ -218,6 +232,8 @@ class SweepConfig:
             d.pop("real")  # sweeps without real tasks keep the settings hash they had before the option
         if not self.peers:
             d.pop("peers")  # likewise for sweeps without peers
+        if not self.name_shuffle:
+            d.pop("name_shuffle")  # and without name shuffling
         return d
 
     def hash(self) -> str:
@@ -254,9 +270,6 @@ def parse_list(text: str, kind=float, what: str = "value") -> list:
 # ----------------------------------------------------------------------------------------------
 
 def _samplers(tc, n: int, cfg: SweepConfig):
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.tasks import resolve_task
-
     train = [resolve_task(d.store, t, "train", ctx_len=cfg.ctx_len) for d in tc.train_dbs(n) for t in d.tasks]
     held = [resolve_task(d.store, t, "val", ctx_len=cfg.ctx_len) for d in tc.heldout for t in d.tasks]
     tr = ContextSampler(train, SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
@@ -268,8 +281,6 @@ def _samplers(tc, n: int, cfg: SweepConfig):
 
 def eval_batches(sampler, n_batches: int) -> list[dict]:
     """The first ``n_batches`` full batches of epoch 0 (partial batches are dropped, rt_pipeline.md §4)."""
-    from relforge.tokenize.dataset import to_torch
-
     out = []
     for b in range(min(n_batches, sampler.num_batches)):
         batch = to_torch(sampler.batch(b, 0))
@@ -279,40 +290,15 @@ def eval_batches(sampler, n_batches: int) -> list[dict]:
 
 
 def evaluate(model, batches: list[dict]) -> float:
-    """Mean masked-cell loss over ``batches`` (no gradient)."""
-    import torch
-
-    was = model.training
-    model.eval()
-    losses = []
-    with torch.no_grad():
-        for b in batches:
-            _, loss = model(b)
-            if loss is not None:
-                losses.append(float(loss))
-    model.train(was)
-    return float(np.mean(losses)) if losses else float("nan")
-
-
-def _lr_at(step: int, steps: int, cfg: SweepConfig) -> float:
-    """OneCycle-shaped (linear) schedule: lr/25 -> lr over warm-up, then -> ~0 (rt_pipeline.md §3)."""
-    warm = max(1, int(round(cfg.warmup_frac * steps)))
-    if step < warm:
-        return cfg.lr / 25 + (cfg.lr - cfg.lr / 25) * step / warm
-    return cfg.lr * max(1.0 - (step - warm) / max(1, steps - warm), 1.0 / 2.5e5)
+    """Mean masked-cell loss over ``batches`` (``relforge.inference.run_model``; no gradient)."""
+    return run_model(model, batches).loss
 
 
 def real_batches(cfg: SweepConfig) -> dict[str, list[dict]]:
     """Fixed evaluation batches (val split) of the tasks of each real database in ``cfg.real``."""
-    from relforge.tokenize.cells import tokenize_database
-    from relforge.tokenize.embed import get_embedder
-    from relforge.tokenize.pipeline import load_source
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.tasks import resolve_task
-
     out = {}
     for name in cfg.real:
-        db, tasks = load_source(name)
+        db, tasks = realdata.load_with_tasks(name)
         store = tokenize_database(db, tasks, embedder=get_embedder(cfg.embedder))
         resolved = []
         for t in tasks:
@@ -336,11 +322,6 @@ def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: 
     final train loss, steps, parameters, seconds; ``real_loss`` per real database when asked)."""
     import torch
 
-    from relforge.model.config import preset
-    from relforge.model.rt import RelationalTransformer
-    from relforge.tokenize.dataset import to_torch
-    from relforge.train.masking import add_masks
-
     t0 = time.perf_counter()
     torch.set_num_threads(cfg.threads)
     tr, ev = _samplers(tc, n, cfg)
@@ -348,28 +329,16 @@ def train_cell(tc, n: int, tokens: float, cfg: SweepConfig, *, heldout_batches: 
     real = real if real is not None else real_batches(cfg)
     if not held:
         raise RelforgeError("the held-out pool yields no full evaluation batch; lower eval_batch_size")
-    mcfg = preset(cfg.model, d_text=tr.d_text)
-    with torch.random.fork_rng(devices=[]):  # parameter init from the sweep seed, global RNG untouched
-        torch.manual_seed(cfg.seed)
-        model = RelationalTransformer(mcfg)
+    model = init_model(preset(cfg.model, d_text=tr.d_text), cfg.seed)
     opt = model.configure_optimizers(cfg.lr, cfg.weight_decay)
     steps = cfg.steps_for(tokens)
     loss0 = evaluate(model, held)
     real0 = {k: evaluate(model, b) for k, b in real.items()}
-    tail, n_tail = [], max(1, steps // 10)
-    for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step, steps, cfg)
-        batch = add_masks(to_torch(tr.batch(step % tr.num_batches, step // tr.num_batches)), cfg.mask_rate, cfg.seed, step)
-        _, loss = model(batch, targets_only=True)
-        if loss is None:
-            continue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        if step >= steps - n_tail:
-            tail.append(float(loss.detach()))
+    n_tail = max(1, steps // 10)
+    losses = fit(model, opt, LambdaSchedule(sweep_lr(cfg.lr, steps, cfg.warmup_frac)).attach(opt), batch_stream(tr),
+                 steps, grad_clip=cfg.grad_clip, mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, seed=cfg.seed,
+                 skip_empty=True)
+    tail = [x for x in losses[steps - n_tail:] if math.isfinite(x)]
     return dict(n=int(n), tokens=float(tokens), steps=steps, tokens_trained=steps * cfg.tokens_per_step(),
                 train_dbs=[d.seed for d in tc.train_dbs(n)], train_tasks=len(tr.tasks), train_items=tr.n_items,
                 heldout_loss=evaluate(model, held), heldout_loss_init=loss0, heldout_batches=len(held),
@@ -390,15 +359,11 @@ def cell_name(n: int, tokens: float) -> str:
 
 
 def _load_tc(corpus_dir: str, n_max: int, cfg: SweepConfig):
-    from relforge.experiments.task_corpus import load_task_corpus
-
     return load_task_corpus(corpus_dir, cfg.n_heldout, n_train=n_max, embedder=cfg.embedder, seed=cfg.seed)
 
 
 def _cell_job(corpus_dir: str, n_max: int, cfg: SweepConfig, n: int, tokens: float, out_file: str) -> dict:
     """Run one cell in a worker (the task corpus and held-out batches are built once per process)."""
-    from relforge.db.io import atomic_file
-
     key = (corpus_dir, n_max, cfg.hash())
     if _WORKER.get("key") != key:
         tc = _load_tc(corpus_dir, n_max, cfg)
@@ -414,11 +379,6 @@ def _cell_job(corpus_dir: str, n_max: int, cfg: SweepConfig, n: int, tokens: flo
 def _ensure_corpus(corpus_dir: Path, n_max: int, cfg: SweepConfig, generator_config, workers: int,
                    progress: bool) -> None:
     """Generate (or extend) the corpus until it has ``n_heldout + n_max`` usable databases."""
-    from relforge.corpus import build_corpus
-    from relforge.experiments.task_corpus import load_task_corpus
-
-    from relforge.corpus import CORPUS_CONFIG, JSONL_MANIFEST
-
     if (corpus_dir / JSONL_MANIFEST).is_file():  # an existing corpus that is large enough is used as it is
         try:
             tc = load_task_corpus(corpus_dir, cfg.n_heldout, n_train=n_max, embedder=cfg.embedder, seed=cfg.seed)
@@ -464,8 +424,6 @@ def run_sweep(out_dir: str | Path, n_list, tokens_list, cfg: SweepConfig = Sweep
     import concurrent.futures as cf
     import multiprocessing as mp
     import sys
-
-    from relforge.db.io import atomic_file
 
     cfg.validate()
     ns = sorted({int(n) for n in n_list})
@@ -593,8 +551,6 @@ def _plots(out: Path, cells: list[dict], fr: dict, fits: dict) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from relforge.db.io import atomic_file
 
     ns = sorted({c["n"] for c in cells})
     ss = sorted({c["tokens"] for c in cells})

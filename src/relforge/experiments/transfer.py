@@ -20,8 +20,10 @@ packaged default model, which is itself made by :func:`pretrain_synthetic`; see 
 Everything is seeded: database seeds, task caps, item order, contexts, model initialisation and
 the evaluation subset; the same config gives the same ``results.json``.
 
-The training loop (:func:`train_steps`) is a plain AdamW loop (linear warm-up over 10 % of the
-steps, linear decay to 10 % of ``lr``, gradient clip 1.0), single process, for CPU-sized runs.
+Training (:func:`train_steps`) is relforge's one training loop (:func:`relforge.train.loop.fit`) with
+this study's schedule (linear warm-up over 10 % of the steps, linear decay to 10 % of ``lr``,
+gradient clip 1.0; :func:`relforge.train.schedule.transfer_lr`), single process, for CPU-sized runs;
+``mask_rate`` / ``name_shuffle`` (default 0, as the documented runs) add extra masks / shuffled names.
 """
 from __future__ import annotations
 
@@ -33,9 +35,25 @@ from pathlib import Path
 
 import numpy as np
 
+import relforge
+from relforge import realdata
+from relforge.db.io import atomic_file
+from relforge.db.task import TaskKind
 from relforge.errors import RelforgeError
-from relforge.predict import torch_threads as _threads
+from relforge.experiments.baselines import constant_baseline, lightgbm_baseline
+from relforge.experiments.task_corpus import cap_tasks, too_many_fkeys
+from relforge.inference import embedder_for, metric, metric_name, predict_task
+from relforge.inference import torch_threads as _threads
+from relforge.model import checkpoint
+from relforge.model.checkpoint import ContextSettings
+from relforge.model.config import PRESETS, preset
 from relforge.rng import child
+from relforge.tokenize.cells import tokenize_database
+from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+from relforge.tokenize.store import open_store, save_store
+from relforge.tokenize.tasks import autocomplete_tasks, resolve_task
+from relforge.train.loop import batch_stream, fit, init_model
+from relforge.train.schedule import LambdaSchedule, transfer_lr
 
 REGIMES = ("real_only", "synth_real", "synth_only")
 REGIME_TITLES = {"real_only": "Real only", "synth_real": "Synth + Real", "synth_only": "Synth only"}
@@ -67,15 +85,18 @@ class TransferConfig:
     lightgbm: bool = True  # LightGBM baseline (needs the baselines extra)
     max_tasks_per_db: int = 10  # synthetic tasks kept per database (5 clf + 5 reg, as the paper's test pool)
     threads: int = 1  # torch CPU threads; small models gain little from more, and shared cores thrash with them
+    mask_rate: float = 0.0  # extra masked cells per training context (the documented runs: 0)
+    name_shuffle: float = 0.0  # share of training contexts with shuffled column names (the documented runs: 0)
 
     def validate(self) -> None:
-        from relforge.model.config import PRESETS
-
         if self.preset not in PRESETS:
             raise RelforgeError(f"unknown model preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         for k in ("ctx_len", "batch_size", "synth_dbs", "eval_rows"):
             if getattr(self, k) < 1:
                 raise RelforgeError(f"transfer {k} must be >= 1, got {getattr(self, k)}")
+        if not (0 <= self.mask_rate < 1 and 0 <= self.name_shuffle <= 1):
+            raise RelforgeError(f"transfer mask_rate must be in [0, 1) and name_shuffle in [0, 1], got "
+                                f"{self.mask_rate!r}, {self.name_shuffle!r}")
         for k in ("synth_steps", "real_steps"):
             if getattr(self, k) < 0:
                 raise RelforgeError(f"transfer {k} must be >= 0, got {getattr(self, k)}")
@@ -95,6 +116,9 @@ class TransferConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["dbs"] = list(self.dbs)
+        for k in ("mask_rate", "name_shuffle"):
+            if not d[k]:
+                d.pop(k)  # results of runs before these options read the same
         return d
 
 
@@ -107,57 +131,38 @@ QUICK = TransferConfig(ctx_len=128, batch_size=4, synth_dbs=2, synth_steps=20, r
 
 def new_model(cfg: TransferConfig, d_text: int, seed: int):
     """A freshly initialised RT of ``cfg.preset``; initialisation seeded (scoped torch RNG fork)."""
-    import torch
-
-    from relforge.model.config import preset
-    from relforge.model.rt import RelationalTransformer
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(child(seed, "model-init").integers(2**31)))
-        return RelationalTransformer(preset(cfg.preset, d_text=d_text, attention=cfg.attention))
+    return init_model(preset(cfg.preset, d_text=d_text, attention=cfg.attention),
+                      int(child(seed, "model-init").integers(2**31)))
 
 
-def train_steps(model, sampler, steps: int, *, lr: float, weight_decay: float = 0.01, log_every: int = 0,
-                label: str = "") -> list[float]:
-    """``steps`` AdamW steps over ``sampler``'s batch stream (step s = batch s mod n of epoch s div n).
+def train_steps(model, sampler, steps: int, *, lr: float, weight_decay: float = 0.01, mask_rate: float = 0.0,
+                name_shuffle: float = 0.0, seed: int = 0, log_every: int = 0, label: str = "") -> list[float]:
+    """``steps`` steps of relforge's training loop (:func:`relforge.train.loop.fit`) over ``sampler``'s
+    batch stream with the study's schedule (:func:`relforge.train.schedule.transfer_lr`), AdamW, gradient
+    clip 1.0; no extra masks or name shuffling unless asked (the documented runs: none).
 
     Returns the per-step losses. Deterministic given the sampler and the model's initial weights.
     """
-    import torch
-
-    from relforge.tokenize.dataset import to_torch
-
     if steps <= 0:
         return []
     opt = model.configure_optimizers(lr, weight_decay)
-    warm = max(1, steps // 10)
-    nb = sampler.num_batches
-    losses = []
-    model.train()
     t0 = time.perf_counter()
-    for s in range(steps):
-        f = (s + 1) / warm if s < warm else 1.0 - 0.9 * (s - warm) / max(1, steps - warm)
-        for g in opt.param_groups:
-            g["lr"] = lr * f
-        _, loss = model(to_torch(sampler.batch(s % nb, s // nb)))
-        if loss is None:
-            losses.append(float("nan"))
-            continue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(float(loss.detach()))
+    seen = []
+
+    def log(s: int, loss: float, batch) -> None:
+        seen.append(loss)
         if log_every and (s % log_every == 0 or s == steps - 1):
-            w = losses[max(0, s - log_every + 1): s + 1]
+            w = seen[max(0, s - log_every + 1): s + 1]
             print(f"{label} step {s + 1}/{steps} loss {np.nanmean(w):.4f} ({time.perf_counter() - t0:.0f}s)", flush=True)
+
+    losses = fit(model, opt, LambdaSchedule(transfer_lr(lr, steps)).attach(opt), batch_stream(sampler), steps,
+                 grad_clip=1.0, mask_rate=mask_rate, name_shuffle=name_shuffle, seed=seed, skip_empty=True,
+                 after_step=log)
     model.eval()
     return losses
 
 
 def _sampler(tasks, cfg: TransferConfig, seed_key: str):
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-
     s = int(child(cfg.seed, "sampler", seed_key).integers(2**31))
     return ContextSampler(tasks, SamplerConfig(ctx_len=cfg.ctx_len, batch_size=cfg.batch_size, seed=s))
 
@@ -180,12 +185,6 @@ def synthetic_tasks(n_dbs: int, cfg: TransferConfig, *, generator_config=None, l
     Databases with more than 5 foreign keys on a table are skipped (RT's cap); at most
     ``max_tasks_per_db`` tasks per database (half classification, half regression, seeded).
     """
-    import relforge
-    from relforge.experiments.task_corpus import cap_tasks, too_many_fkeys
-    from relforge.predict import embedder_for
-    from relforge.tokenize.cells import tokenize_database
-    from relforge.tokenize.tasks import autocomplete_tasks, resolve_task
-
     gen_cfg = generator_config if generator_config is not None else SMALL_GENERATOR
     emb = embedder_for(cfg.embedder)
     out, k, tried = [], 0, 0
@@ -216,11 +215,6 @@ def synthetic_tasks(n_dbs: int, cfg: TransferConfig, *, generator_config=None, l
 
 def real_store(name: str, cfg: TransferConfig, cache_dir: Path | None = None):
     """(store, tasks) of a real database tokenized with ``cfg.embedder`` (cached under ``cache_dir``)."""
-    from relforge import realdata
-    from relforge.predict import embedder_for
-    from relforge.tokenize.cells import tokenize_database
-    from relforge.tokenize.store import open_store, save_store
-
     db = realdata.load(name)
     tasks = [realdata.get_task(name, t, db=db) for t in realdata.list_tasks(name)]
     emb = embedder_for(cfg.embedder)
@@ -238,8 +232,6 @@ def real_store(name: str, cfg: TransferConfig, cache_dir: Path | None = None):
 
 def real_train_tasks(stores: dict, held_out: str, cfg: TransferConfig) -> list:
     """Train-split samplers tasks (forecast + autocomplete) of every real database but ``held_out``."""
-    from relforge.tokenize.tasks import resolve_task
-
     out = []
     for name, (store, tasks, _) in stores.items():
         if name == held_out:
@@ -256,8 +248,6 @@ def real_train_tasks(stores: dict, held_out: str, cfg: TransferConfig) -> list:
 
 def eval_subset(task, store, split: str, n: int, seed: int):
     """(SamplerTask restricted to a seeded subset of <= n seeds, frame row positions of those seeds)."""
-    from relforge.tokenize.tasks import resolve_task
-
     st = resolve_task(store, task, split)
     rng = child(seed, "eval-subset", store.name, task.name, split)
     keep = np.sort(rng.permutation(st.n_seeds)[:n])
@@ -270,24 +260,9 @@ def eval_subset(task, store, split: str, n: int, seed: int):
 
 
 def evaluate_model(model, st, cfg: TransferConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(normalised truth, model outputs) at the seeds of ``st``, in seed order."""
-    from relforge.predict import predict_task
-
-    nodes, out = predict_task(model, st, ctx_len=cfg.ctx_len, batch_size=max(cfg.batch_size, 8), seed=cfg.seed)
-    tc = st.target_col
-    ptr, col, val = st.store["cell_ptr"], st.store["cell_col"], st.store["cell_value"]
-    truth = np.empty(len(nodes))
-    for i, n in enumerate(nodes):  # one cell lookup per evaluated row (a few hundred)
-        a, b = int(ptr[n]), int(ptr[n + 1])
-        hit = np.nonzero(np.asarray(col[a:b]) == tc)[0]
-        truth[i] = float(val[a + hit[0]])
-    return truth, out
-
-
-def _metric(task_type: str, y, p) -> float:
-    from relforge.metrics import r2, roc_auc
-
-    return roc_auc(np.asarray(y) > 0, p) if task_type == "binary_classification" else r2(y, p)
+    """(normalised truth, model outputs) at the seeds of ``st``, in seed order (``relforge.inference``)."""
+    o = predict_task(model, st, ContextSettings(ctx_len=cfg.ctx_len), batch_size=max(cfg.batch_size, 8), seed=cfg.seed)
+    return o.target.astype(np.float64), o.pred
 
 
 # ------------------------------------------------------------------------------------ the study
@@ -299,16 +274,15 @@ def pretrain_synthetic(cfg: TransferConfig, *, log=print) -> tuple[object, dict]
     sampler = _sampler(tasks, cfg, "synthetic")
     model = new_model(cfg, sampler.d_text, cfg.seed)
     losses = train_steps(model, sampler, cfg.synth_steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                         mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, seed=cfg.seed,
                          log_every=max(1, cfg.synth_steps // 10), label="synthetic")
     rec = dict(loss_summary(losses), n_tasks=len(tasks), n_dbs=cfg.synth_dbs, seconds=round(time.perf_counter() - t0, 1))
     return model, rec
 
 
 def _load_synthetic(cfg: TransferConfig):
-    from relforge.predict import check_embedder, load_checkpoint
-
-    ck = load_checkpoint(None if cfg.synthetic_checkpoint == "default" else cfg.synthetic_checkpoint)
-    check_embedder(ck, cfg.embedder)
+    ck = checkpoint.load(None if cfg.synthetic_checkpoint == "default" else cfg.synthetic_checkpoint)
+    checkpoint.check_embedder(ck, cfg.embedder)
     if ck.model.config.attention != cfg.attention:
         ck.model.config = ck.model.config.replace(attention=cfg.attention)
     return ck.model, {"checkpoint": ck.path, **{k: ck.info.get(k) for k in ("steps", "loss_first", "loss_last", "n_dbs")}}
@@ -328,8 +302,6 @@ def run_transfer(cfg: TransferConfig = TransferConfig(), out: str | Path | None 
 def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
     import copy
 
-    from relforge.experiments.baselines import constant_baseline, lightgbm_baseline
-
     cfg.validate()
     t0 = time.perf_counter()
     cache = Path(cache_dir) if cache_dir is not None else (Path(out) / "stores" if out is not None else None)
@@ -348,13 +320,13 @@ def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
         store, tasks, db = stores[held]
         evals = []
         for t in tasks:
-            if t.kind != "forecast":
+            if t.kind != TaskKind.forecast:
                 continue
             st, pos = eval_subset(t, store, "test", cfg.eval_rows, cfg.seed)
             y_raw = t.splits["test"][t.target_col].to_numpy(dtype=float)[pos]
-            base = {"constant": _metric(t.task_type, y_raw, constant_baseline(t)["test"][pos])}
+            base = {"constant": metric(t.task_type, y_raw, constant_baseline(t)["test"][pos])}
             if cfg.lightgbm:
-                base["lightgbm"] = _metric(t.task_type, y_raw, lightgbm_baseline(db, t, seed=cfg.seed)["test"][pos])
+                base["lightgbm"] = metric(t.task_type, y_raw, lightgbm_baseline(db, t, seed=cfg.seed)["test"][pos])
             evals.append((t, st, base))
         models = {"synth_only": synth}
         train_tasks = real_train_tasks(stores, held, cfg)
@@ -362,15 +334,16 @@ def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
             sampler = _sampler(train_tasks, cfg, f"real-{held}")
             m = new_model(cfg, sampler.d_text, cfg.seed) if regime == "real_only" else copy.deepcopy(synth)
             losses = train_steps(m, sampler, cfg.real_steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                         mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, seed=cfg.seed,
                                  log_every=max(1, cfg.real_steps // 5), label=f"{regime} (held out {held})")
             training[f"{regime}/{held}"] = dict(loss_summary(losses), n_tasks=len(train_tasks))
             models[regime] = m
         for t, st, base in evals:
             row = dict(db=held, task=t.name, task_type=t.task_type,
-                       metric="roc_auc" if t.task_type == "binary_classification" else "r2", n=int(st.n_seeds))
+                       metric=metric_name(t.task_type), n=int(st.n_seeds))
             for regime in REGIMES:
                 y, p = evaluate_model(models[regime], st, cfg)
-                row[regime] = _metric(t.task_type, y, p)
+                row[regime] = metric(t.task_type, y, p)
             row.update(base)
             rows.append(row)
             log(f"{held}/{t.name}: " + ", ".join(f"{k} {row[k]:.3f}" for k in (*REGIMES, *base)))
@@ -410,8 +383,6 @@ def markdown(res: dict) -> str:
 
 def write_results(res: dict, out: str | Path) -> Path:
     """``OUT/results.json`` and ``OUT/table.md``, each written atomically."""
-    from relforge.db.io import atomic_file
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "results.json") as tmp:
@@ -427,8 +398,6 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
     The record (steps, first/last loss, databases, embedder, context length) goes into the
     checkpoint metadata; ``predict`` reads ``ctx_len`` from it.
     """
-    from relforge.predict import embedder_for, save_checkpoint
-
     cfg = cfg or TransferConfig()
     cfg.validate()
     with _threads(cfg.threads):
@@ -436,7 +405,8 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
     emb = embedder_for(cfg.embedder).describe()
     info = dict(rec, ctx_len=cfg.ctx_len, preset=cfg.preset, seed=cfg.seed, lr=cfg.lr, batch_size=cfg.batch_size,
                 data="synthetic only", generator=json.dumps(SMALL_GENERATOR))
-    save_checkpoint(model, out, embedder=emb, info=info)
+    checkpoint.save(out, model, embedder=emb, info=info, context=checkpoint.ContextSettings(
+        ctx_len=cfg.ctx_len, mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle))
     return dict(info, out=str(out), embedder=emb, params=int(model.get_num_params()))
 
 

@@ -48,9 +48,11 @@ import numpy as np
 import pandas as pd
 
 from relforge.db.database import Database
-from relforge.db.task import Task
+from relforge.db.task import Task, TaskKind, TaskType
 from relforge.errors import RelforgeError
-from relforge.rng import child
+from relforge.realdata.tasks import split_timestamps, time_range
+from relforge.rng import _key_to_int, child
+from relforge.tokenize.celltypes import CellType, cell_type_of
 
 KINDS = ("churn", "any", "count", "sum", "mean")
 CLASSIFICATION_KINDS = ("churn", "any")
@@ -129,8 +131,6 @@ class _Events:
 
 
 def _kind_of(t, col: str) -> str | None:
-    from relforge.tokenize.celltypes import CellType, cell_type_of
-
     ct = cell_type_of(t.stypes.get(col, "text"), t.df[col].dtype)
     return {CellType.number: "number", CellType.boolean: "boolean"}.get(ct)
 
@@ -216,8 +216,6 @@ def _frames(db: Database, c: _Candidate, horizon: pd.Timedelta, lookback: pd.Tim
 
 
 def _cutoffs(db: Database, horizon: pd.Timedelta, cfg: ForecastTaskConfig) -> dict[str, pd.DatetimeIndex] | None:
-    from relforge.realdata.tasks import split_timestamps
-
     try:
         cut = {s: split_timestamps(db, horizon, s, cfg.n_eval_cutoffs) for s in ("train", "val", "test")}
     except RelforgeError:
@@ -252,8 +250,6 @@ def draw_forecast_tasks(db: Database, seed: int, cfg: ForecastTaskConfig | None 
     Returns ``[]`` when the database has no timed activity table with a foreign key, no val/test
     timestamps, or no room for a window after its test timestamp.
     """
-    from relforge.realdata._common import time_range
-
     cfg = cfg or ForecastTaskConfig()
     cfg.validate()
     if db.val_timestamp is None or db.test_timestamp is None or cfg.n_tasks == 0:
@@ -303,7 +299,7 @@ def draw_forecast_tasks(db: Database, seed: int, cfg: ForecastTaskConfig | None 
         if name in names:
             continue
         names.add(name)
-        task = Task(name=name, kind="forecast", task_type="binary_classification" if clf else "regression",
+        task = Task(name=name, kind=TaskKind.forecast, task_type=TaskType.binary_classification if clf else TaskType.regression,
                     target_col=label, entity_table=c.entity, entity_col=db.tables[c.entity].pkey_col,
                     time_col="timestamp", horizon=horizon, splits=frames)
         task.validate()
@@ -325,10 +321,16 @@ def task_frames(db: Database, spec: dict, cutoffs: dict) -> dict[str, pd.DataFra
 def seed_of(db: Database) -> int:
     """The seed a database's synthetic tasks are drawn with: its generator seed when recorded,
     else a hash of its name."""
-    from relforge.rng import _key_to_int
-
     s = db.meta.get("seed") if isinstance(db.meta, dict) else None
     return int(s) if isinstance(s, (int, np.integer)) else _key_to_int(db.name) % (2**62)
+
+
+def task_maker(n_tasks: int, cfg: ForecastTaskConfig | None = None):
+    """``db -> tasks``: up to ``n_tasks`` synthetic forecast tasks of a database, seeded by
+    :func:`seed_of` (the hook ``relforge tokenize --forecast-tasks`` hands to the tokenizer)."""
+    c = (cfg or ForecastTaskConfig()).replace(n_tasks=int(n_tasks))
+    c.validate()
+    return lambda db: forecast_tasks(db, seed_of(db), c)
 
 
 def describe(task: Task) -> dict:

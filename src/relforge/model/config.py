@@ -1,6 +1,7 @@
 """Configuration of the Relational Transformer (rt_pipeline.md §3) and its size presets.
 
-``paper`` is the configuration of every PluRel script (rt_pipeline.md §3 "Defaults"); ``small``
+``paper`` is the configuration of every PluRel script (rt_pipeline.md §3 "Defaults"), with the gated
+attention output of relational-transformer 1.10 (the RT those scripts train); ``small``
 matches the anchor bench's small model; ``tiny`` is a CPU debug preset (a few seconds per hundred
 steps on 2 cores), good for tests and ``make demo``.
 """
@@ -26,6 +27,7 @@ class RTConfig:
     huber_delta: float = 1.0  # Huber loss delta for numbers and datetimes; rt_pipeline.md §3 "Loss"
     norm_eps: float = 1e-6  # RMSNorm epsilon
     attention: str = "auto"  # "auto": flex on CUDA, sparse on CPU; "dense" = reference math
+    attn_gate: bool = False  # gated attention output, 2 * sigmoid(W_g x) (relational-transformer 1.10); off = RT 1.0
 
     def __post_init__(self):
         for name in ("n_blocks", "d_model", "n_heads", "d_ff", "d_text"):
@@ -62,11 +64,14 @@ class RTConfig:
 
     def shape_dict(self) -> dict:
         """The fields that fix parameter shapes (checked when loading a checkpoint)."""
-        return {k: getattr(self, k) for k in ("n_blocks", "d_model", "n_heads", "d_ff", "d_text", "qk_norm")}
+        return {k: getattr(self, k) for k in ("n_blocks", "d_model", "n_heads", "d_ff", "d_text", "qk_norm",
+                                                   "attn_gate")}
 
 
 PRESETS: dict[str, dict] = {
-    "paper": dict(n_blocks=12, d_model=256, n_heads=8, d_ff=1024),  # rt_pipeline.md §3, ~19.2M params
+    # rt_pipeline.md §3 with relational-transformer 1.10's attention gate: 21.55M params (19.19M without
+    # the gate, ``preset("paper", attn_gate=False)``, the preset before the gate was added)
+    "paper": dict(n_blocks=12, d_model=256, n_heads=8, d_ff=1024, attn_gate=True),
     "small": dict(n_blocks=4, d_model=128, n_heads=4, d_ff=512),  # anchor bench "small", ~1.9M params
     "tiny": dict(n_blocks=2, d_model=64, n_heads=4, d_ff=128),  # CPU debug preset (tests, demo)
 }

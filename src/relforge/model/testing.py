@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from relforge.model.rt import SEM_BOOLEAN, SEM_DATETIME, SEM_NUMBER, SEM_TEXT
+from relforge.batch import MAX_F2P, CellType
 
-MAX_F2P = 5  # rt_pipeline.md §1 "FK cap"
 
 
 def _schema(g: torch.Generator, n_entity: int, n_activity: int):
@@ -22,7 +21,7 @@ def _schema(g: torch.Generator, n_entity: int, n_activity: int):
         n_cols = int(torch.randint(10, 16, (1,), generator=g))
         sem = torch.multinomial(torch.tensor([0.55, 0.1, 0.15, 0.2]), n_cols, replacement=True, generator=g)
         if t >= n_entity:  # activity: a timestamp cell, parents among the entity tables
-            sem[0] = SEM_DATETIME
+            sem[0] = CellType.datetime
             k = int(torch.randint(1, min(MAX_F2P, n_entity) + 1, (1,), generator=g))
             parents = torch.randperm(n_entity, generator=g)[:k].tolist()
         else:  # entity: maybe one parent among earlier entity tables
@@ -54,7 +53,7 @@ def synthetic_batch(batch_size: int = 4, seq_len: int = 1024, *, seed: int = 0, 
 
     Returns
     -------
-    dict of tensors in the batch format of /work/notes/batch_format.md.
+    dict of tensors in the batch format of ``relforge.batch``.
     """
     g = torch.Generator().manual_seed(seed)
     tables, n_col_ids = _schema(g, n_entity, n_activity)
@@ -74,7 +73,7 @@ def synthetic_batch(batch_size: int = 4, seq_len: int = 1024, *, seed: int = 0, 
             tgt_cols = [i for i in range(1, tables[seed_t]["n_cols"]) if int(tables[seed_t]["sem"][i]) == target_sem]
             tgt_col = tgt_cols[0] if tgt_cols else 1
         else:
-            tgt_cols = [i for i in range(1, tables[seed_t]["n_cols"]) if int(tables[seed_t]["sem"][i]) != SEM_TEXT]
+            tgt_cols = [i for i in range(1, tables[seed_t]["n_cols"]) if int(tables[seed_t]["sem"][i]) != CellType.text]
             tgt_col = tgt_cols[int(torch.randint(0, len(tgt_cols), (1,), generator=g))] if tgt_cols else 1
         queue = [(seed_t, None)]  # (table, known child-side parent link) BFS frontier
         n_cells = 0
@@ -116,14 +115,14 @@ def synthetic_batch(batch_size: int = 4, seq_len: int = 1024, *, seed: int = 0, 
     if target_sem is not None:
         sem_t = torch.where(is_target, torch.tensor(target_sem), sem_t)
     value = torch.randn(B, S, generator=g)
-    value = torch.where(sem_t == SEM_BOOLEAN, torch.sign(value), value)
-    text_id = torch.where(sem_t == SEM_TEXT, torch.randint(0, n_text, (B, S), generator=g, dtype=torch.int32),
+    value = torch.where(sem_t == CellType.boolean, torch.sign(value), value)
+    text_id = torch.where(sem_t == CellType.text, torch.randint(0, n_text, (B, S), generator=g, dtype=torch.int32),
                           torch.full((B, S), -1, dtype=torch.int32))
-    value = torch.where(is_padding | (sem_t == SEM_TEXT), torch.zeros(()), value)
+    value = torch.where(is_padding | (sem_t == CellType.text), torch.zeros(()), value)
     # the target depends on the visible context (mean of the seed row's other numbers): learnable
-    seed_nums = (node == 0) & (sem_t == SEM_NUMBER) & ~is_target
+    seed_nums = (node == 0) & (sem_t == CellType.number) & ~is_target
     s = (value * seed_nums).sum(1) / seed_nums.sum(1).clamp(min=1)  # (B,)
-    target = torch.where(sem_t == SEM_BOOLEAN, torch.where(s >= 0, 1.0, -1.0)[:, None],
+    target = torch.where(sem_t == CellType.boolean, torch.where(s >= 0, 1.0, -1.0)[:, None],
                          torch.tanh(2 * s)[:, None].expand(B, S))
     target = torch.where(is_target, target, value)
     value = torch.where(is_target, torch.zeros(()), value)

@@ -13,10 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from relforge.db.database import Database
+from relforge.db.task import Task
 from relforge.errors import RelforgeError
-from relforge.realdata.tasks import get_task, list_tasks, make_task, task_def
+from relforge.realdata.tasks import list_tasks, make_task, task_def
 
-__all__ = ["DATABASES", "load", "list_databases", "get_task", "list_tasks", "make_task", "task_def", "describe"]
+__all__ = ["DATABASES", "load", "load_with_tasks", "list_databases", "get_task", "list_tasks", "make_task",
+           "task_def", "describe"]
 
 #: name -> (module, loader function, one-line description)
 DATABASES: dict[str, tuple[str, str, str]] = {
@@ -24,6 +26,12 @@ DATABASES: dict[str, tuple[str, str, str]] = {
     "chinook": ("relforge.realdata.chinook", "load_chinook", "Chinook music store (11 tables; sales synthetic)"),
     "movielens": ("relforge.realdata.movielens", "load_movielens", "MovieLens ml-latest-small (users, movies, ratings, tags)"),
 }
+
+
+def load_with_tasks(name: str, data_dir: str | Path | None = None) -> tuple[Database, list]:
+    """(Database, its defined tasks with their split frames) of a real database by name."""
+    db = load(name, data_dir=data_dir)
+    return db, [get_task(name, t, db=db) for t in list_tasks(name)]
 
 
 def list_databases() -> list[str]:
@@ -71,3 +79,18 @@ def describe(data_dir: str | Path | None = None, with_sizes: bool = False) -> li
                 rec["error"] = str(e)
         out.append(rec)
     return out
+
+
+def get_task(db_name: str, task_name: str, db: Database | None = None, data_dir=None) -> Task:
+    """A task with its train/val/test frames.
+
+    Parameters
+    ----------
+    db_name, task_name : see :func:`list_tasks`.
+    db : the loaded database (loaded with :func:`relforge.realdata.load` when None).
+    data_dir : real-data folder, used only when ``db`` is None.
+    """
+    d = task_def(db_name, task_name)
+    if db is None:
+        db = load(db_name, data_dir=data_dir)
+    return make_task(d, db)

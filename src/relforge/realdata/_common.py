@@ -115,16 +115,3 @@ def build_database(
     )
     db.validate()
     return db
-
-
-def time_range(db: Database) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """(min, max) over every time column of the database (relbench's min/max_timestamp)."""
-    lo, hi = [], []
-    for t in db.tables.values():
-        if t.time_col is not None and len(t.df):
-            s = t.df[t.time_col]
-            lo.append(s.min())
-            hi.append(s.max())
-    if not lo:
-        raise RelforgeError(f"database {db.name!r} has no timed rows")
-    return pd.Timestamp(min(lo)), pd.Timestamp(max(hi))

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from relforge.batch import MAX_F2P  # read as a compile-time constant by numba
+
 UNTIMED = np.iinfo(np.int64).min
-MAX_F2P = 5
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
 

@@ -5,24 +5,10 @@ the batch field ``sem_type`` carries.
 """
 from __future__ import annotations
 
-from enum import IntEnum
-
 import pandas as pd
 
+from relforge.batch import TARGET_TYPES, CellType  # noqa: F401 (the batch contract owns the enum)
 from relforge.db.table import Stype
-
-
-class CellType(IntEnum):
-    """Semantic type of a cell token (rt_pipeline.md §1)."""
-
-    number = 0
-    text = 1
-    datetime = 2
-    boolean = 3
-
-
-#: Cell types a task may predict (text targets have no regression/classification head).
-TARGET_TYPES = (CellType.number, CellType.boolean)
 
 
 def cell_type_of(stype: Stype, dtype) -> CellType:

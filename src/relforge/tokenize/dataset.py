@@ -8,19 +8,10 @@ worker that builds them.
 """
 from __future__ import annotations
 
-import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
+from relforge.batch import to_torch
 from relforge.tokenize.sampler import ContextSampler
-
-
-def to_torch(batch: dict) -> dict:
-    """numpy batch -> dict of torch tensors (zero-copy); ``true_batch_size`` stays an int."""
-    out = {}
-    for k, v in batch.items():
-        out[k] = torch.from_numpy(v) if isinstance(v, np.ndarray) else v
-    return out
 
 
 class ContextDataset(Dataset):

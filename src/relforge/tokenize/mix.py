@@ -19,17 +19,17 @@ import dataclasses
 
 import numpy as np
 
+from relforge.db.task import TaskKind
 from relforge.errors import RelforgeError
 from relforge.rng import child
+from relforge.tokenize.tasks import autocomplete_tasks
 
 
 def store_task_groups(store) -> tuple[list, list]:
     """(forecast task names, autocomplete tasks: names or Task objects) of one store."""
-    from relforge.tokenize.tasks import autocomplete_tasks
-
     recs = store.index["tasks"]
-    fc = [r["name"] for r in recs if r["kind"] == "forecast"]
-    ac = [r["name"] for r in recs if r["kind"] == "autocomplete"] or autocomplete_tasks(store)
+    fc = [r["name"] for r in recs if r["kind"] == TaskKind.forecast]
+    ac = [r["name"] for r in recs if r["kind"] == TaskKind.autocomplete] or autocomplete_tasks(store)
     return fc, ac
 
 

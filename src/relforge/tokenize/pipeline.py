@@ -7,58 +7,49 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from relforge.db.io import atomic_dir, check_output_dir, load_database
 from relforge.errors import RelforgeError
 from relforge.tokenize.cells import build_cells, embed_store
+from relforge.tokenize.embed import get_embedder
 from relforge.tokenize.store import CORPUS_INDEX, save_store, write_store
+from relforge.tokenize.tasks import read_relbench_tasks
 
 
-def load_source(source: str | Path):
+def load_source(source):
     """(Database, tasks) from a database path (relforge/relbench folder, .sqlite, .duckdb; forecast
-    tasks from ``PATH/tasks/<name>/*.parquet`` in relbench layout) or a real database name
-    (``f1``, ``chinook``, ``movielens``; with its defined tasks)."""
-    from relforge.db.io import load_database
-    from relforge.tokenize.tasks import read_relbench_tasks
-
+    tasks from ``PATH/tasks/<name>/*.parquet`` in relbench layout), or ``source`` itself when it is
+    already a ``(Database, tasks)`` pair (a real database: ``relforge.realdata.load_with_tasks``; the
+    tokenizer knows no catalogue)."""
+    if isinstance(source, tuple):
+        return source
     p = Path(source)
     if p.exists():
         return load_database(p), read_relbench_tasks(p) if p.is_dir() else []
-    from relforge import realdata
-
-    if str(source) in realdata.list_databases():
-        db = realdata.load(str(source))
-        return db, [realdata.get_task(str(source), t, db=db) for t in realdata.list_tasks(str(source))]
-    raise RelforgeError(f"no such database: {str(source)!r} (a path, or one of {', '.join(realdata.list_databases())})")
+    raise RelforgeError(f"no such database: {str(source)!r}")
 
 
-def with_synthetic_tasks(db, tasks: list, forecast_tasks: int) -> list:
-    """``tasks``, or, when a database comes without tasks and ``forecast_tasks`` > 0, up to that many
-    synthetic forecast tasks (:func:`relforge.generate.tasks.forecast_tasks`, seeded by the
-    database's generator seed)."""
-    if forecast_tasks <= 0 or tasks:
-        return list(tasks)
-    from relforge.generate.tasks import ForecastTaskConfig, forecast_tasks as draw, seed_of
-
-    return draw(db, seed_of(db), ForecastTaskConfig(n_tasks=forecast_tasks))
+def _tasks_for(db, tasks, task_maker) -> list:
+    """``tasks``, or, for a database without tasks of its own, what ``task_maker(db)`` makes
+    (e.g. synthetic forecast tasks: ``relforge.generate.tasks.task_maker``)."""
+    return list(tasks) if tasks or task_maker is None else list(task_maker(db))
 
 
-def tokenize_source(source: str | Path, out: str | Path, *, embedder="minilm", overwrite: bool = False,
-                    with_tasks: bool = True, forecast_tasks: int = 0) -> dict:
-    """Tokenize ``source`` into the store folder ``out`` (a folder of databases into a corpus, see
-    :func:`tokenize_corpus`); returns a summary with timings. ``forecast_tasks`` > 0 gives every
-    database without tasks of its own that many synthetic forecast tasks (:func:`with_synthetic_tasks`)."""
-    from relforge.db.io import check_output_dir
-    from relforge.tokenize.embed import get_embedder
-
+def tokenize_source(source, out: str | Path, *, embedder="minilm", overwrite: bool = False,
+                    with_tasks: bool = True, task_maker=None) -> dict:
+    """Tokenize ``source`` (a path, or a ``(Database, tasks)`` pair such as a real database from
+    ``relforge.realdata.load_with_tasks``) into the store folder ``out`` (a folder of databases into a
+    corpus, see :func:`tokenize_corpus`); returns a summary with timings. ``task_maker(db) -> tasks``
+    gives tasks to each database that has none of its own (``relforge tokenize --forecast-tasks``)."""
     check_output_dir(out, overwrite)
-    folders = database_folders(source)
+    folders = None if isinstance(source, tuple) else database_folders(source)
     if folders is not None:
         return tokenize_corpus(folders, out, embedder=embedder, overwrite=overwrite, with_tasks=with_tasks,
-                               forecast_tasks=forecast_tasks)
+                               task_maker=task_maker)
     emb = get_embedder(embedder)  # fail early on a missing text extra
     t0 = time.perf_counter()
     db, tasks = load_source(source)
     t1 = time.perf_counter()
-    cells = build_cells(db, with_synthetic_tasks(db, tasks if with_tasks else [], forecast_tasks))
+    cells = build_cells(db, _tasks_for(db, tasks if with_tasks else [], task_maker))
     t2 = time.perf_counter()
     store = embed_store(cells, emb)
     t3 = time.perf_counter()
@@ -84,14 +75,10 @@ def database_folders(source: str | Path) -> list[Path] | None:
 
 
 def tokenize_corpus(folders: list[Path], out: str | Path, *, embedder="minilm", overwrite: bool = False,
-                    with_tasks: bool = True, forecast_tasks: int = 0) -> dict:
+                    with_tasks: bool = True, task_maker=None) -> dict:
     """Tokenize every database folder into one corpus (``OUT/<name>/`` stores + ``stores.json``),
     atomically; one embedder instance (and its string cache) serves all databases."""
     import json
-
-    from relforge.db.io import atomic_dir, load_database
-    from relforge.tokenize.embed import get_embedder
-    from relforge.tokenize.tasks import read_relbench_tasks
 
     emb = get_embedder(embedder)
     names, t_tok, t_emb, cells = [], 0.0, 0.0, 0
@@ -99,8 +86,7 @@ def tokenize_corpus(folders: list[Path], out: str | Path, *, embedder="minilm", 
         for f in folders:
             db = load_database(f)
             t0 = time.perf_counter()
-            tasks = with_synthetic_tasks(db, read_relbench_tasks(f) if with_tasks else [], forecast_tasks)
-            c = build_cells(db, tasks, name=f.name)
+            c = build_cells(db, _tasks_for(db, read_relbench_tasks(f) if with_tasks else [], task_maker), name=f.name)
             t1 = time.perf_counter()
             st = embed_store(c, emb)
             t_tok, t_emb = t_tok + t1 - t0, t_emb + time.perf_counter() - t1

@@ -34,7 +34,7 @@ time, whose label windows still overlap the seed's future.
 random choices come from a splitmix64 stream seeded by (seed, epoch, item position), so a batch is
 the same whatever process, worker or order builds it.
 
-Batch fields: see ``BATCH_FIELDS`` and /work/notes/batch_format.md (the contract with the model).
+Batch fields: see ``relforge.batch`` (the contract with the model, ``BATCH_FIELDS``).
 """
 from __future__ import annotations
 
@@ -43,16 +43,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from relforge.batch import BATCH_FIELDS, MAX_F2P  # noqa: F401 (BATCH_FIELDS: re-exported)
 from relforge.errors import RelforgeError
 from relforge.rng import child
 from relforge.tokenize import _bfs
-from relforge.tokenize.store import MAX_F2P, UNTIMED, CellStore
+from relforge.tokenize.store import CellStore, UNTIMED, open_store
 from relforge.tokenize.tasks import SamplerTask, resolve_task
 
 _NO_PEERS = np.zeros(0, dtype=np.int64)
-BATCH_FIELDS = ("node_idx", "f2p", "col_id", "table_id", "sem_type", "value", "text_id", "is_target", "target",
-                "is_padding", "timestamp", "col_emb", "text_emb", "task_idx", "seed_row", "true_batch_size",
-                "row_node", "n_rows", "n_peers")
 
 
 @dataclass(frozen=True)
@@ -255,8 +253,6 @@ def untimed() -> int:
 def summarize_batch_for(store_path, task: str, split: str = "train", *, ctx_len: int = 1024, width: int = 128,
                         batch_size: int = 8, seed: int = 0, peers: int = 0) -> dict:
     """Open a store, sample batch 0 of ``task`` and summarise it (used by ``relforge sample``)."""
-    from relforge.tokenize.store import open_store
-
     st = open_store(store_path)
     s = ContextSampler([(st, task, split)], SamplerConfig(ctx_len=ctx_len, max_bfs_width=width,
                                                          batch_size=batch_size, seed=seed, peers=peers))

@@ -11,10 +11,7 @@ import json
 from dataclasses import dataclass
 
 from relforge.errors import RelforgeError
-
-
-#: values of options added after the first checkpoints were written (the behaviour before them)
-LEGACY = {"mask_rate": 0.0, "peers": 0, "name_shuffle": 0.0, "task_share": None}
+from relforge.model.checkpoint import ContextSettings, LEGACY
 
 
 @dataclass(frozen=True)
@@ -103,6 +100,10 @@ class TrainConfig:
     def from_saved(cls, d: dict) -> "TrainConfig":
         """A checkpoint's config: options it predates take the value its run actually used."""
         return cls.from_dict({**LEGACY, **d})
+
+    def context(self) -> ContextSettings:
+        """How this run builds its training contexts (recorded with its weights)."""
+        return ContextSettings(self.ctx_len, self.max_bfs_width, self.peers, self.mask_rate, self.name_shuffle)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
+from relforge.tokenize.mix import mix_tasks, store_task_groups
+from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+from relforge.tokenize.store import open_corpus, open_store
+from relforge.tokenize.tasks import autocomplete_tasks, resolve_task, store_tasks
 
 
 @dataclass
@@ -23,8 +28,6 @@ class EvalTask:
 
 
 def _task_names(store) -> list:
-    from relforge.tokenize.tasks import autocomplete_tasks, store_tasks
-
     names = store_tasks(store)
     return names if names else autocomplete_tasks(store)
 
@@ -34,10 +37,6 @@ def _name(t) -> str:
 
 
 def open_stores(path: str | Path) -> list:
-    from relforge.tokenize.store import open_corpus
-
-    from relforge.tokenize.store import open_store
-
     p = Path(path)
     if not p.exists():
         raise RelforgeError(f"no tokenized data at {str(path)!r} (run `relforge tokenize` first)")
@@ -56,17 +55,12 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
     ``task_share`` (None: every recorded task, as always) trains on the stores' forecast task tables
     *and* their autocomplete tasks, the forecast ones making up that share of the contexts
     (:mod:`relforge.tokenize.mix`)."""
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.tasks import resolve_task
-
     stores = open_stores(path)
     resolved, seen, fc_resolved = [], set(), []
     for st in stores:
         if task_share is None:
             groups = [(_task_names(st), resolved)]
         else:
-            from relforge.tokenize.mix import store_task_groups
-
             fc, ac = store_task_groups(st)
             groups = [(ac, resolved), (fc, fc_resolved)]
         for names, into in groups:
@@ -81,8 +75,6 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
                 except RelforgeError:
                     continue  # a task with no training rows (e.g. a tiny table) is skipped
     if task_share is not None:
-        from relforge.tokenize.mix import mix_tasks
-
         resolved = mix_tasks(resolved, fc_resolved, task_share, seed=seed)
     missing = [t for t in tasks if t not in seen]
     if missing:
@@ -97,9 +89,6 @@ def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: i
                max_tasks: int = 10, tasks: tuple = (), peers: int = 0) -> list[EvalTask]:
     """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
     and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.tasks import resolve_task
-
     out = []
     scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0, peers=peers)
     for st in open_stores(path):
@@ -112,7 +101,7 @@ def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: i
                 per = {s: resolve_task(st, t, s, ctx_len=ctx_len) for s in splits}
             except RelforgeError:
                 continue  # no rows in one of the splits
-            kind = "clf" if next(iter(per.values())).task_type == "binary_classification" else "reg"
+            kind = "clf" if next(iter(per.values())).task_type == TaskType.binary_classification else "reg"
             cands[kind].append((n, per))
         rng = child(0, "eval-tasks", st.name)
         picked = []
@@ -124,6 +113,20 @@ def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: i
             for s, rt in per.items():
                 out.append(EvalTask(f"{st.name}/{n}", s, rt.task_type, ContextSampler([rt], scfg)))
     return out
+
+
+def embedder_of(path: str | Path) -> dict | None:
+    """``{"name", "dim"}`` of the text embedder the stores at ``path`` were tokenized with (None if
+    unrecorded); stores embedded with different embedders cannot be trained on together."""
+    seen = {}
+    for st in open_stores(path):
+        e = st.index.get("embedder")
+        if e:
+            seen.setdefault(e.get("name"), dict(e))
+    if len(seen) > 1:
+        raise RelforgeError(f"the stores at {str(path)!r} were embedded with different embedders "
+                            f"({', '.join(map(str, seen))}); tokenize them with one")
+    return next(iter(seen.values()), None)
 
 
 def d_text_of(path: str | Path) -> int:

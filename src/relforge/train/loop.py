@@ -1,8 +1,13 @@
 """The training loop: pretraining from scratch, continued pretraining, fine-tuning (rt_pipeline.md §3-§4).
 
-``train(cfg, source, out)`` reads top to bottom like nanoGPT's train.py: distributed setup, model
-init (scratch / ``init_from`` / resume), optimizer and one-cycle schedule, then one loop that
-evaluates, steps, logs and checkpoints.
+The one training loop of relforge: :func:`fit` (and its :func:`train_step`) is what ``relforge
+pretrain``, the scaling sweep (``experiments.scaling``), the transfer study and the default-model
+build (``experiments.transfer``) all run, each with its schedule (``relforge.train.schedule``) and
+batch changes (extra masks, shuffled names) passed in.
+
+``train(cfg, source, out)`` is ``relforge pretrain`` around it and reads top to bottom like nanoGPT's
+train.py: distributed setup, model init (scratch / ``init_from`` / resume), optimizer and one-cycle
+schedule, then :func:`fit` with hooks that evaluate, log and checkpoint.
 
 - Step ``s`` trains on batch ``s % num_batches`` of epoch ``s // num_batches`` of the source, so the
   data position is a function of the step and ``resume`` continues exactly (weights, AdamW moments,
@@ -11,7 +16,7 @@ evaluates, steps, logs and checkpoints.
   to TensorBoard; a progress bar shows loss and tokens/s on a terminal.
 - ``OUT/ckpt/`` is the latest training checkpoint, ``OUT/model.safetensors`` the final weights and
   ``OUT/best/<store>__<task>.safetensors`` the best weights per evaluation task on the validation
-  metric (AUROC / R^2 higher is better; loss, when the metric is undefined, lower is better), with
+  metric (ROC AUC / R^2 higher is better; loss, when the metric is undefined, lower is better), with
   ``OUT/best.json`` recording the step, the value and the test metric at that step.
 - DDP: run under ``torchrun``; each rank builds its own sampler shard (rank, world size from the
   environment); rank 0 evaluates, logs and writes checkpoints.
@@ -29,13 +34,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from relforge.batch import to_torch
+from relforge.db.io import check_output_dir
 from relforge.errors import RelforgeError
-from relforge.model.config import preset
+from relforge.model import checkpoint as ckpt
+from relforge.model.config import RTConfig, preset
 from relforge.model.rt import RelationalTransformer
-from relforge.train import checkpoint as ckpt
+from relforge.tokenize.dataset import make_loader
+from relforge.train import data as D
 from relforge.train.config import TrainConfig
 from relforge.train.evaluate import evaluate_task, primary, to_device
 from relforge.train.masking import add_masks, shuffle_names
+from relforge.train.schedule import OneCycle
 
 
 def dist_info() -> tuple[int, int, int]:
@@ -43,20 +53,73 @@ def dist_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def build_model(cfg: TrainConfig, d_text: int) -> RelationalTransformer:
-    """A freshly initialized RT for ``cfg`` (init drawn under ``cfg.seed``; global RNG untouched)."""
-    mcfg = preset(cfg.preset, d_text=d_text, qk_norm=cfg.qk_norm, attention=cfg.attention)
+def init_model(config: RTConfig, seed: int) -> RelationalTransformer:
+    """A freshly initialized RT, its initial weights drawn under ``seed`` (the global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        return RelationalTransformer(mcfg)
+        torch.manual_seed(int(seed))
+        return RelationalTransformer(config)
 
 
-def make_scheduler(opt, cfg: TrainConfig):
-    """One-cycle LR (linear): lr/div -> lr over pct_start, then -> lr/div/final_div; beta1 cycles."""
-    return torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.steps + 1, pct_start=cfg.pct_start, anneal_strategy="linear",
-        div_factor=cfg.div_factor, final_div_factor=cfg.final_div_factor, cycle_momentum=cfg.cycle_momentum,
-        base_momentum=0.85, max_momentum=0.95)
+def build_model(cfg: TrainConfig, d_text: int) -> RelationalTransformer:
+    """A freshly initialized RT for ``cfg`` (init drawn under ``cfg.seed``)."""
+    return init_model(preset(cfg.preset, d_text=d_text, qk_norm=cfg.qk_norm, attention=cfg.attention), cfg.seed)
+
+
+def train_step(model, opt, batch: dict, *, grad_clip: float, params=None, autocast=nullcontext):
+    """One optimizer step on ``batch``; returns the loss tensor, or None (no step) when the batch has
+    no target cell. The loss reads target cells only (``targets_only``: same loss and gradients)."""
+    with autocast():
+        _, loss = model(batch, targets_only=True)
+    if loss is None:
+        return None
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(params if params is not None else model.parameters(), grad_clip)
+    opt.step()
+    return loss
+
+
+def fit(model, opt, schedule, get_batch, steps: int, *, start: int = 0, grad_clip: float = 1.0,
+        mask_rate: float = 0.0, name_shuffle: float = 0.0, seed: int = 0, device=None, autocast=nullcontext,
+        params=None, skip_empty: bool = False, before_step=None, after_step=None) -> list[float]:
+    """The training loop: steps ``start .. steps-1`` of ``get_batch(step)`` (torch batches).
+
+    Each step adds the extra masks (``mask_rate``) and shuffled names (``name_shuffle``) drawn from
+    ``(seed, step)`` (``relforge.train.masking``), runs :func:`train_step` and advances ``schedule``
+    (``relforge.train.schedule``, already attached to ``opt``). A batch without targets raises, or
+    with ``skip_empty`` records NaN and takes no step; a non-finite loss raises. ``before_step(step)``
+    and ``after_step(step, loss, batch)`` are the caller's hooks (evaluation, logging, checkpoints).
+    Returns the per-step losses.
+    """
+    losses = []
+    model.train()
+    for step in range(start, steps):
+        if before_step is not None:
+            before_step(step)
+        batch = shuffle_names(add_masks(get_batch(step), mask_rate, seed, step), name_shuffle, seed, step)
+        if device is not None:
+            batch = to_device(batch, device)
+        loss = train_step(model, opt, batch, grad_clip=grad_clip, params=params, autocast=autocast)
+        schedule.step()
+        if loss is None:
+            if not skip_empty:
+                raise RelforgeError(f"step {step}: the batch has no target cells")
+            lv = float("nan")
+        else:
+            lv = float(loss.detach())
+            if not math.isfinite(lv):
+                raise RelforgeError(f"step {step}: the loss is {lv} (diverged; lower the learning rate)")
+        losses.append(lv)
+        if after_step is not None:
+            after_step(step, lv, batch)
+    return losses
+
+
+def batch_stream(source):
+    """``step -> torch batch`` of a sampler-like ``source`` (``batch(b, epoch)``, ``num_batches``):
+    step ``s`` is batch ``s % num_batches`` of epoch ``s // num_batches``; a callable passes through."""
+    return source if callable(source) and not hasattr(source, "batch") else _Source(source)
 
 
 class _Source:
@@ -67,8 +130,7 @@ class _Source:
         self.nb = int(source.num_batches)
 
     def __call__(self, step: int) -> dict:
-        b = self.source.batch(step % self.nb, step // self.nb)
-        return {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in b.items()}
+        return to_torch(self.source.batch(step % self.nb, step // self.nb))
 
 
 class _Logger:
@@ -131,7 +193,7 @@ def _progress(enabled: bool, total: int, start: int):
 
 def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: int | None = None,
           init_from: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-          device: str | None = None, quiet: bool = False) -> dict:
+          device: str | None = None, quiet: bool = False, embedder: dict | None = None) -> dict:
     """Train an RT and return a summary dict.
 
     Parameters
@@ -144,6 +206,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     d_text : width of the text embeddings (required unless ``init_from``/``resume`` fixes it).
     init_from : weights to start from (continued pretraining / fine-tuning): a new schedule, same lr.
     resume : continue the run in ``out`` from ``out/ckpt`` exactly.
+    embedder : ``{"name", "dim"}`` of the text embedder of the data, recorded with the weights so that
+        ``relforge predict`` tokenizes new databases the same way (default: ``init_from``'s).
     """
     rank, world, local_rank = dist_info()
     out = Path(out)
@@ -168,17 +232,20 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             if not quiet and is_main:
                 print(f"resume: using the checkpoint's settings (ignoring {', '.join(diff)})", file=sys.stderr)
             cfg = saved
-        model = ckpt.load_weights(out / "ckpt", attention=cfg.attention)
+        prev = ckpt.load(out / "ckpt", attention=cfg.attention)
+        model, embedder = prev.model, embedder or prev.embedder
     else:
         if is_main:
-            from relforge.db.io import check_output_dir
-
             check_output_dir(out, overwrite)
         if init_from is not None:
-            icfg, _ = ckpt.read_config(init_from)
-            if d_text is not None and icfg.d_text != d_text:
-                raise RelforgeError(f"checkpoint {str(init_from)!r} expects d_text {icfg.d_text} but the data has {d_text}")
-            model = ckpt.load_weights(init_from, attention=cfg.attention)
+            init = ckpt.read(init_from)
+            if d_text is not None and init.config.d_text != d_text:
+                raise RelforgeError(f"checkpoint {str(init_from)!r} expects d_text {init.config.d_text} but the data has {d_text}")
+            if embedder and init.embedder and embedder.get("name") != init.embedder.get("name"):
+                raise RelforgeError(f"checkpoint {str(init_from)!r} was trained with the {init.embedder.get('name')!r} "
+                                    f"embedder but the data was embedded with {embedder.get('name')!r}")
+            model = ckpt.load(init_from, attention=cfg.attention).model
+            embedder = embedder or init.embedder
             if model.config.qk_norm != cfg.qk_norm:
                 raise RelforgeError(f"checkpoint {str(init_from)!r} has qk_norm={model.config.qk_norm}, the config {cfg.qk_norm}")
         else:
@@ -187,13 +254,14 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             model = build_model(cfg, d_text)
     if d_text is not None and model.config.d_text != d_text:
         raise RelforgeError(f"model expects d_text {model.config.d_text} but the data has {d_text}")
-    # how contexts were built (the checkpoint's settings on resume), so that `relforge predict` builds
-    # them the same way from the weights alone
-    context_info = {"ctx_len": cfg.ctx_len, "max_bfs_width": cfg.max_bfs_width, "peers": cfg.peers}
+    # the record saved with every weights file: how contexts were built (the checkpoint's settings on
+    # resume), the embedder and the tasks, so that `relforge predict` / `evaluate` need only the weights
+    record = dict(context=cfg.context(), embedder=embedder, tasks=cfg.tasks)
     model.to(dev)
     raw = model
     opt = raw.configure_optimizers(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device_type=dev.type)
-    sched = make_scheduler(opt, cfg)
+    sched = OneCycle(cfg.lr, cfg.steps, pct_start=cfg.pct_start, div_factor=cfg.div_factor,
+                     final_div_factor=cfg.final_div_factor, cycle_momentum=cfg.cycle_momentum).attach(opt)
     start, best = 0, {}
     if state is not None:
         opt.load_state_dict(state["optimizer"])
@@ -207,10 +275,9 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                                                           find_unused_parameters=True)
     use_bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and dev.type == "cuda" and torch.cuda.is_bf16_supported())
     autocast = (lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
-    get_batch = source if callable(source) and not hasattr(source, "batch") else _Source(source)
+    get_batch = batch_stream(source)
     if cfg.num_workers > 0 and hasattr(source, "batch") and start < cfg.steps:
         # DataLoader workers build batches ahead; the stream yields the same step -> batch mapping
-        from relforge.tokenize.dataset import make_loader
 
         it = iter(make_loader(source, num_workers=cfg.num_workers, steps=cfg.steps - start, start=start))
         get_batch = lambda step: next(it)  # noqa: E731
@@ -247,42 +314,30 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                 test = per.get("test")
                 best[key] = {"step": step, "metric": name, "value": value,
                              "test_value": primary(test)[1] if test else None}
-                ckpt.save_weights(out / "best" / f"{_safe(key)}.safetensors", raw, step=step,
-                                  extra={"task": key, "metric": name, "value": value, **context_info})
+                ckpt.save(out / "best" / f"{_safe(key)}.safetensors", raw, step=step,
+                          info={"task": key, "metric": name, "value": value}, **record)
         (out / "best.json").write_text(json.dumps(best, indent=1, sort_keys=True))
 
-    model.train()
     t_log, tok_log, losses = time.perf_counter(), 0, []
     t0 = time.perf_counter()
-    first_eval = last_eval = None
+    evals = {"first": None, "last": None}
     summary = {}
-    for step in range(start, cfg.steps):
+
+    def before_step(step: int) -> None:
         if is_main and eval_tasks and cfg.eval_every and (step % cfg.eval_every == 0):
             recs = run_eval(step)
-            first_eval = recs if first_eval is None else first_eval
-            last_eval = recs
-        batch = shuffle_names(add_masks(get_batch(step), cfg.mask_rate, cfg.seed, step), cfg.name_shuffle, cfg.seed, step)
-        batch = to_device(batch, dev)
-        with autocast():
-            _, loss = model(batch, targets_only=True)  # the loss reads target cells only
-        if loss is None:
-            raise RelforgeError(f"step {step}: the batch has no target cells")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        lv = float(loss.detach())
-        if not math.isfinite(lv):
-            raise RelforgeError(f"step {step}: the loss is {lv} (diverged; lower the learning rate)")
+            evals["first"] = recs if evals["first"] is None else evals["first"]
+            evals["last"] = recs
+
+    def after_step(step: int, lv: float, batch: dict) -> None:
+        nonlocal t_log, tok_log, losses
         losses.append(lv)
         tok_log += batch["node_idx"].numel()
         done = step + 1
         if is_main and (done % cfg.log_every == 0 or done == cfg.steps):
             dt = time.perf_counter() - t_log
             rec = {"kind": "train", "step": done, "loss": lv, "loss_avg": float(np.mean(losses)),
-                   "lr": sched.get_last_lr()[0], "tokens_per_s": tok_log / max(dt, 1e-9),
+                   "lr": sched.last_lr(), "tokens_per_s": tok_log / max(dt, 1e-9),
                    "elapsed_s": time.perf_counter() - t0}
             log.write(rec)
             if bar is not None:
@@ -293,17 +348,22 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                       f"{rec['tokens_per_s']:.0f} tok/s", file=sys.stderr)
             t_log, tok_log, losses = time.perf_counter(), 0, []
         if is_main and (done % cfg.ckpt_every == 0 or done == cfg.steps):
-            ckpt.save_checkpoint(out / "ckpt", raw, {
+            ckpt.save_training(out / "ckpt", raw, {
                 "step": done, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "train_config": cfg.to_dict(), "best": best, "sampler": {"next_step": done},
-                "torch_rng": torch.get_rng_state()})
+                "torch_rng": torch.get_rng_state()}, **record)
+
+    fit(model, opt, sched, get_batch, cfg.steps, start=start, grad_clip=cfg.grad_clip, mask_rate=cfg.mask_rate,
+        name_shuffle=cfg.name_shuffle, seed=cfg.seed, device=dev, autocast=autocast, params=list(raw.parameters()),
+        before_step=before_step, after_step=after_step)
+    first_eval, last_eval = evals["first"], evals["last"]
     if is_main and eval_tasks and cfg.eval_every and start < cfg.steps:
         last_eval = run_eval(cfg.steps)
         first_eval = last_eval if first_eval is None else first_eval
     if bar is not None:
         bar.stop()
     if is_main:
-        ckpt.save_weights(out / "model.safetensors", raw, step=cfg.steps, extra=context_info)
+        ckpt.save(out / "model.safetensors", raw, step=cfg.steps, **record)
         log.close()
         summary = {"out": str(out), "steps": cfg.steps, "start_step": start, "params": raw.get_num_params(),
                    "wall_s": time.perf_counter() - t0, "first_eval": first_eval, "last_eval": last_eval,
@@ -317,7 +377,7 @@ def evaluate_checkpoint(weights: str | Path, eval_tasks, *, max_batches: int = 4
                         attention: str | None = None) -> list[dict]:
     """Zero-shot evaluation of a saved model on ``eval_tasks`` (one record per task and split)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = ckpt.load_weights(weights, attention=attention, device=dev)
+    model = ckpt.load(weights, attention=attention, device=dev).model
     use_bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
     recs = []
     for et in eval_tasks:
@@ -335,8 +395,6 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
     on the tokenized store/corpus ``data``, evaluating on ``eval_data`` (one or several stores/corpora,
     e.g. held-out databases and ``data`` itself for its held-out rows) or on the validation split of
     the training tasks' stores when ``eval_data`` is None."""
-    from relforge.train import data as D
-
     if resume:
         saved = ckpt.load_state(Path(out) / "ckpt")
         cfg = TrainConfig.from_saved(saved["train_config"])
@@ -355,7 +413,7 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
                                max_bfs_width=cfg.max_bfs_width, max_tasks=cfg.max_eval_tasks,
                                tasks=cfg.tasks if eval_data is None else (), peers=cfg.peers)
     return train(cfg, source, out, eval_tasks=ev, d_text=source.d_text, init_from=init_from, resume=resume,
-                 overwrite=overwrite, device=device, quiet=quiet)
+                 overwrite=overwrite, device=device, quiet=quiet, embedder=D.embedder_of(data))
 
 
 def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", batches: int = 4, batch_size: int = 16,
@@ -363,38 +421,25 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
                   peers: int | None = None) -> dict:
     """Zero-shot evaluation of ``weights`` (a .safetensors file or checkpoint/run folder) on every task
     of the stores at ``data``; returns per-task records and their means."""
-    from relforge.train import data as D
-
     if max_tasks < 1:
         raise RelforgeError(f"tasks per database (--max-tasks) must be >= 1, got {max_tasks}")
-    w = Path(weights)
-    if w.is_dir() and (w / "model.safetensors").is_file():
-        w = w / "model.safetensors"
-    cfg_m, meta = ckpt.read_config(w)
-    # how the model's training contexts were built: the weights record it (since they record peers);
-    # older weights fall back to the run's train_config.json
-    try:
-        saved = json.loads(meta.get("extra", "{}"))
-    except json.JSONDecodeError:
-        saved = {}
-    if not isinstance(saved, dict) or "peers" not in saved:
-        tc = Path(weights) / "train_config.json" if Path(weights).is_dir() else w.parent / "train_config.json"
-        saved = json.loads(tc.read_text()) if tc.is_file() else {}
-    if ctx_len is None:
-        ctx_len = int(saved.get("ctx_len", 1024))
-    if peers is None:
-        peers = int(saved.get("peers", 0))
-    max_bfs_width = int(saved.get("max_bfs_width", 128))
+    rec = ckpt.read(weights)
+    w = Path(rec.path)
+    ctx = rec.context.replace(ctx_len=ctx_len, peers=peers)  # how the model's training contexts were built
+    emb = D.embedder_of(data)
+    if rec.embedder and emb and rec.embedder.get("name") != emb.get("name"):
+        raise RelforgeError(f"{str(w)!r} was trained with the {rec.embedder.get('name')!r} embedder but "
+                            f"{str(data)!r} was embedded with {emb.get('name')!r}; tokenize it with the same one")
     d_text = D.d_text_of(data)
-    if d_text != cfg_m.d_text:
-        raise RelforgeError(f"model expects d_text {cfg_m.d_text} but {str(data)!r} was embedded with {d_text}")
-    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx_len, max_bfs_width=max_bfs_width,
-                      max_tasks=max_tasks, tasks=tasks, peers=peers)
+    if d_text != rec.config.d_text:
+        raise RelforgeError(f"model expects d_text {rec.config.d_text} but {str(data)!r} was embedded with {d_text}")
+    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx.ctx_len,
+                      max_bfs_width=ctx.max_bfs_width, max_tasks=max_tasks, tasks=tasks, peers=ctx.peers)
     if not ev:
         raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
     recs = evaluate_checkpoint(w, ev, max_batches=batches, device=device)
     means = {}
-    for k in ("loss", "baseline_loss", "prior_loss", "auroc", "r2"):
+    for k in ("loss", "baseline_loss", "prior_loss", "roc_auc", "r2"):
         vals = [r[k] for r in recs if k in r and r[k] is not None and math.isfinite(r[k])]
         if vals:
             means[k] = float(np.mean(vals))

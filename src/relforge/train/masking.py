@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from relforge.model.rt import SEM_BOOLEAN, SEM_DATETIME, SEM_NUMBER
+from relforge.batch import CellType
 from relforge.rng import child
 
 
@@ -35,7 +35,7 @@ def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
         return batch
     sem = batch["sem_type"]
     cand = ~batch["is_padding"] & ~batch["is_target"] & (
-        (sem == SEM_NUMBER) | (sem == SEM_DATETIME) | (sem == SEM_BOOLEAN))  # text cells are never targets
+        (sem == CellType.number) | (sem == CellType.datetime) | (sem == CellType.boolean))  # text cells are never targets
     u = child(seed, "extra-masks", step).random(tuple(sem.shape), dtype=np.float32)
     pick = cand & torch.from_numpy(u < rate).to(cand.device)
     out = dict(batch)
