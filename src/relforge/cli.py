@@ -204,6 +204,8 @@ def tokenize_cmd(
                                                 "folder (one store per database + stores.json)"),
     embedder: str = typer.Option("minilm", "--embedder", help="minilm (needs relforge[text]), hash or hash:<dim>"),
     tasks: bool = typer.Option(True, "--tasks/--no-tasks", help="also tokenize the database's forecast tasks"),
+    forecast_tasks: int = typer.Option(0, "--forecast-tasks", help="give each database without tasks of its own up to "
+                                       "this many synthetic forecast tasks (churn, any, count, sum, mean over a window)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty output folder"),
     time_col: Optional[list[str]] = typer.Option(None, "--time-col", help=_TIME_COL_HELP),
 ):
@@ -217,7 +219,13 @@ def tokenize_cmd(
         if db not in realdata.list_databases():
             raise RelforgeError(f"no such database: {db!r} (a path, or one of {', '.join(realdata.list_databases())})")
         db = realdata.load_with_tasks(db)
-    info = tokenize_source(db, out, embedder=embedder, overwrite=overwrite, with_tasks=tasks, time_cols=time_col)
+    maker = None
+    if forecast_tasks > 0:
+        from relforge.generate.tasks import task_maker
+
+        maker = task_maker(forecast_tasks)
+    info = tokenize_source(db, out, embedder=embedder, overwrite=overwrite, with_tasks=tasks, task_maker=maker,
+                           time_cols=time_col)
     typer.echo(json.dumps(info))
     typer.echo(f"store written to {out}")
 
@@ -320,6 +328,9 @@ def pretrain_cmd(
     name_shuffle: float = typer.Option(0.0, "--name-shuffle", help="share of training contexts whose column names are "
                                        "replaced by other columns' names (1 for synthetic pretraining: their names "
                                        "carry no meaning across databases; 0 for real data)"),
+    task_share: Optional[float] = typer.Option(None, "--task-share", help="share of training contexts from forecast "
+                                               "task tables, the rest from autocomplete tasks (default: the stores' "
+                                               "recorded tasks as they come)"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
@@ -334,7 +345,7 @@ def pretrain_cmd(
 
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
                       eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, peers=peers,
-                      name_shuffle=name_shuffle, seed=seed, num_workers=workers, threads=threads, compile=compile_,
+                      name_shuffle=name_shuffle, task_share=task_share, seed=seed, num_workers=workers, threads=threads, compile=compile_,
                       tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data or None, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:

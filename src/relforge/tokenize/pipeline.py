@@ -33,23 +33,31 @@ def load_source(source, time_cols=None):
     raise RelforgeError(f"no such database: {str(source)!r}")
 
 
+def _tasks_for(db, tasks, task_maker) -> list:
+    """``tasks``, or, for a database without tasks of its own, what ``task_maker(db)`` makes
+    (e.g. synthetic forecast tasks: ``relforge.generate.tasks.task_maker``)."""
+    return list(tasks) if tasks or task_maker is None else list(task_maker(db))
+
+
 def tokenize_source(source, out: str | Path, *, embedder="minilm", overwrite: bool = False,
-                    with_tasks: bool = True, time_cols=None) -> dict:
+                    with_tasks: bool = True, task_maker=None, time_cols=None) -> dict:
     """Tokenize ``source`` (a path, or a ``(Database, tasks)`` pair such as a real database from
     ``relforge.realdata.load_with_tasks``) into the store folder ``out`` (a folder of databases into a
-    corpus, see :func:`tokenize_corpus`); returns a summary with timings. ``time_cols`` as in
-    :func:`load_source` (one database only)."""
+    corpus, see :func:`tokenize_corpus`); returns a summary with timings. ``task_maker(db) -> tasks``
+    gives tasks to each database that has none of its own (``relforge tokenize --forecast-tasks``);
+    ``time_cols`` as in :func:`load_source` (one database only)."""
     check_output_dir(out, overwrite)
     folders = None if isinstance(source, tuple) else database_folders(source)
     if folders is not None:
         if time_cols:
             raise RelforgeError("--time-col applies to one database, not to a folder of databases")
-        return tokenize_corpus(folders, out, embedder=embedder, overwrite=overwrite, with_tasks=with_tasks)
+        return tokenize_corpus(folders, out, embedder=embedder, overwrite=overwrite, with_tasks=with_tasks,
+                               task_maker=task_maker)
     emb = get_embedder(embedder)  # fail early on a missing text extra
     t0 = time.perf_counter()
     db, tasks = load_source(source, time_cols)
     t1 = time.perf_counter()
-    cells = build_cells(db, tasks if with_tasks else ())
+    cells = build_cells(db, _tasks_for(db, tasks if with_tasks else [], task_maker))
     t2 = time.perf_counter()
     store = embed_store(cells, emb)
     t3 = time.perf_counter()
@@ -75,7 +83,7 @@ def database_folders(source: str | Path) -> list[Path] | None:
 
 
 def tokenize_corpus(folders: list[Path], out: str | Path, *, embedder="minilm", overwrite: bool = False,
-                    with_tasks: bool = True) -> dict:
+                    with_tasks: bool = True, task_maker=None) -> dict:
     """Tokenize every database folder into one corpus (``OUT/<name>/`` stores + ``stores.json``),
     atomically; one embedder instance (and its string cache) serves all databases."""
     emb = get_embedder(embedder)
@@ -84,7 +92,7 @@ def tokenize_corpus(folders: list[Path], out: str | Path, *, embedder="minilm", 
         for f in folders:
             db = load_database(f)
             t0 = time.perf_counter()
-            c = build_cells(db, read_relbench_tasks(f) if with_tasks else (), name=f.name)
+            c = build_cells(db, _tasks_for(db, read_relbench_tasks(f) if with_tasks else [], task_maker), name=f.name)
             t1 = time.perf_counter()
             st = embed_store(c, emb)
             t_tok, t_emb = t_tok + t1 - t0, t_emb + time.perf_counter() - t1

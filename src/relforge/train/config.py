@@ -26,6 +26,7 @@ class TrainConfig:
     max_bfs_width: int = 128  # children followed per row (spec §3)
     peers: int = 16  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
+    task_share: float | None = None  # share of contexts from forecast task tables, the rest autocomplete (None: recorded tasks as they come)
     num_workers: int = 0  # DataLoader workers building batches (0 = in the training process)
     # optimization
     steps: int = 200  # optimizer steps
@@ -71,6 +72,8 @@ class TrainConfig:
             raise RelforgeError(f"TrainConfig.mask_rate must be in [0, 1), got {self.mask_rate!r}")
         if not 0 <= self.name_shuffle <= 1:
             raise RelforgeError(f"TrainConfig.name_shuffle must be in [0, 1], got {self.name_shuffle!r}")
+        if self.task_share is not None and not 0 <= self.task_share <= 1:
+            raise RelforgeError(f"TrainConfig.task_share must be in [0, 1] or None, got {self.task_share!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise RelforgeError(f"TrainConfig.amp must be auto, off or bf16, got {self.amp!r}")
         bad = [s for s in self.eval_splits if s not in ("val", "test")]

@@ -13,6 +13,7 @@ from pathlib import Path
 from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
+from relforge.tokenize.mix import mix_tasks, store_task_groups
 from relforge.tokenize.sampler import ContextSampler, SamplerConfig
 from relforge.tokenize.store import open_corpus, open_store
 from relforge.tokenize.tasks import autocomplete_tasks, resolve_task, store_tasks
@@ -47,21 +48,34 @@ def open_stores(path: str | Path) -> list:
 
 
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
-                     tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0):
-    """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train."""
+                     tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0,
+                     task_share: float | None = None):
+    """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train.
+
+    ``task_share`` (None: every recorded task, as always) trains on the stores' forecast task tables
+    *and* their autocomplete tasks, the forecast ones making up that share of the contexts
+    (:mod:`relforge.tokenize.mix`)."""
     stores = open_stores(path)
-    resolved, seen = [], set()
+    resolved, seen, fc_resolved = [], set(), []
     for st in stores:
-        for t in _task_names(st):
-            n = _name(t)
-            if tasks and n not in tasks and f"{st.name}/{n}" not in tasks:
-                continue
-            try:
-                resolved.append(resolve_task(st, t, "train", ctx_len=ctx_len))
-                seen.add(n)
-                seen.add(f"{st.name}/{n}")
-            except RelforgeError:
-                continue  # a task with no training rows (e.g. a tiny table) is skipped
+        if task_share is None:
+            groups = [(_task_names(st), resolved)]
+        else:
+            fc, ac = store_task_groups(st)
+            groups = [(ac, resolved), (fc, fc_resolved)]
+        for names, into in groups:
+            for t in names:
+                n = _name(t)
+                if tasks and n not in tasks and f"{st.name}/{n}" not in tasks:
+                    continue
+                try:
+                    into.append(resolve_task(st, t, "train", ctx_len=ctx_len))
+                    seen.add(n)
+                    seen.add(f"{st.name}/{n}")
+                except RelforgeError:
+                    continue  # a task with no training rows (e.g. a tiny table) is skipped
+    if task_share is not None:
+        resolved = mix_tasks(resolved, fc_resolved, task_share, seed=seed)
     missing = [t for t in tasks if t not in seen]
     if missing:
         raise RelforgeError(f"task(s) {', '.join(missing)} not found (with training rows) in {str(path)!r}")

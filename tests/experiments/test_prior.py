@@ -1,0 +1,101 @@
+"""The prior benchmark (relforge.experiments.prior, bench/prior.py): full real test sets, the summary
+arithmetic, the one-line JSON, clear errors."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relforge.errors import RelforgeError
+from relforge.experiments.prior import QUICK, headline, run_prior_benchmark, summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+TASKS = ("f1/driver-dnf", "movielens/user-mean-rating", "chinook/customer-churn")
+
+
+def _fake_runs(values: dict) -> list[dict]:
+    """values: contender -> seed -> [task values]"""
+    runs = []
+    for c, per_seed in values.items():
+        for s, vals in per_seed.items():
+            runs.append(dict(contender=c, seed=s, train_s=1.0, loss_first=1.0, loss_last=0.5, forecast_share=0.0,
+                             tasks={t: dict(metric="roc_auc", value=v, n=10, constant=0.5) for t, v in zip(TASKS, vals)}))
+    return runs
+
+
+def test_summary_gain_is_the_per_seed_task_mean_difference():
+    cfg = QUICK.replace(contenders=("relforge-new", "plurel"), seeds=(0, 1), tasks=TASKS)
+    runs = _fake_runs({"relforge-new": {0: [0.7, 0.1, 0.6], 1: [0.8, 0.2, 0.5]},
+                       "plurel": {0: [0.6, 0.0, 0.6], 1: [0.6, 0.1, 0.4]}})
+    res = summarize(runs, cfg)
+    g0, g1 = np.mean([0.1, 0.1, 0.0]), np.mean([0.2, 0.1, 0.1])
+    assert res["gain"]["values"] == pytest.approx([g0, g1], abs=1e-4)
+    assert res["gain"]["mean"] == pytest.approx((g0 + g1) / 2, abs=1e-4)
+    assert res["gain"]["sd"] == pytest.approx(np.std([g0, g1], ddof=1), abs=1e-4)
+    t = res["contenders"]["plurel"]["tasks"]["chinook/customer-churn"]
+    assert t["mean"] == pytest.approx(0.5) and t["sd"] == pytest.approx(np.std([0.6, 0.4], ddof=1), abs=1e-4)
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(contenders=("relforge-new", "nosuch")), "unknown contender"),
+    (dict(contenders=("relforge-default", "plurel")), "relforge-new"),
+    (dict(tasks=("f1/nosuch",)), "unknown real task"),
+    (dict(seeds=()), "seeds"),
+    (dict(device="tpu"), "device"),
+])
+def test_bad_settings_are_clear_errors(kw, msg):
+    with pytest.raises(RelforgeError, match=msg):
+        QUICK.replace(**kw).validate()
+
+
+def test_cli_bad_input_is_one_error_line(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "prior.py"), "--quick", "--work", str(tmp_path),
+                        "--contenders", "relforge-new,bogus"], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "bogus" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
+    """Two relforge contenders (plurel needs the anchor venv: see the slow test below), one seed,
+    three real tasks: every test row is scored once, figures are finite, the JSON line is complete."""
+    from relforge import realdata
+
+    cfg = QUICK.replace(contenders=("relforge-new", "relforge-default", "relforge-new+tasks"),
+                        reference="relforge-default", tasks=TASKS)
+    res = run_prior_benchmark(cfg, work=tmp_path / "w", out=tmp_path / "o", log=lambda m: None)
+    for key in TASKS:
+        dbn, tn = key.split("/")
+        n_test = len(realdata.get_task(dbn, tn).splits["test"])
+        for r in res["runs"]:
+            assert r["tasks"][key]["n"] == r["tasks"][key]["n_test"] == n_test, (r["contender"], key)
+            assert math.isfinite(r["tasks"][key]["value"])
+    share = {r["contender"]: r["forecast_share"] for r in res["runs"]}
+    assert share["relforge-new"] == 0 and share["relforge-new+tasks"] == pytest.approx(cfg.task_share, abs=0.02)
+    line = json.loads(json.dumps(headline(res)))
+    assert set(line["contenders"]) == set(cfg.contenders)
+    for c in cfg.contenders:
+        assert set(line["contenders"][c]) == set(TASKS)
+        assert all(math.isfinite(v["mean"]) and v["sd"] == 0 for v in line["contenders"][c].values())
+    assert line["gain"]["vs"] == "relforge-default" and math.isfinite(line["gain"]["mean"])
+    assert line["tokens_per_run"] == cfg.steps * cfg.batch_size * cfg.ctx_len
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert saved["gain"] == res["gain"] and (tmp_path / "o" / "table.md").read_text().count("\n") >= len(TASKS) + 3
+
+
+@pytest.mark.slow
+def test_bench_script_quick_with_plurel(tmp_path, real_data_dir):
+    """bench/prior.py --quick end to end, plurel databases from the anchor venv (minutes)."""
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "prior.py"), "--quick", "--work", str(tmp_path),
+                        "--tasks", ",".join(TASKS)], capture_output=True, text=True, cwd=ROOT,
+                       env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "RELFORGE_DATA": str(real_data_dir),
+                            "HOME": str(Path.home())})
+    assert r.returncode == 0, r.stderr[-2000:]
+    line = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(line["contenders"]) == {"relforge-new", "relforge-default", "plurel"}
+    assert line["gain"]["vs"] == "plurel" and math.isfinite(line["gain"]["mean"])

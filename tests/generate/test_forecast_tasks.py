@@ -1,0 +1,218 @@
+"""Synthetic forecast tasks (relforge.generate.tasks): labels from the window only, contexts from
+rows up to the cut-off only, the real tasks' definitions reproduced, deterministic per seed."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import relforge
+from relforge.generate.tasks import ForecastTaskConfig, draw_forecast_tasks, forecast_tasks, task_frames
+
+GEN = {"schema": {"n_tables": (4, 6), "entity_rows": (60, 120), "activity_rows": (300, 600), "n_features": (3, 6)}}
+CFG = ForecastTaskConfig(n_tasks=6, max_train_cutoffs=6, n_eval_cutoffs=3)
+
+
+def _db(seed: int):
+    return relforge.generate(seed=seed, config=GEN)
+
+
+@pytest.fixture(scope="module")
+def drawn():
+    """(db, [(task, spec)]) for a few databases; every kind appears at least once."""
+    out = []
+    for s in range(6):
+        db = _db(s)
+        out.append((db, draw_forecast_tasks(db, s, CFG)))
+    kinds = {sp["kind"] for _, ts in out for _, sp in ts}
+    assert kinds == {"churn", "any", "count", "sum", "mean"}, kinds
+    return out
+
+
+def _brute_force(db, spec, t, e):
+    """(row exists, label) for cut-off ``t`` and entity key ``e``: one Python pass over the raw rows."""
+    a = db.tables[spec["activity"]]
+    h, lb = pd.Timedelta(spec["horizon"]), spec["lookback"]
+    times = a.df[a.time_col].tolist()
+    keys = a.df[spec["fkey"]].tolist()
+    col = a.df[spec["column"]].tolist() if spec["column"] else None
+    past, window = [], []
+    for i, (ti, k) in enumerate(zip(times, keys)):
+        if pd.isna(k) or pd.isna(ti) or int(k) != e:
+            continue
+        if ti <= t and (lb is None or ti > t - lb):
+            past.append(i)
+        if t < ti <= t + h:
+            window.append(i)
+    vals = [col[i] for i in window if col is not None and not pd.isna(col[i])]
+    kind = spec["kind"]
+    if kind == "churn":
+        return bool(past), int(not window)
+    if kind == "count":
+        return bool(past), float(len(window))
+    if kind == "sum":
+        return bool(past), float(sum(vals))
+    if kind == "mean":
+        return bool(vals), (float(np.mean(vals)) if vals else None)
+    hit = [bool(v) if spec["is_flag"] else float(v) > spec["threshold"] for v in vals]
+    return bool(vals), int(any(hit))
+
+
+def test_labels_and_rows_match_a_brute_force_recomputation(drawn):
+    checked = 0
+    for db, tasks in drawn[:3]:
+        for task, spec in tasks:
+            ent = db.tables[spec["entity"]]
+            for split in ("train", "test"):
+                f = task.splits[split]
+                have = {(ts, int(e)): y for ts, e, y in zip(f["timestamp"], f[task.entity_col], f[task.target_col])}
+                cuts = sorted(set(f["timestamp"]))[:2]  # two cut-offs per split, every entity
+                for t in cuts:
+                    for e in ent.df[ent.pkey_col].tolist():
+                        exists, label = _brute_force(db, spec, t, int(e))
+                        assert ((t, int(e)) in have) == exists, (task.name, split, t, e)
+                        if exists:
+                            assert have[(t, int(e))] == pytest.approx(label, rel=1e-9, abs=1e-9), (task.name, t, e)
+                            checked += 1
+    assert checked > 200
+
+
+def test_labels_use_only_the_window(drawn):
+    """Values of rows outside (t, t + h] (kept times and keys) leave the labels at t unchanged;
+    values inside the window change some of them."""
+    db, tasks = next((d, ts) for d, ts in drawn if any(sp["column"] for _, sp in ts))
+    for task, spec in tasks:
+        if spec["column"] is None or spec["is_flag"]:
+            continue
+        t0 = task.splits["test"]["timestamp"].min()
+        h = pd.Timedelta(spec["horizon"])
+        cut = {"test": [t0]}
+        base = task_frames(db, spec, cut)["test"]
+        a = db.tables[spec["activity"]]
+        tt = a.df[a.time_col]
+        for where, should_change in (((tt <= t0) | (tt > t0 + h), False), ((tt > t0) & (tt <= t0 + h), True)):
+            bad = db.copy() if hasattr(db, "copy") else _copy(db)
+            x = pd.to_numeric(bad.tables[spec["activity"]].df[spec["column"]], errors="coerce")
+            bad.tables[spec["activity"]].df[spec["column"]] = np.where(where, x * 3.0 + 1000.0, x)
+            got = task_frames(bad, spec, cut)["test"]
+            same = got.equals(base)
+            assert same != should_change, (task.name, should_change)
+        return
+    raise AssertionError("no task over a number column")
+
+
+def _copy(db):
+    import copy
+
+    return copy.deepcopy(db)
+
+
+def test_real_task_definitions_are_reproduced(real_data_dir):
+    """The generator's definitions, pointed at Chinook's and MovieLens's tables with the real tasks'
+    horizons and cut-offs, give the real task tables (realdata/tasks.py SQL) row for row."""
+    from relforge import realdata
+    from relforge.realdata.tasks import split_timestamps
+
+    cases = [
+        ("chinook", "customer-churn", dict(kind="churn", entity="Customer", activity="Invoice", fkey="CustomerId",
+                                           column=None, lookback=None)),
+        ("chinook", "customer-spend", dict(kind="sum", entity="Customer", activity="Invoice", fkey="CustomerId",
+                                           column="Total", lookback=None)),
+        ("movielens", "user-churn", dict(kind="churn", entity="users", activity="ratings", fkey="userId", column=None,
+                                         lookback=pd.Timedelta(days=365))),
+        ("movielens", "user-mean-rating", dict(kind="mean", entity="users", activity="ratings", fkey="userId",
+                                               column="rating", lookback=None)),
+    ]
+    dbs = {}
+    for dbn, tn, spec in cases:
+        db = dbs.setdefault(dbn, realdata.load(dbn, real_data_dir))
+        real = realdata.get_task(dbn, tn, db=db)
+        spec = dict(spec, horizon=real.horizon, is_flag=False, threshold=None)
+        cut = {s: split_timestamps(db, real.horizon, s) for s in ("train", "val", "test")}
+        mine = task_frames(db, spec, cut)
+        for s in ("train", "val", "test"):
+            want = real.splits[s]
+            got = mine[s].rename(columns={mine[s].columns[2]: real.target_col})
+            assert len(got) == len(want) > 0, (tn, s)
+            pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False,
+                                          rtol=1e-9)
+
+
+def test_contexts_use_only_rows_up_to_the_cut_off(drawn):
+    """Corrupting every value timestamped after a test cut-off leaves the contexts of that cut-off's
+    task rows bit-identical; corrupting values before it changes them (the check can see a leak)."""
+    from relforge.tokenize.cells import tokenize_database
+    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+    from relforge.tokenize.tasks import resolve_task
+
+    db, tasks = next((d, ts) for d, ts in drawn if len(ts) >= 2)
+    tasks = [t for t, _ in tasks]
+    task = max(tasks, key=lambda t: len(t.splits["test"]))
+    t0 = task.splits["test"]["timestamp"].min()
+
+    def contexts(d):
+        store = tokenize_database(d, tasks, embedder="hash:16", name="leak")
+        st = resolve_task(store, task.name, "test")
+        keep = np.asarray(store["node_time"][st.seeds]) == pd.Timestamp(t0).value // 10**9
+        import dataclasses
+
+        st = dataclasses.replace(st, seeds=np.asarray(st.seeds)[keep])
+        assert st.n_seeds > 0
+        sm = ContextSampler([st], SamplerConfig(ctx_len=192, batch_size=st.n_seeds, seed=3, shuffle=False))
+        return sm.batch(0, 0)
+
+    def corrupt(after: bool):
+        bad = _copy(db)
+        n_changed = 0
+        for tn, t in bad.tables.items():
+            if t.time_col is None:
+                continue
+            rows = (t.df[t.time_col] > t0) if after else (t.df[t.time_col] <= t0) & (t.df[t.time_col] > db.val_timestamp)
+            for c in t.df.columns:
+                if c in t.key_cols or c == t.time_col:
+                    continue
+                s = t.df[c]
+                if pd.api.types.is_bool_dtype(s.dtype):
+                    t.df[c] = s.where(~rows, ~s.astype(bool))
+                elif pd.api.types.is_numeric_dtype(s.dtype):
+                    t.df[c] = pd.to_numeric(s, errors="coerce").astype("float64").where(~rows, -(s.astype("float64") * 7 + 13))
+                else:
+                    continue
+                n_changed += int(rows.sum())
+        assert n_changed > 0
+        return bad
+
+    base = contexts(db)
+    after = contexts(corrupt(after=True))
+    for k, v in base.items():
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(v, after[k], err_msg=k)
+    before = contexts(corrupt(after=False))
+    assert not np.array_equal(base["value"], before["value"])
+
+
+def test_deterministic_per_seed_and_seed_matters():
+    db = _db(3)
+    a, b = forecast_tasks(db, 7, CFG), forecast_tasks(_db(3), 7, CFG)
+    assert [t.name for t in a] == [t.name for t in b] and a
+    for x, y in zip(a, b):
+        assert x.horizon == y.horizon
+        for s in ("train", "val", "test"):
+            pd.testing.assert_frame_equal(x.splits[s], y.splits[s])
+    others = [forecast_tasks(db, s, CFG) for s in (8, 9, 10)]
+    sig = lambda ts: [(t.name, t.horizon, len(t.splits["train"])) for t in ts]  # noqa: E731
+    assert any(sig(o) != sig(a) for o in others)
+
+
+def test_split_periods_and_label_types(drawn):
+    for db, tasks in drawn:
+        for task, spec in tasks:
+            tr, va, te = (task.splits[s]["timestamp"] for s in ("train", "val", "test"))
+            assert tr.max() + task.horizon <= db.val_timestamp  # train windows close before val
+            assert va.min() >= db.val_timestamp and te.min() >= db.test_timestamp
+            assert va.max() + task.horizon <= db.test_timestamp
+            y = task.splits["train"][task.target_col]
+            if task.task_type == "binary_classification":
+                assert set(np.unique(y)) == {0, 1}
+            else:
+                assert y.std() > 0
