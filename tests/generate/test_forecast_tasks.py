@@ -14,7 +14,7 @@ CFG = ForecastTaskConfig(n_tasks=6, max_train_cutoffs=6, n_eval_cutoffs=3)
 
 
 def _db(seed: int):
-    return relforge.generate(seed=seed, config=GEN)
+    return relforge.synthesize(seed=seed, config=GEN)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ def corpus_stores(tmp_path_factory):
     """Two generated databases tokenized with synthetic forecast tasks."""
     root = tmp_path_factory.mktemp("mix")
     for s in (1, 2):
-        relforge.generate(seed=s, config=GEN).save(root / "dbs" / f"db_{s}")
+        relforge.synthesize(seed=s, config=GEN).save(root / "dbs" / f"db_{s}")
     r = runner.invoke(app, ["tokenize", str(root / "dbs"), "--out", str(root / "stores"), "--embedder", "hash:16",
                             "--forecast-tasks", "3"])
     assert r.exit_code == 0, r.output

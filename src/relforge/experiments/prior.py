@@ -45,13 +45,13 @@ from pathlib import Path
 
 import numpy as np
 
-import relforge
 from relforge.db.io import atomic_dir, atomic_file, load_database
 from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.experiments.task_corpus import too_many_fkeys
 from relforge.experiments.transfer import TransferConfig, real_store
 from relforge.generate import config as C
+from relforge.generate.pipeline import generate_database
 from relforge.generate.tasks import ForecastTaskConfig, forecast_tasks, seed_of
 from relforge.inference import embedder_for, torch_threads
 from relforge.model import checkpoint
@@ -238,7 +238,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
         while len(dbs) < cfg.n_dbs:
             if s > cfg.db_seed + 4 * cfg.n_dbs + 8:
                 raise RelforgeError(f"{name}: could not draw {cfg.n_dbs} databases with at most 5 foreign keys per table")
-            db = relforge.generate(seed=s, config=gcfg)
+            db = generate_database(s, gcfg)
             s += 1
             if not too_many_fkeys(db):
                 dbs.append(db)

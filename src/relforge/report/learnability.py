@@ -26,7 +26,7 @@ round-robin over tables), so one database takes well under a minute on one core.
 deterministic per ``seed``. Needs ``lightgbm`` (the ``baselines`` extra).
 
 >>> from relforge.report.learnability import learnability          # doctest: +SKIP
->>> res = learnability(relforge.generate(0)); res["summary"]        # doctest: +SKIP
+>>> res = learnability(relforge.synthesize(0)); res["summary"]        # doctest: +SKIP
 
 Command line (prints a side-by-side table, last line JSON)::
 
