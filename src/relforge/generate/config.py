@@ -334,7 +334,7 @@ def load_config(source=None) -> GeneratorConfig:
     if not path.is_file() and str(source).removeprefix("prior_") in PRESETS:
         return preset(str(source))
     if not path.is_file():
-        raise RelforgeError(f"config file not found: {str(path)!r}")
+        raise RelforgeError(f"config file not found: {str(path)!r} (nor a preset: {', '.join(PRESETS)})")
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
