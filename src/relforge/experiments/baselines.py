@@ -17,7 +17,6 @@ Run ``python -m relforge.experiments.baselines [--db f1]`` to print a markdown t
 """
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -68,6 +67,8 @@ def relational_features(db: Database, task: Task, frame: pd.DataFrame) -> pd.Dat
     ent = db[task.entity_table]
     tcol, ecol = task.time_col, task.entity_col
     f = pd.DataFrame({"__row": np.arange(len(frame)), "__t": frame[tcol].to_numpy(), "__e": frame[ecol].to_numpy()})
+    import duckdb  # lazy: a heavy optional engine, needed only to compute labels
+
     con = duckdb.connect()
     try:
         con.register("__frame", f)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -63,6 +62,8 @@ class ForecastTaskDef:
     def make_table(self, db: Database, timestamps) -> pd.DataFrame:
         """Run the task query for the given cut-off timestamps; rows sorted by (timestamp, entity)."""
         ts = pd.DatetimeIndex(pd.to_datetime(timestamps)).astype("datetime64[ns]")
+        import duckdb  # lazy: a heavy optional engine, needed only to compute labels
+
         con = duckdb.connect()
         try:
             for tname, t in db.tables.items():
