@@ -213,6 +213,8 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     if spec["source"] == "relforge":
         gcfg, fallback = generator_config(spec["preset"], cfg.sizes)
         rec.update(config_hash=gcfg.hash(), preset=spec["preset"], preset_fallback=fallback)
+        if fallback:
+            log(f"{name}: this tree has no generator preset {spec['preset']!r}; using the current default config")
     if spec["source"] == "relforge":
         key += f"-{gcfg.hash()[:8]}"  # the config itself, so a changed preset never reuses old stores
     folder = work / "stores" / key
