@@ -12,8 +12,9 @@ What SDV does not get: text columns (free text; SDV would model them as categori
 they are not scored by the matched scores nor by the privacy figures, for either system) and
 self-references (HMA supports no cycle: Chinook's Employee.ReportsTo is given to SDV as a plain id
 column). SDV runs under a CPU-time limit per database (``--sdv-cpu`` seconds, fit + sample, single-threaded
-BLAS; the machine is shared, so CPU time rather than wall time); a database it does not finish in
-that time is reported as such, with the limit.
+BLAS; the machine is shared, so CPU time rather than wall time) and a wall-clock cap of six times
+that; a database it does not finish is reported as such, with the limit that stopped it and the CPU
+time it had used.
 
     python bench/like_sdv.py [--dbs f1 chinook movielens] [--sdv-cpu 600] [--seed 0]
         [--sdv-cache DIR]   # reuse SDV outputs of an earlier run of this script (DIR/<db>/)
@@ -182,10 +183,15 @@ def run(cmd, timeout=None, env=None, cpu_limit=None):
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=limit)
     except subprocess.TimeoutExpired:
-        return None, "timeout", time.perf_counter() - t0
+        return None, "wall-clock cap", time.perf_counter() - t0
     if p.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         return None, "cpu limit", time.perf_counter() - t0
     return p.returncode, p.stderr[-3000:], time.perf_counter() - t0
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main() -> None:
@@ -223,18 +229,27 @@ def main() -> None:
                 if not (sdir / "timing.json").exists() and not (sdir / "timeout.json").exists():
                     exp = Path(tmp, f"export-{name}")
                     export_for_sdv(src, exp)
+                    cpu0 = _children_cpu()
                     rc, err, wall = run([str(SDV_PY), __file__, "--sdv-worker", str(exp), str(sdir)],
                                         timeout=6 * a.sdv_cpu, cpu_limit=a.sdv_cpu,
                                         env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1",
                                              "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
                     if rc is None:
                         sdir.mkdir(parents=True, exist_ok=True)
-                        (sdir / "timeout.json").write_text(json.dumps(dict(limit_s=a.sdv_cpu, why=err, wall_s=wall)))
+                        (sdir / "timeout.json").write_text(json.dumps(dict(limit_s=a.sdv_cpu, why=err, wall_s=wall,
+                                                                           cpu_s=_children_cpu() - cpu0)))
                     elif rc != 0:
                         rec["sdv"] = dict(error=err.strip().splitlines()[-1] if err.strip() else f"exit {rc}")
                 if (sdir / "timeout.json").exists():
-                    lim = json.loads((sdir / "timeout.json").read_text())["limit_s"]
-                    rec["sdv"] = dict(did_not_finish=f"did not finish in {lim / 60:.0f} CPU-min (fit + sample)")
+                    to = json.loads((sdir / "timeout.json").read_text())
+                    cpu = to.get("cpu_s")
+                    used = f", {cpu / 60:.1f} CPU-min used" if cpu else ""
+                    if to.get("why") == "cpu limit":
+                        msg = f"did not finish in {to['limit_s'] / 60:.0f} CPU-min (fit + sample)"
+                    else:
+                        msg = (f"did not finish: stopped by the wall-clock cap after {to['wall_s'] / 60:.0f} min"
+                               f"{used} (shared machine){'; ' + to['note'] if to.get('note') else ''}")
+                    rec["sdv"] = dict(did_not_finish=msg, **to)
                 elif (sdir / "timing.json").exists():
                     sg = load_sdv_output(src, sdir)
                     rec["sdv"] = dict(json.loads((sdir / "timing.json").read_text()), **score(src, sg, a.seed))
