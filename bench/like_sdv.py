@@ -18,6 +18,7 @@ time it had used.
 
     python bench/like_sdv.py [--dbs f1 chinook movielens] [--sdv-cpu 600] [--seed 0]
         [--sdv-cache DIR]   # reuse SDV outputs of an earlier run of this script (DIR/<db>/)
+        [--tables T1 T2 ...]   # only these tables (e.g. a subset SDV can finish on a small machine)
         [--json OUT.json]
 
 The last line printed is one JSON object with every figure.
@@ -91,13 +92,29 @@ def sdv_worker(src: str, dst: str) -> None:
 # ------------------------------------------------------------------------------ relforge side
 
 
-def relforge_worker(db_name: str, dst: str, seed: int, mode: str = "fitted") -> None:
-    """Fit relforge's --like model on a real database and save one sample (fresh process);
-    ``mode="schema"``: today's schema + row counts + generic prior, for reference."""
+def load_source(db_name: str, tables: list[str] | None = None):
+    """A real database, optionally restricted to ``tables`` (foreign keys to dropped tables dropped)."""
     from relforge import realdata
-    from relforge.generate.like import fit_like, generate_like, sample_like, schema_like
+    from relforge.db.database import Database
 
     db = realdata.load(db_name)
+    if not tables:
+        return db
+    keep = {}
+    for n in tables:
+        t = db[n]
+        gone = [c for c, p in t.fkey_col_to_pkey_table.items() if p not in tables]
+        keep[n] = t._with_df(t.df.drop(columns=gone))
+        keep[n].fkey_col_to_pkey_table = {c: p for c, p in t.fkey_col_to_pkey_table.items() if p in tables}
+    return Database(keep, db.val_timestamp, db.test_timestamp, f"{db.name}[{','.join(tables)}]", dict(db.meta))
+
+
+def relforge_worker(db_name: str, dst: str, seed: int, mode: str = "fitted", tables: str = "") -> None:
+    """Fit relforge's --like model on a real database and save one sample (fresh process);
+    ``mode="schema"``: today's schema + row counts + generic prior, for reference."""
+    from relforge.generate.like import fit_like, generate_like, sample_like, schema_like
+
+    db = load_source(db_name, [x for x in tables.split(",") if x])
     t0, c0 = time.perf_counter(), time.process_time()
     model = fit_like(db) if mode == "fitted" else None
     t1, c1 = time.perf_counter(), time.process_time()
@@ -201,6 +218,7 @@ def main() -> None:
     ap.add_argument("--sdv-cpu", type=float, default=600.0, help="CPU seconds per database for SDV (fit + sample)")
     ap.add_argument("--sdv-cache", default=None, help="folder with SDV outputs (<db>/) of an earlier run; written if missing")
     ap.add_argument("--no-sdv", action="store_true")
+    ap.add_argument("--tables", nargs="+", default=None, help="only these tables of each database (a subset SDV can finish)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
@@ -211,14 +229,14 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.dbs:
-            src = realdata.load(name)
+            src = load_source(name, a.tables)
             rec = dict(rows=src.n_rows, tables=len(src.tables))
             # relforge: fitted (the default) and schema mode (the generic prior, for reference)
             from relforge.db.io import load_database
 
             for mode, key in (("fitted", "relforge"), ("schema", "relforge_schema_mode")):
                 out = Path(tmp, f"rf-{mode}-{name}")
-                rc, err, wall = run([sys.executable, __file__, "--relforge-worker", name, str(out), str(a.seed), mode], env=env)
+                rc, err, wall = run([sys.executable, __file__, "--relforge-worker", name, str(out), str(a.seed), mode, ",".join(a.tables or [])], env=env)
                 if rc != 0:
                     sys.exit(f"relforge ({mode}) failed on {name}: {err}")
                 gen = load_database(out / "db")
@@ -288,6 +306,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--sdv-worker":
         sdv_worker(sys.argv[2], sys.argv[3])
     elif len(sys.argv) > 1 and sys.argv[1] == "--relforge-worker":
-        relforge_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:6])
+        relforge_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:7])
     else:
         main()
