@@ -185,7 +185,8 @@ def score(src, gen, seed: int) -> dict:
                 pair_trends=cmp["means"]["pair_trends"], c2st_mean=float(np.mean(vals)) if vals else None, c2st=c2,
                 columns_scored=sum(v is not None for v in cols.values()), columns_unscored=sum(v is None for v in cols.values()),
                 per_column=cols, per_key=cmp["cardinality_shape"],
-                privacy={k: pv[k] for k in ("exact_match_share", "holdout_exact_match_share", "dcr_median", "holdout_dcr_median")})
+                privacy={k: pv[k] for k in ("exact_match_share", "holdout_exact_match_share", "dcr_median",
+                                             "dcr_median_vs_rest", "holdout_dcr_median")})
 
 
 def run(cmd, timeout=None, env=None, cpu_limit=None):
@@ -264,6 +265,8 @@ def main() -> None:
                     used = f", {cpu / 60:.1f} CPU-min used" if cpu else ""
                     if to.get("why") == "cpu limit":
                         msg = f"did not finish in {to['limit_s'] / 60:.0f} CPU-min (fit + sample)"
+                    elif to.get("why") == "stopped":
+                        msg = f"did not finish ({to['wall_s'] / 60:.0f} min wall{used}): {to.get('note', '')}"
                     else:
                         msg = (f"did not finish: stopped by the wall-clock cap after {to['wall_s'] / 60:.0f} min"
                                f"{used} (shared machine){'; ' + to['note'] if to.get('note') else ''}")
@@ -296,7 +299,8 @@ def _print(name: str, rec: dict) -> None:
         print(f"  {sysname:8s}\n           column shapes {f(r['column_shapes'])}  cardinality {f(r['cardinality_shapes'])}  "
               f"pair trends {f(r['pair_trends'])}  C2ST mean {f(r['c2st_mean'])}  "
               f"exact match {f(p['exact_match_share'])} (holdout {f(p['holdout_exact_match_share'])})  "
-              f"DCR {f(p['dcr_median'])} (holdout {f(p['holdout_dcr_median'])})  "
+              f"DCR {f(p['dcr_median'])} (vs holdout's reference {f(p.get('dcr_median_vs_rest'))}; "
+              f"holdout {f(p['holdout_dcr_median'])})  "
               f"fit {f(r['fit_s'], 1)}s sample {f(r['sample_s'], 1)}s  peak {f(r['peak_rss_mb'], 0)} MB")
         print("           C2ST per table: " + ", ".join(f"{k} {f(v, 2)}" for k, v in r["c2st"].items()))
     sys.stdout.flush()
