@@ -12,11 +12,13 @@ What SDV does not get: text columns (free text; SDV would model them as categori
 they are not scored by the matched scores nor by the privacy figures, for either system) and
 self-references (HMA supports no cycle: Chinook's Employee.ReportsTo is given to SDV as a plain id
 column). SDV runs under a CPU-time limit per database (``--sdv-cpu`` seconds, fit + sample, single-threaded
-BLAS; the machine is shared, so CPU time rather than wall time); a database it does not finish in
-that time is reported as such, with the limit.
+BLAS; the machine is shared, so CPU time rather than wall time) and a wall-clock cap of six times
+that; a database it does not finish is reported as such, with the limit that stopped it and the CPU
+time it had used.
 
     python bench/like_sdv.py [--dbs f1 chinook movielens] [--sdv-cpu 600] [--seed 0]
         [--sdv-cache DIR]   # reuse SDV outputs of an earlier run of this script (DIR/<db>/)
+        [--tables T1 T2 ...]   # only these tables (e.g. a subset SDV can finish on a small machine)
         [--json OUT.json]
 
 The last line printed is one JSON object with every figure.
@@ -90,13 +92,29 @@ def sdv_worker(src: str, dst: str) -> None:
 # ------------------------------------------------------------------------------ relforge side
 
 
-def relforge_worker(db_name: str, dst: str, seed: int, mode: str = "fitted") -> None:
-    """Fit relforge's --like model on a real database and save one sample (fresh process);
-    ``mode="schema"``: today's schema + row counts + generic prior, for reference."""
+def load_source(db_name: str, tables: list[str] | None = None):
+    """A real database, optionally restricted to ``tables`` (foreign keys to dropped tables dropped)."""
     from relforge import realdata
-    from relforge.generate.like import fit_like, generate_like, sample_like, schema_like
+    from relforge.db.database import Database
 
     db = realdata.load(db_name)
+    if not tables:
+        return db
+    keep = {}
+    for n in tables:
+        t = db[n]
+        gone = [c for c, p in t.fkey_col_to_pkey_table.items() if p not in tables]
+        keep[n] = t._with_df(t.df.drop(columns=gone))
+        keep[n].fkey_col_to_pkey_table = {c: p for c, p in t.fkey_col_to_pkey_table.items() if p in tables}
+    return Database(keep, db.val_timestamp, db.test_timestamp, f"{db.name}[{','.join(tables)}]", dict(db.meta))
+
+
+def relforge_worker(db_name: str, dst: str, seed: int, mode: str = "fitted", tables: str = "") -> None:
+    """Fit relforge's --like model on a real database and save one sample (fresh process);
+    ``mode="schema"``: today's schema + row counts + generic prior, for reference."""
+    from relforge.generate.like import fit_like, generate_like, sample_like, schema_like
+
+    db = load_source(db_name, [x for x in tables.split(",") if x])
     t0, c0 = time.perf_counter(), time.process_time()
     model = fit_like(db) if mode == "fitted" else None
     t1, c1 = time.perf_counter(), time.process_time()
@@ -167,7 +185,8 @@ def score(src, gen, seed: int) -> dict:
                 pair_trends=cmp["means"]["pair_trends"], c2st_mean=float(np.mean(vals)) if vals else None, c2st=c2,
                 columns_scored=sum(v is not None for v in cols.values()), columns_unscored=sum(v is None for v in cols.values()),
                 per_column=cols, per_key=cmp["cardinality_shape"],
-                privacy={k: pv[k] for k in ("exact_match_share", "holdout_exact_match_share", "dcr_median", "holdout_dcr_median")})
+                privacy={k: pv[k] for k in ("exact_match_share", "holdout_exact_match_share", "dcr_median",
+                                             "dcr_median_vs_rest", "holdout_dcr_median")})
 
 
 def run(cmd, timeout=None, env=None, cpu_limit=None):
@@ -182,10 +201,15 @@ def run(cmd, timeout=None, env=None, cpu_limit=None):
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=limit)
     except subprocess.TimeoutExpired:
-        return None, "timeout", time.perf_counter() - t0
+        return None, "wall-clock cap", time.perf_counter() - t0
     if p.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         return None, "cpu limit", time.perf_counter() - t0
     return p.returncode, p.stderr[-3000:], time.perf_counter() - t0
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main() -> None:
@@ -195,6 +219,7 @@ def main() -> None:
     ap.add_argument("--sdv-cpu", type=float, default=600.0, help="CPU seconds per database for SDV (fit + sample)")
     ap.add_argument("--sdv-cache", default=None, help="folder with SDV outputs (<db>/) of an earlier run; written if missing")
     ap.add_argument("--no-sdv", action="store_true")
+    ap.add_argument("--tables", nargs="+", default=None, help="only these tables of each database (a subset SDV can finish)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
@@ -205,14 +230,14 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.dbs:
-            src = realdata.load(name)
+            src = load_source(name, a.tables)
             rec = dict(rows=src.n_rows, tables=len(src.tables))
             # relforge: fitted (the default) and schema mode (the generic prior, for reference)
             from relforge.db.io import load_database
 
             for mode, key in (("fitted", "relforge"), ("schema", "relforge_schema_mode")):
                 out = Path(tmp, f"rf-{mode}-{name}")
-                rc, err, wall = run([sys.executable, __file__, "--relforge-worker", name, str(out), str(a.seed), mode], env=env)
+                rc, err, wall = run([sys.executable, __file__, "--relforge-worker", name, str(out), str(a.seed), mode, ",".join(a.tables or [])], env=env)
                 if rc != 0:
                     sys.exit(f"relforge ({mode}) failed on {name}: {err}")
                 gen = load_database(out / "db")
@@ -223,18 +248,29 @@ def main() -> None:
                 if not (sdir / "timing.json").exists() and not (sdir / "timeout.json").exists():
                     exp = Path(tmp, f"export-{name}")
                     export_for_sdv(src, exp)
+                    cpu0 = _children_cpu()
                     rc, err, wall = run([str(SDV_PY), __file__, "--sdv-worker", str(exp), str(sdir)],
                                         timeout=6 * a.sdv_cpu, cpu_limit=a.sdv_cpu,
                                         env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1",
                                              "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
                     if rc is None:
                         sdir.mkdir(parents=True, exist_ok=True)
-                        (sdir / "timeout.json").write_text(json.dumps(dict(limit_s=a.sdv_cpu, why=err, wall_s=wall)))
+                        (sdir / "timeout.json").write_text(json.dumps(dict(limit_s=a.sdv_cpu, why=err, wall_s=wall,
+                                                                           cpu_s=_children_cpu() - cpu0)))
                     elif rc != 0:
                         rec["sdv"] = dict(error=err.strip().splitlines()[-1] if err.strip() else f"exit {rc}")
                 if (sdir / "timeout.json").exists():
-                    lim = json.loads((sdir / "timeout.json").read_text())["limit_s"]
-                    rec["sdv"] = dict(did_not_finish=f"did not finish in {lim / 60:.0f} CPU-min (fit + sample)")
+                    to = json.loads((sdir / "timeout.json").read_text())
+                    cpu = to.get("cpu_s")
+                    used = f", {cpu / 60:.1f} CPU-min used" if cpu else ""
+                    if to.get("why") == "cpu limit":
+                        msg = f"did not finish in {to['limit_s'] / 60:.0f} CPU-min (fit + sample)"
+                    elif to.get("why") == "stopped":
+                        msg = f"did not finish ({to['wall_s'] / 60:.0f} min wall{used}): {to.get('note', '')}"
+                    else:
+                        msg = (f"did not finish: stopped by the wall-clock cap after {to['wall_s'] / 60:.0f} min"
+                               f"{used} (shared machine){'; ' + to['note'] if to.get('note') else ''}")
+                    rec["sdv"] = dict(did_not_finish=msg, **to)
                 elif (sdir / "timing.json").exists():
                     sg = load_sdv_output(src, sdir)
                     rec["sdv"] = dict(json.loads((sdir / "timing.json").read_text()), **score(src, sg, a.seed))
@@ -263,7 +299,8 @@ def _print(name: str, rec: dict) -> None:
         print(f"  {sysname:8s}\n           column shapes {f(r['column_shapes'])}  cardinality {f(r['cardinality_shapes'])}  "
               f"pair trends {f(r['pair_trends'])}  C2ST mean {f(r['c2st_mean'])}  "
               f"exact match {f(p['exact_match_share'])} (holdout {f(p['holdout_exact_match_share'])})  "
-              f"DCR {f(p['dcr_median'])} (holdout {f(p['holdout_dcr_median'])})  "
+              f"DCR {f(p['dcr_median'])} (vs holdout's reference {f(p.get('dcr_median_vs_rest'))}; "
+              f"holdout {f(p['holdout_dcr_median'])})  "
               f"fit {f(r['fit_s'], 1)}s sample {f(r['sample_s'], 1)}s  peak {f(r['peak_rss_mb'], 0)} MB")
         print("           C2ST per table: " + ", ".join(f"{k} {f(v, 2)}" for k, v in r["c2st"].items()))
     sys.stdout.flush()
@@ -273,6 +310,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--sdv-worker":
         sdv_worker(sys.argv[2], sys.argv[3])
     elif len(sys.argv) > 1 and sys.argv[1] == "--relforge-worker":
-        relforge_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:6])
+        relforge_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:7])
     else:
         main()

@@ -280,10 +280,13 @@ def comparison_html(cmp: dict, labels: list[str], pl: _Plots, ma: dict, mb: dict
                        "row compares half of the second database with its other half: the baseline of how alike real "
                        "rows are.</p>")
             rows = [["all tables (rows-weighted share, mean of medians)", pv.get("exact_match_share"),
-                     pv.get("holdout_exact_match_share"), pv.get("dcr_median"), pv.get("holdout_dcr_median")]]
+                     pv.get("holdout_exact_match_share"), pv.get("dcr_median"), pv.get("dcr_median_vs_rest"),
+                     pv.get("holdout_dcr_median")]]
             rows += [[_e(t), v.get("exact_match_share"), v.get("holdout_exact_match_share"), v.get("dcr_median"),
-                      v.get("holdout_dcr_median")] for t, v in (pv.get("tables") or {}).items() if isinstance(v, dict)]
-            out.append(table_html(["table", "exact-match share", "holdout", "median DCR", "holdout"], rows))
+                      v.get("dcr_median_vs_rest"), v.get("holdout_dcr_median")]
+                     for t, v in (pv.get("tables") or {}).items() if isinstance(v, dict)]
+            out.append(table_html(["table", "exact-match share", "holdout", "median DCR",
+                                   "median DCR vs the holdout's reference", "holdout"], rows))
         for key, title in (("cardinality_shape", "cardinality shape similarity per FK"),
                            ("column_shapes", "column shape similarity"), ("pair_trends", "pair trends")):
             d = mt.get(key) or {}
