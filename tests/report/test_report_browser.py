@@ -7,7 +7,10 @@ import pytest
 
 from relforge.report.browser import check_page, find_chromium
 
-pytestmark = pytest.mark.skipif(find_chromium() is None, reason="chromium not installed (/usr/bin/chromium)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(find_chromium() is None,
+                                 reason="chromium not installed (Debian: apt-get install chromium; or set "
+                                        "RELFORGE_CHROMIUM); .ci/run installs it and passes --require-browser")]
 
 
 def _png_not_blank(path: Path) -> bool:
