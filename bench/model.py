@@ -65,6 +65,18 @@ def gate_field() -> str | None:
     return names[0] if names else None
 
 
+def gate_field_of(src: str | None) -> str | None:
+    """:func:`gate_field` of the source tree the children will import (``--src`` or this repo)."""
+    if not src:
+        return gate_field()
+    code = ("import dataclasses; from relforge.model.config import RTConfig; "
+            "print([f.name for f in dataclasses.fields(RTConfig) if 'gate' in f.name])")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(Path(src).resolve())))
+    names = json.loads(p.stdout.strip().replace("'", '"') or "[]")
+    return names[0] if names else None
+
+
 def sampler_batch(store: str, task: str, batch_size: int, ctx_len: int, width: int):
     from relforge.tokenize import ContextSampler, SamplerConfig, open_store
     from relforge.tokenize.dataset import to_torch
@@ -137,14 +149,20 @@ def _run_json(cmd, base: dict, timeout: float, key: str, cwd=None) -> dict:
     return lines[-1]
 
 
+def _env(args) -> dict:
+    """The children's environment: the relforge source tree (``--src`` or this repo's src/) first."""
+    env = dict(os.environ)
+    src = str(Path(args.src).resolve()) if args.src else str(A.REPO / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else src
+    return env
+
+
 def run_relforge(model: str, kind: str, gate: bool, prep: dict, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", model, "--kind", kind, "--store", prep["store"],
            "--task", prep["task"], "--threads", str(args.threads), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch-size", str(args.batch_size), "--ctx-len", str(args.ctx_len),
            "--width", str(args.width), "--mask-rate", str(args.mask_rate)] + (["--gate"] if gate else [])
-    env = dict(os.environ)
-    src = str(A.REPO / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else src
+    env = _env(args)
     base = {"impl": "relforge", "model": model, "kind": kind, "gate": gate}
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
@@ -189,9 +207,12 @@ def prepare(args) -> dict:
         out["task"] = args.task
     if not out.get("task"):
         raise SystemExit("--task table.column is required with --no-anchor")
-    from relforge.tokenize.pipeline import tokenize_source
-
-    tokenize_source(db, work / db.name, embedder="hash")
+    # tokenized by the source tree the children import (``--src``), so the store format matches
+    code = "import sys; from relforge.tokenize.pipeline import tokenize_source as t; t(sys.argv[1], sys.argv[2], embedder='hash')"
+    p = subprocess.run([sys.executable, "-c", code, str(db), str(work / db.name)], capture_output=True, text=True,
+                       env=_env(args))
+    if p.returncode != 0:
+        raise A.BenchSetupError(f"relforge tokenization failed: {(p.stderr or p.stdout).strip().splitlines()[-3:]}")
     out["store"] = str(work / db.name)
     return out
 
@@ -250,6 +271,7 @@ def main() -> int:
     ap.add_argument("--no-anchor", action="store_true", help="only time relforge (needs --task)")
     ap.add_argument("--task", default=None, help="table.column (default: the rt anchor's pick)")
     ap.add_argument("--out", default=None, help="also write every record and the summary to this JSON file")
+    ap.add_argument("--src", default=None, help="relforge source tree to time (default: this repository's src/)")
     ap.add_argument("--timeout", type=float, default=1200)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--kind", default="real", choices=STEPS, help=argparse.SUPPRESS)
@@ -263,8 +285,8 @@ def main() -> int:
     head = {"bench": "model", **A.machine(), "batch_size": args.batch_size, "ctx_len": args.ctx_len,
             "dtype": "float32", "threads": args.threads, "mask_rate": args.mask_rate}
     prep = prepare(args)
-    gate = gate_field()
-    head.update(db=Path(prep["db"]).name, task=prep["task"], gate_option=gate)
+    gate = gate_field_of(args.src)
+    head.update(db=Path(prep["db"]).name, task=prep["task"], gate_option=gate, src=args.src or "src")
     print(json.dumps({"phase": "setup", **head, "work": prep["work"]}), flush=True)
     records = []
     for m in args.models:
