@@ -138,7 +138,9 @@ def test_sampler_per_token_vectors_match_rt_format():
     col_vec, text_vec = s.per_token_vectors(batch)
     assert col_vec.shape == text_vec.shape == (1, 3, 4) and col_vec.dtype == torch.bfloat16
     assert torch.equal(col_vec[0, 1].float(), col_emb[2]) and torch.equal(text_vec[0, 1].float(), text_emb[1])
-    assert not text_vec[0, 0].any() and not text_vec[0, 2].any()
+    assert not text_vec[0, 0].any() and not text_vec[0, 2].any() and not col_vec[0, 2].any()  # -1: zeros
+    empty = dict(batch, text_emb=torch.zeros(0, 4), text_id=torch.full((1, 3), -1))
+    assert not s.per_token_vectors(empty)[1].any()
 
 
 def test_corpus_ratio_uses_the_seeds_both_sides_completed():
