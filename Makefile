@@ -25,8 +25,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m relforge.demo --out $(DEMO_OUT)
 
+# --require-data: the data-backed tests fail instead of skipping when the real-data folder
+# ($RELFORGE_DATA, else ../shared/data) is missing, so a green run means they ran and passed.
+# PYTEST_ARGS adds flags (.ci/run passes --require-browser).
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow and not gpu"
+	$(PY) -m pytest -m "not slow and not gpu" --require-data $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow"
@@ -36,8 +40,13 @@ test-slow: $(STAMP)
 default-model: $(STAMP)
 	$(PY) -m relforge.experiments.transfer --out src/relforge/assets/default_model.safetensors
 
+# Benchmarks against the anchors (plurel 1.1.0, relational-transformer 1.10.0; ../shared/anchors).
+# Each prepares its own inputs (the anchor venv, plurel databases in the bench cache) and prints
+# one JSON summary as its last line; docs/benchmarks.md says what each ratio compares.
 bench: $(STAMP)
 	$(PY) bench/generate.py
+	$(PY) bench/model.py
+	$(PY) bench/sampler.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache build dist src/*.egg-info

@@ -1,5 +1,5 @@
 -- Formula 1 (rel-f1 shape): the 9 tables RelBench builds from the Ergast F1 database, schema only.
--- Written from /work/shared/data/f1/README.md ("How RelBench builds rel-f1"): circuits, drivers and
+-- Written from ../shared/data/f1/README.md ("How RelBench builds rel-f1"): circuits, drivers and
 -- constructors are static; races and every event table carry a `date` (rel-f1 joins the race date
 -- onto results, standings, constructor_results, constructor_standings and qualifying); statusId
 -- is a plain integer in rel-f1, not a foreign key. Value ranges below are CHECKs relforge obeys.

@@ -1,5 +1,7 @@
 """The report page in a real headless browser (Debian's /usr/bin/chromium); skipped without it."""
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +9,10 @@ import pytest
 
 from relforge.report.browser import check_page, find_chromium
 
-pytestmark = pytest.mark.skipif(find_chromium() is None, reason="chromium not installed (/usr/bin/chromium)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(find_chromium() is None,
+                                 reason="chromium not installed (Debian: apt-get install chromium; or set "
+                                        "RELFORGE_CHROMIUM); .ci/run installs it and passes --require-browser")]
 
 
 def _png_not_blank(path: Path) -> bool:
@@ -42,9 +47,11 @@ def test_checker_sees_broken_images_and_js_errors(tmp_path):
 def test_screenshot_script(pair_report, tmp_path):
     script = Path(__file__).resolve().parents[2] / "scripts" / "screenshot_report.sh"
     out = tmp_path / "s.png"
+    env = dict(os.environ, PYTHON=sys.executable)  # the interpreter running the tests (a .venv may not exist)
     r = subprocess.run(["bash", str(script), str(pair_report), str(out), "900x700"], capture_output=True, text=True,
-                       timeout=180)
+                       timeout=180, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert '"ok": true' in r.stdout and _png_not_blank(out)
-    r = subprocess.run(["bash", str(script), str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(["bash", str(script), str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=60,
+                       env=env)
     assert r.returncode == 2 and "no report page" in r.stderr

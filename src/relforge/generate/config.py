@@ -129,7 +129,7 @@ class ScmConfig:
     cycle_freq: tuple[float, ...] = knob((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), "cycle frequency fractions (§1)", min=1e-6, max=1.0)
     ar_rho: tuple[float, float] = knob((0.5, 0.99), "AR(1) noise coefficient (§1 uses U(0,0.9))", min=0.0, max=0.9999)
     ar_sigma: tuple[float, float] = knob((0.02, 0.5), "AR(1) innovation std ~ LogU, timed tables (§1 uses 0.05; a range gives smooth and noisy series)", min=0.0)
-    max_parents: int = knob(4, "cap on a causal node's in-degree (dense ER/Cauchy graphs would cost O(N^2) encoders)", min=1, max=64)
+    max_parents: int = knob(4, "cap on a causal node's in-degree (dense ER/Cauchy graphs would cost O(N^2) encoders; plurel has no cap: bench/generate.py's same-work config sets 100000)", min=1, max=100_000)
     hidden_vector_prob: float = knob(0.0, "probability a hidden (non-column) numeric node keeps an emb_dim-wide state instead of a scalar (§7 v2 node widths; one MLP instead of two, ~7% faster, weaker temporal structure)", min=0.0, max=1.0)
     temporal_latents: tuple[int, int] = knob((1, 3), "slow latent series per timed table, shared by its nodes (drift / seasonality)", min=0, max=16)
     temporal_share: tuple[float, float] = knob((0.7, 1.0), "share of a timed table's non-source nodes reading a temporal latent", min=0.0, max=1.0)

@@ -3,11 +3,13 @@
 Usage::
 
     python -m relforge.report.realism --relforge-seeds 0 1 2 3 4 5 \\
-        --plurel-dir /tmp/relforge-anchors/dbs --reference f1 --json realism.json
+        --plurel-dir PLUREL_DBS --reference f1 --json realism.json
 
 For every database of every group it computes :func:`~relforge.report.metrics.database_metrics`
 and, against the reference, the profile similarity and the structural classifier two-sample test
 (:mod:`relforge.report.compare`); it prints a Markdown table of median [min, max] over each group.
+``PLUREL_DBS`` is a folder of ``plurel-<seed>`` databases, e.g. one made by the anchor script
+``../shared/anchors/plurel_generate.py --seeds 0 1 2 3 4 5 --out PLUREL_DBS`` (anchor venv).
 """
 from __future__ import annotations
 
