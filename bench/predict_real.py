@@ -79,7 +79,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 r = run_predict(folder, out=Path(tmp) / "pred.csv", seed=a.seed, finetune_steps=n, threads=1,
                                 progress=Progress(), **kw)
-                rec = {"task": spec, "finetune_steps": n, "finetune_lr": finetune.DEFAULTS["lr"] if n else None, **{k: v for k, v in kw.items() if k.startswith("holdout")},
+                rec = {"task": spec, "finetune_steps": n, "finetune_lr": finetune.DEFAULTS["lr"] if n else None,
+                       **{k: v for k, v in kw.items() if k.startswith("holdout")},
                        "rows": r["rows"], "model": r["metrics"], "constant": r["baselines"].get("constant"),
                        "lightgbm": r["baselines"].get("lightgbm"), "n_train": r["baselines"].get("n_train"),
                        "finetune": r.get("finetune"), "line": r["line"], "wall_s": round(time.perf_counter() - t0, 1),
