@@ -244,8 +244,8 @@ def test_attention_gate_matches_rt_1_10_params():
     assert gated.config.attn_gate and not RelationalTransformer(preset("small")).config.attn_gate
     # one d_model x d_model gate per attention (3 per block), as the anchor's wg
     assert gated.get_num_params() - plain.get_num_params() == 12 * 3 * 256 * 256
-    # the rest differs from the anchor by < 0.01 %: the anchor's per-head log-length scale (+288) and its
-    # encoder/decoder layout (3 mask embeddings, no datetime decoder) against relforge's
+    # the rest differs from the anchor by < 0.01 %: its per-head log-length query scale (+288) against
+    # relforge's extra mask embedding, scalar encoder + norm and scalar decoder (docs/architecture.md)
     assert abs(gated.get_num_params() - ANCHOR_PAPER_PARAMS) / ANCHOR_PAPER_PARAMS < 1e-4
 
 

@@ -21,9 +21,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from relforge import realdata
 from relforge.db.database import Database
 from relforge.db.table import Stype
-from relforge.db.task import Task
+from relforge.db.task import Task, TaskKind, TaskType
 from relforge.errors import RelforgeError
 from relforge.metrics import mae, r2, roc_auc
 
@@ -34,7 +35,7 @@ WINDOWS_DAYS = (None, 365)  # None = all history
 
 def task_metrics(task: Task, y_true, pred) -> dict[str, float]:
     """AUROC for binary tasks; R2 and MAE for regression."""
-    if task.task_type == "binary_classification":
+    if task.task_type == TaskType.binary_classification:
         return {"roc_auc": roc_auc(y_true, pred)}
     return {"r2": r2(y_true, pred), "mae": mae(y_true, pred)}
 
@@ -62,7 +63,7 @@ def relational_features(db: Database, task: Task, frame: pd.DataFrame) -> pd.Dat
     -------
     DataFrame aligned with ``frame`` (same length and order), float64 columns.
     """
-    if task.kind != "forecast":
+    if task.kind != TaskKind.forecast:
         raise RelforgeError(f"task {task.name!r}: relational features need a forecast task")
     ent = db[task.entity_table]
     tcol, ecol = task.time_col, task.entity_col
@@ -135,7 +136,7 @@ def fit_lightgbm(X_train: pd.DataFrame, y_train, X_eval: dict, task_type: str, *
                   random_state=seed, deterministic=True, n_jobs=1, verbose=-1, min_child_samples=20,
                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
     y = np.asarray(y_train)
-    if task_type == "binary_classification":
+    if TaskType(task_type) is TaskType.binary_classification:
         model = lgb.LGBMClassifier(**params).fit(X_train, y.astype(np.int64))
         return {s: model.predict_proba(x)[:, 1] for s, x in X_eval.items()}
     model = lgb.LGBMRegressor(**params).fit(X_train, y.astype(np.float64))
@@ -160,7 +161,7 @@ def evaluate_baselines(db: Database, tasks: list[Task], *, seed: int = 0, models
     """Long table: one row per (task, model, split, metric) with its value."""
     rows = []
     for task in tasks:
-        if task.kind != "forecast":
+        if task.kind != TaskKind.forecast:
             continue
         for m in models:
             preds = constant_baseline(task) if m == "constant" else lightgbm_baseline(db, task, seed=seed)
@@ -186,8 +187,6 @@ def markdown_table(res: pd.DataFrame) -> str:
 
 def main(argv=None) -> None:  # pragma: no cover - thin script wrapper
     import argparse
-
-    from relforge import realdata
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default="f1", choices=realdata.list_databases())

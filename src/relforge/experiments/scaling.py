@@ -27,9 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from relforge import realdata
+from relforge.batch import to_torch
+from relforge.corpus import CORPUS_CONFIG, JSONL_MANIFEST, build_corpus
+from relforge.db.io import atomic_file
 from relforge.errors import RelforgeError
+from relforge.experiments.task_corpus import load_task_corpus
 from relforge.inference import run_model
 from relforge.model.config import PRESETS, preset
+from relforge.tokenize.cells import tokenize_database
+from relforge.tokenize.embed import get_embedder
+from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+from relforge.tokenize.tasks import resolve_task
 from relforge.train.loop import batch_stream, fit, init_model
 from relforge.train.schedule import LambdaSchedule, sweep_lr
 
@@ -262,9 +270,6 @@ def parse_list(text: str, kind=float, what: str = "value") -> list:
 # ----------------------------------------------------------------------------------------------
 
 def _samplers(tc, n: int, cfg: SweepConfig):
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.tasks import resolve_task
-
     train = [resolve_task(d.store, t, "train", ctx_len=cfg.ctx_len) for d in tc.train_dbs(n) for t in d.tasks]
     held = [resolve_task(d.store, t, "val", ctx_len=cfg.ctx_len) for d in tc.heldout for t in d.tasks]
     tr = ContextSampler(train, SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
@@ -276,8 +281,6 @@ def _samplers(tc, n: int, cfg: SweepConfig):
 
 def eval_batches(sampler, n_batches: int) -> list[dict]:
     """The first ``n_batches`` full batches of epoch 0 (partial batches are dropped, rt_pipeline.md §4)."""
-    from relforge.tokenize.dataset import to_torch
-
     out = []
     for b in range(min(n_batches, sampler.num_batches)):
         batch = to_torch(sampler.batch(b, 0))
@@ -293,11 +296,6 @@ def evaluate(model, batches: list[dict]) -> float:
 
 def real_batches(cfg: SweepConfig) -> dict[str, list[dict]]:
     """Fixed evaluation batches (val split) of the tasks of each real database in ``cfg.real``."""
-    from relforge.tokenize.cells import tokenize_database
-    from relforge.tokenize.embed import get_embedder
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.tasks import resolve_task
-
     out = {}
     for name in cfg.real:
         db, tasks = realdata.load_with_tasks(name)
@@ -361,15 +359,11 @@ def cell_name(n: int, tokens: float) -> str:
 
 
 def _load_tc(corpus_dir: str, n_max: int, cfg: SweepConfig):
-    from relforge.experiments.task_corpus import load_task_corpus
-
     return load_task_corpus(corpus_dir, cfg.n_heldout, n_train=n_max, embedder=cfg.embedder, seed=cfg.seed)
 
 
 def _cell_job(corpus_dir: str, n_max: int, cfg: SweepConfig, n: int, tokens: float, out_file: str) -> dict:
     """Run one cell in a worker (the task corpus and held-out batches are built once per process)."""
-    from relforge.db.io import atomic_file
-
     key = (corpus_dir, n_max, cfg.hash())
     if _WORKER.get("key") != key:
         tc = _load_tc(corpus_dir, n_max, cfg)
@@ -385,11 +379,6 @@ def _cell_job(corpus_dir: str, n_max: int, cfg: SweepConfig, n: int, tokens: flo
 def _ensure_corpus(corpus_dir: Path, n_max: int, cfg: SweepConfig, generator_config, workers: int,
                    progress: bool) -> None:
     """Generate (or extend) the corpus until it has ``n_heldout + n_max`` usable databases."""
-    from relforge.corpus import build_corpus
-    from relforge.experiments.task_corpus import load_task_corpus
-
-    from relforge.corpus import CORPUS_CONFIG, JSONL_MANIFEST
-
     if (corpus_dir / JSONL_MANIFEST).is_file():  # an existing corpus that is large enough is used as it is
         try:
             tc = load_task_corpus(corpus_dir, cfg.n_heldout, n_train=n_max, embedder=cfg.embedder, seed=cfg.seed)
@@ -435,8 +424,6 @@ def run_sweep(out_dir: str | Path, n_list, tokens_list, cfg: SweepConfig = Sweep
     import concurrent.futures as cf
     import multiprocessing as mp
     import sys
-
-    from relforge.db.io import atomic_file
 
     cfg.validate()
     ns = sorted({int(n) for n in n_list})
@@ -564,8 +551,6 @@ def _plots(out: Path, cells: list[dict], fr: dict, fits: dict) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from relforge.db.io import atomic_file
 
     ns = sorted({c["n"] for c in cells})
     ss = sorted({c["tokens"] for c in cells})

@@ -15,9 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relforge.batch import MAX_F2P
-from relforge.db.task import Task
+from relforge.corpus import verify_corpus
+from relforge.db.io import load_database
+from relforge.db.task import Task, TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
+from relforge.tokenize.cells import tokenize_database
+from relforge.tokenize.embed import get_embedder
+from relforge.tokenize.tasks import autocomplete_tasks, resolve_task
 
 MAX_FKEYS = MAX_F2P  # rt_pipeline.md §2: f2p holds at most 5 parents per row (the batch contract)
 
@@ -65,16 +70,14 @@ def cap_tasks(tasks: list[Task], max_clf: int, max_reg: int, *, seed: int) -> li
     """At most ``max_clf`` classification and ``max_reg`` regression tasks after a seeded shuffle
     (rt_pipeline.md §4: held-out DBs capped at 5 clf + 5 reg)."""
     order = child(seed, "cap-tasks").permutation(len(tasks))
-    clf = [tasks[i] for i in order if tasks[i].task_type == "binary_classification"][:max_clf]
-    reg = [tasks[i] for i in order if tasks[i].task_type != "binary_classification"][:max_reg]
+    clf = [tasks[i] for i in order if tasks[i].task_type == TaskType.binary_classification][:max_clf]
+    reg = [tasks[i] for i in order if tasks[i].task_type != TaskType.binary_classification][:max_reg]
     keep = {id(t) for t in clf + reg}
     return [t for t in tasks if id(t) in keep]
 
 
 def _usable_tasks(store, tasks: list[Task], splits: tuple[str, ...]) -> list[Task]:
     """Tasks that have seeds in every split of ``splits``."""
-    from relforge.tokenize.tasks import resolve_task
-
     out = []
     for t in tasks:
         try:
@@ -100,12 +103,6 @@ def load_task_corpus(corpus_dir: str | Path, n_heldout: int, *, n_train: int | N
     max_clf, max_reg : task cap per held-out database.
     seed : the cap's shuffle seed.
     """
-    from relforge.corpus import verify_corpus
-    from relforge.db.io import load_database
-    from relforge.tokenize.cells import tokenize_database
-    from relforge.tokenize.embed import get_embedder
-    from relforge.tokenize.tasks import autocomplete_tasks
-
     root = Path(corpus_dir)
     recs = [r for s, r in sorted(verify_corpus(root).items()) if r["status"] == "ok"]
     if not recs:

@@ -35,13 +35,23 @@ from pathlib import Path
 
 import numpy as np
 
+import relforge
+from relforge import realdata
+from relforge.db.io import atomic_file
+from relforge.db.task import TaskKind
 from relforge.errors import RelforgeError
-from relforge.model.config import preset
+from relforge.experiments.baselines import constant_baseline, lightgbm_baseline
+from relforge.experiments.task_corpus import cap_tasks, too_many_fkeys
 from relforge.inference import embedder_for, metric, metric_name, predict_task
 from relforge.inference import torch_threads as _threads
 from relforge.model import checkpoint
 from relforge.model.checkpoint import ContextSettings
+from relforge.model.config import PRESETS, preset
 from relforge.rng import child
+from relforge.tokenize.cells import tokenize_database
+from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+from relforge.tokenize.store import open_store, save_store
+from relforge.tokenize.tasks import autocomplete_tasks, resolve_task
 from relforge.train.loop import batch_stream, fit, init_model
 from relforge.train.schedule import LambdaSchedule, transfer_lr
 
@@ -79,8 +89,6 @@ class TransferConfig:
     name_shuffle: float = 0.0  # share of training contexts with shuffled column names (the documented runs: 0)
 
     def validate(self) -> None:
-        from relforge.model.config import PRESETS
-
         if self.preset not in PRESETS:
             raise RelforgeError(f"unknown model preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         for k in ("ctx_len", "batch_size", "synth_dbs", "eval_rows"):
@@ -155,8 +163,6 @@ def train_steps(model, sampler, steps: int, *, lr: float, weight_decay: float = 
 
 
 def _sampler(tasks, cfg: TransferConfig, seed_key: str):
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-
     s = int(child(cfg.seed, "sampler", seed_key).integers(2**31))
     return ContextSampler(tasks, SamplerConfig(ctx_len=cfg.ctx_len, batch_size=cfg.batch_size, seed=s))
 
@@ -179,11 +185,6 @@ def synthetic_tasks(n_dbs: int, cfg: TransferConfig, *, generator_config=None, l
     Databases with more than 5 foreign keys on a table are skipped (RT's cap); at most
     ``max_tasks_per_db`` tasks per database (half classification, half regression, seeded).
     """
-    import relforge
-    from relforge.experiments.task_corpus import cap_tasks, too_many_fkeys
-    from relforge.tokenize.cells import tokenize_database
-    from relforge.tokenize.tasks import autocomplete_tasks, resolve_task
-
     gen_cfg = generator_config if generator_config is not None else SMALL_GENERATOR
     emb = embedder_for(cfg.embedder)
     out, k, tried = [], 0, 0
@@ -214,10 +215,6 @@ def synthetic_tasks(n_dbs: int, cfg: TransferConfig, *, generator_config=None, l
 
 def real_store(name: str, cfg: TransferConfig, cache_dir: Path | None = None):
     """(store, tasks) of a real database tokenized with ``cfg.embedder`` (cached under ``cache_dir``)."""
-    from relforge import realdata
-    from relforge.tokenize.cells import tokenize_database
-    from relforge.tokenize.store import open_store, save_store
-
     db = realdata.load(name)
     tasks = [realdata.get_task(name, t, db=db) for t in realdata.list_tasks(name)]
     emb = embedder_for(cfg.embedder)
@@ -235,8 +232,6 @@ def real_store(name: str, cfg: TransferConfig, cache_dir: Path | None = None):
 
 def real_train_tasks(stores: dict, held_out: str, cfg: TransferConfig) -> list:
     """Train-split samplers tasks (forecast + autocomplete) of every real database but ``held_out``."""
-    from relforge.tokenize.tasks import resolve_task
-
     out = []
     for name, (store, tasks, _) in stores.items():
         if name == held_out:
@@ -253,8 +248,6 @@ def real_train_tasks(stores: dict, held_out: str, cfg: TransferConfig) -> list:
 
 def eval_subset(task, store, split: str, n: int, seed: int):
     """(SamplerTask restricted to a seeded subset of <= n seeds, frame row positions of those seeds)."""
-    from relforge.tokenize.tasks import resolve_task
-
     st = resolve_task(store, task, split)
     rng = child(seed, "eval-subset", store.name, task.name, split)
     keep = np.sort(rng.permutation(st.n_seeds)[:n])
@@ -309,8 +302,6 @@ def run_transfer(cfg: TransferConfig = TransferConfig(), out: str | Path | None 
 def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
     import copy
 
-    from relforge.experiments.baselines import constant_baseline, lightgbm_baseline
-
     cfg.validate()
     t0 = time.perf_counter()
     cache = Path(cache_dir) if cache_dir is not None else (Path(out) / "stores" if out is not None else None)
@@ -329,7 +320,7 @@ def _run_transfer(cfg: TransferConfig, out, *, log, cache_dir) -> dict:
         store, tasks, db = stores[held]
         evals = []
         for t in tasks:
-            if t.kind != "forecast":
+            if t.kind != TaskKind.forecast:
                 continue
             st, pos = eval_subset(t, store, "test", cfg.eval_rows, cfg.seed)
             y_raw = t.splits["test"][t.target_col].to_numpy(dtype=float)[pos]
@@ -392,8 +383,6 @@ def markdown(res: dict) -> str:
 
 def write_results(res: dict, out: str | Path) -> Path:
     """``OUT/results.json`` and ``OUT/table.md``, each written atomically."""
-    from relforge.db.io import atomic_file
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "results.json") as tmp:

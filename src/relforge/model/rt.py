@@ -3,7 +3,7 @@
 References:
 1) R. Ranjan et al., "Relational Transformer: Toward Zero-Shot Foundation Models for Relational
    Data" (2025): cell tokens, column / feature / neighbor attention, masked-cell loss.
-2) The PluRel paper (/work/shared/seeds/000_*.txt): QK-normalization, per-sequence loss, training
+2) The PluRel paper: QK-normalization, per-sequence loss, training
    on synthetic relational databases. The exact recipe is paraphrased in rt_pipeline.md §3-§4.
 
 Reads top to bottom like nanoGPT's model.py: the blocks (RMSNorm, attention, SwiGLU FFN, Block),

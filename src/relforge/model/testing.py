@@ -53,7 +53,7 @@ def synthetic_batch(batch_size: int = 4, seq_len: int = 1024, *, seed: int = 0, 
 
     Returns
     -------
-    dict of tensors in the batch format of /work/notes/batch_format.md.
+    dict of tensors in the batch format of ``relforge.batch``.
     """
     g = torch.Generator().manual_seed(seed)
     tables, n_col_ids = _schema(g, n_entity, n_activity)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from relforge.db.database import Database
-from relforge.db.task import Task
+from relforge.db.task import Task, TaskKind, TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
 
@@ -73,7 +73,7 @@ class ForecastTaskDef:
             con.close()
         df["timestamp"] = df["timestamp"].astype("datetime64[ns]")
         df[self.entity_col] = df[self.entity_col].astype(np.int64)
-        if self.task_type == "binary_classification":
+        if self.task_type == TaskType.binary_classification:
             df[self.target_col] = df[self.target_col].astype(np.int64)
         else:
             df[self.target_col] = df[self.target_col].astype(np.float64)
@@ -246,13 +246,13 @@ TASKS: dict[str, dict[str, TaskDef]] = {
     "f1": {
         d.name: d
         for d in (
-            ForecastTaskDef("driver-dnf", "f1", "binary_classification", "drivers", "driverId", "did_not_finish", 30,
+            ForecastTaskDef("driver-dnf", "f1", TaskType.binary_classification, "drivers", "driverId", "did_not_finish", 30,
                             _F1_DNF, "roc_auc", "1 if any of the driver's results in the next 30 days has statusId != 1"),
-            ForecastTaskDef("driver-top3", "f1", "binary_classification", "drivers", "driverId", "qualifying", 30,
+            ForecastTaskDef("driver-top3", "f1", TaskType.binary_classification, "drivers", "driverId", "qualifying", 30,
                             _F1_TOP3, "roc_auc", "1 if the driver's best qualifying position in the next 30 days is <= 3"),
-            ForecastTaskDef("driver-position", "f1", "regression", "drivers", "driverId", "position", 60,
+            ForecastTaskDef("driver-position", "f1", TaskType.regression, "drivers", "driverId", "position", 60,
                             _F1_POSITION, "mae", "mean results.positionOrder of the driver over the next 60 days"),
-            AutocompleteTaskDef("results-position", "f1", "regression", "results", "position",
+            AutocompleteTaskDef("results-position", "f1", TaskType.regression, "results", "position",
                                 ("positionOrder", "points", "milliseconds"), "mae",
                                 "finishing position of a result (finished rows only)"),
         )
@@ -260,22 +260,22 @@ TASKS: dict[str, dict[str, TaskDef]] = {
     "chinook": {
         d.name: d
         for d in (
-            ForecastTaskDef("customer-spend", "chinook", "regression", "Customer", "CustomerId", "spend", 90,
+            ForecastTaskDef("customer-spend", "chinook", TaskType.regression, "Customer", "CustomerId", "spend", 90,
                             _CHINOOK_SPEND, "r2", "sum of the customer's invoice totals in the next 90 days (0 if none)"),
-            ForecastTaskDef("customer-churn", "chinook", "binary_classification", "Customer", "CustomerId", "churn", 90,
+            ForecastTaskDef("customer-churn", "chinook", TaskType.binary_classification, "Customer", "CustomerId", "churn", 90,
                             _CHINOOK_CHURN, "roc_auc", "1 if the customer has no invoice in the next 90 days"),
-            AutocompleteTaskDef("track-unitprice", "chinook", "regression", "Track", "UnitPrice", (), "r2",
+            AutocompleteTaskDef("track-unitprice", "chinook", TaskType.regression, "Track", "UnitPrice", (), "r2",
                                 "list price of a track"),
         )
     },
     "movielens": {
         d.name: d
         for d in (
-            ForecastTaskDef("user-churn", "movielens", "binary_classification", "users", "userId", "churn", 90,
+            ForecastTaskDef("user-churn", "movielens", TaskType.binary_classification, "users", "userId", "churn", 90,
                             _ML_CHURN, "roc_auc", "1 if a user active in the past year rates nothing in the next 90 days"),
-            ForecastTaskDef("user-mean-rating", "movielens", "regression", "users", "userId", "mean_rating", 90,
+            ForecastTaskDef("user-mean-rating", "movielens", TaskType.regression, "users", "userId", "mean_rating", 90,
                             _ML_MEAN_RATING, "r2", "mean star rating of the user's ratings in the next 90 days"),
-            AutocompleteTaskDef("ratings-rating", "movielens", "regression", "ratings", "rating", (), "r2",
+            AutocompleteTaskDef("ratings-rating", "movielens", TaskType.regression, "ratings", "rating", (), "r2",
                                 "star rating of one (user, movie) rating"),
         )
     },
@@ -300,7 +300,7 @@ def task_def(db_name: str, task_name: str) -> TaskDef:
 def make_task(d: TaskDef, db: Database) -> Task:
     """Compute a task's split frames on ``db`` and wrap them in a :class:`relforge.db.task.Task`."""
     if isinstance(d, AutocompleteTaskDef):
-        task = Task(name=d.name, kind="autocomplete", task_type=d.task_type, target_col=d.target_col,
+        task = Task(name=d.name, kind=TaskKind.autocomplete, task_type=d.task_type, target_col=d.target_col,
                     table=d.table, time_col="timestamp" if db[d.table].time_col else None,
                     drop_cols=tuple(d.drop_cols), splits=d.make_splits(db))
     else:
@@ -308,7 +308,7 @@ def make_task(d: TaskDef, db: Database) -> Task:
         n_ent = len(db[d.entity_table])
         for s, df in splits.items():  # relbench's filter_dangling_entities
             splits[s] = df[(df[d.entity_col] >= 0) & (df[d.entity_col] < n_ent)].reset_index(drop=True)
-        task = Task(name=d.name, kind="forecast", task_type=d.task_type, target_col=d.target_col,
+        task = Task(name=d.name, kind=TaskKind.forecast, task_type=d.task_type, target_col=d.target_col,
                     entity_table=d.entity_table, entity_col=d.entity_col, time_col="timestamp",
                     horizon=d.horizon, splits=splits)
     task.validate()

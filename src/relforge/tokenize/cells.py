@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 
 from relforge.db.database import Database
-from relforge.db.task import Task
+from relforge.db.task import Task, TaskKind, TaskType
 from relforge.errors import RelforgeError
 from relforge.tokenize.celltypes import CellType, cell_type_of
+from relforge.tokenize.embed import LazyEmbeddings, get_embedder
 from relforge.tokenize.stats import ColumnStats, fit_boolean_stats, fit_datetime_stats, fit_number_stats
-from relforge.tokenize.store import MAX_F2P, UNTIMED, CellStore
+from relforge.tokenize.store import CellStore, MAX_F2P, UNTIMED
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
@@ -196,7 +197,7 @@ def build_cells(db: Database, tasks: tuple[Task, ...] | list[Task] = (), *, name
                 if ct is CellType.datetime:
                     dt_train.append(x[valid & tr])
         plan[tn] = cols
-    fc_tasks = [tk for tk in tasks if tk.kind == "forecast"]
+    fc_tasks = [tk for tk in tasks if tk.kind == TaskKind.forecast]
     # forecast task cut-offs (train split) join the datetime statistics
     task_frames = []
     for tk in fc_tasks:
@@ -307,7 +308,7 @@ def build_cells(db: Database, tasks: tuple[Task, ...] | list[Task] = (), *, name
         rows = _lookup(frame[tk.entity_col], n_rows[ent], key_index[ent], f"task {tk.name!r} entity column {tk.entity_col!r}")
         if (rows < 0).any():
             raise RelforgeError(f"task {tk.name!r}: null entity in column {tk.entity_col!r}")
-        ct = CellType.boolean if tk.task_type == "binary_classification" else CellType.number
+        ct = CellType.boolean if tk.task_type == TaskType.binary_classification else CellType.number
         valid_y, y = _column_arrays(frame[tk.target_col], ct)
         st = (fit_boolean_stats if ct is CellType.boolean else fit_number_stats)(y[valid_y & (split == 0)])
         valid_t = us != UNTIMED
@@ -329,14 +330,14 @@ def build_cells(db: Database, tasks: tuple[Task, ...] | list[Task] = (), *, name
         tables.append(dict(name=tname, offset=off, n_rows=n, pkey_col=None, fkeys={tk.entity_col: ent},
                            time_col=tk.time_col, is_task=True))
         horizon = 0 if tk.horizon is None else int(pd.Timedelta(tk.horizon).total_seconds())
-        task_index.append(dict(name=tk.name, kind="forecast", task_type=tk.task_type, table=tname,
+        task_index.append(dict(name=tk.name, kind=TaskKind.forecast, task_type=tk.task_type, table=tname,
                                entity_table=ent, target_col=tk.target_col, time_col=tk.time_col,
                                horizon_s=horizon, drop_cols=list(tk.drop_cols)))
         off += n
     for tk in tasks:
-        if tk.kind == "autocomplete":
+        if tk.kind == TaskKind.autocomplete:
             tk.validate()
-            task_index.append(dict(name=tk.name, kind="autocomplete", task_type=tk.task_type, table=tk.table,
+            task_index.append(dict(name=tk.name, kind=TaskKind.autocomplete, task_type=tk.task_type, table=tk.table,
                                    target_col=tk.target_col, drop_cols=list(tk.drop_cols)))
 
     # ---- assemble
@@ -395,8 +396,6 @@ def embed_store(store: CellStore, embedder, progress=None, lazy: bool = False) -
     when a context first reads it (prediction reads a small part of a text-heavy database); the
     MiniLM embeddings also go through the on-disk cache (:class:`relforge.tokenize.embed.DiskCache`).
     """
-    from relforge.tokenize.embed import LazyEmbeddings, get_embedder
-
     emb = get_embedder(embedder)
     arrays = {k: store.arrays[k] for k in store.arrays}
     arrays["col_emb"] = emb.encode(column_texts(store)).astype(np.float32)

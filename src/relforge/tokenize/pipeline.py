@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from relforge.db.io import check_output_dir, load_database
+from relforge.db.io import atomic_dir, check_output_dir, load_database
 from relforge.errors import RelforgeError
 from relforge.tokenize.cells import build_cells, embed_store
 from relforge.tokenize.embed import get_embedder
@@ -71,10 +71,6 @@ def tokenize_corpus(folders: list[Path], out: str | Path, *, embedder="minilm", 
     """Tokenize every database folder into one corpus (``OUT/<name>/`` stores + ``stores.json``),
     atomically; one embedder instance (and its string cache) serves all databases."""
     import json
-
-    from relforge.db.io import atomic_dir, load_database
-    from relforge.tokenize.embed import get_embedder
-    from relforge.tokenize.tasks import read_relbench_tasks
 
     emb = get_embedder(embedder)
     names, t_tok, t_emb, cells = [], 0.0, 0.0, 0

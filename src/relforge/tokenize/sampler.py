@@ -47,7 +47,7 @@ from relforge.batch import BATCH_FIELDS, MAX_F2P  # noqa: F401 (BATCH_FIELDS: re
 from relforge.errors import RelforgeError
 from relforge.rng import child
 from relforge.tokenize import _bfs
-from relforge.tokenize.store import UNTIMED, CellStore
+from relforge.tokenize.store import CellStore, UNTIMED, open_store
 from relforge.tokenize.tasks import SamplerTask, resolve_task
 
 _NO_PEERS = np.zeros(0, dtype=np.int64)
@@ -253,8 +253,6 @@ def untimed() -> int:
 def summarize_batch_for(store_path, task: str, split: str = "train", *, ctx_len: int = 1024, width: int = 128,
                         batch_size: int = 8, seed: int = 0, peers: int = 0) -> dict:
     """Open a store, sample batch 0 of ``task`` and summarise it (used by ``relforge sample``)."""
-    from relforge.tokenize.store import open_store
-
     st = open_store(store_path)
     s = ContextSampler([(st, task, split)], SamplerConfig(ctx_len=ctx_len, max_bfs_width=width,
                                                          batch_size=batch_size, seed=seed, peers=peers))

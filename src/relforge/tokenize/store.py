@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from relforge.batch import MAX_F2P
+from relforge.db.io import atomic_dir
 from relforge.errors import RelforgeError
 
 FORMAT = "relforge-cellstore"
@@ -208,8 +209,6 @@ def _expected_shapes(index: dict) -> dict:
 
 def save_store(store: CellStore, path: str | Path, overwrite: bool = False) -> Path:
     """Write ``store`` atomically to the folder ``path`` (refuses a non-empty folder unless ``overwrite``)."""
-    from relforge.db.io import atomic_dir
-
     store.validate()
     with atomic_dir(path, overwrite=overwrite) as tmp:
         write_store(store, tmp)
@@ -258,8 +257,6 @@ CORPUS_INDEX = "stores.json"  # (not corpus.json: that name is the database-corp
 
 def save_corpus(stores: list[CellStore], path: str | Path, overwrite: bool = False) -> Path:
     """Write several stores as one corpus folder: ``PATH/<store name>/`` plus ``stores.json``."""
-    from relforge.db.io import atomic_dir
-
     names = [s.name for s in stores]
     if len(set(names)) != len(names):
         raise RelforgeError("corpus stores need distinct names")

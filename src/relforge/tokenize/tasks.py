@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relforge.db.task import Task
+from relforge.db.task import Task, TaskKind, TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
-from relforge.tokenize.celltypes import TARGET_TYPES, CellType
-from relforge.tokenize.store import UNTIMED, CellStore
+from relforge.tokenize.celltypes import CellType, TARGET_TYPES
+from relforge.tokenize.store import CellStore, UNTIMED
 
 SPLITS = ("train", "val", "test")
 SPLIT_IDS = {s: i for i, s in enumerate(SPLITS)}
@@ -76,8 +76,8 @@ def autocomplete_tasks(store: CellStore, tables: list[str] | None = None) -> lis
             continue
         if ct is CellType.number and not (s["raw_std"] is not None and s["raw_std"] >= MIN_STD):
             continue
-        tt = "binary_classification" if ct is CellType.boolean else "regression"
-        out.append(Task(name=f"{t['name']}.{c['name']}", kind="autocomplete", task_type=tt, target_col=c["name"],
+        tt = TaskType.binary_classification if ct is CellType.boolean else TaskType.regression
+        out.append(Task(name=f"{t['name']}.{c['name']}", kind=TaskKind.autocomplete, task_type=tt, target_col=c["name"],
                         table=t["name"], time_col=t["time_col"]))
     return out
 
@@ -150,12 +150,12 @@ def resolve_task(store: CellStore, task: str | Task | dict, split: str = "train"
     if isinstance(task, Task):
         rec = dict(name=task.name, kind=task.kind, task_type=task.task_type, table=task.table,
                    target_col=task.target_col, drop_cols=list(task.drop_cols))
-        if task.kind == "forecast":
-            rec = next((r for r in store.index["tasks"] if r["name"] == task.name and r["kind"] == "forecast"), None)
+        if task.kind == TaskKind.forecast:
+            rec = next((r for r in store.index["tasks"] if r["name"] == task.name and r["kind"] == TaskKind.forecast), None)
             if rec is None:
                 raise RelforgeError(f"forecast task {task.name!r} was not tokenized into store {store.name!r}")
     elif isinstance(task, dict):
-        rec = {"kind": "autocomplete", "drop_cols": [], **task}
+        rec = {"kind": TaskKind.autocomplete, "drop_cols": [], **task}
         rec.setdefault("name", f"{rec['table']}.{rec['target_col']}")
     else:
         rec = next((r for r in store.index["tasks"] if r["name"] == task), None)
@@ -164,15 +164,15 @@ def resolve_task(store: CellStore, task: str | Task | dict, split: str = "train"
                 known = ", ".join(store_tasks(store)) or "none"
                 raise RelforgeError(f"unknown task {task!r} for store {store.name!r} (tasks: {known}; or use table.column)")
             tn, cn = task.split(".", 1)
-            rec = dict(name=task, kind="autocomplete", table=tn, target_col=cn, drop_cols=[])
-    if rec["kind"] == "forecast":
+            rec = dict(name=task, kind=TaskKind.autocomplete, table=tn, target_col=cn, drop_cols=[])
+    if rec["kind"] == TaskKind.forecast:
         ti = store.table_id(rec["table"])
         tc = store.col_id(rec["table"], rec["target_col"])
         a, b = store.node_range(ti)
         seeds = a + np.nonzero(np.asarray(store["node_split"][a:b]) == SPLIT_IDS[split])[0]
         seeds = _with_target(store, seeds, tc)
         home = [ti, store.table_id(rec["entity_table"])]
-        out = SamplerTask(store, rec["name"], "forecast", rec["task_type"], split, ti, tc, seeds,
+        out = SamplerTask(store, rec["name"], TaskKind.forecast, rec["task_type"], split, ti, tc, seeds,
                           _drop_mask(store, rec.get("drop_cols", []), home), ti, int(rec.get("horizon_s", 0)))
     else:
         ti = store.table_id(rec["table"])
@@ -188,8 +188,8 @@ def resolve_task(store: CellStore, task: str | Task | dict, split: str = "train"
         split_of = _split_of_rows(store, ti, rows)
         seeds = rows[split_of == SPLIT_IDS[split]]
         peers = by_time(store, rows[split_of == SPLIT_IDS["train"]])
-        tt = rec.get("task_type") or ("binary_classification" if ct is CellType.boolean else "regression")
-        out = SamplerTask(store, rec["name"], "autocomplete", tt, split, ti, tc, seeds,
+        tt = rec.get("task_type") or (TaskType.binary_classification if ct is CellType.boolean else TaskType.regression)
+        out = SamplerTask(store, rec["name"], TaskKind.autocomplete, tt, split, ti, tc, seeds,
                           _drop_mask(store, rec.get("drop_cols", []), [ti]), peers=peers)
     if out.n_seeds == 0:
         raise RelforgeError(f"task {out.name!r} has no {split} rows with a non-null target in store {store.name!r}")
@@ -252,6 +252,6 @@ def read_relbench_tasks(path: str | Path) -> list[Task]:
             continue
         y = df[rest[0]].dropna()
         is_clf = pd.api.types.is_bool_dtype(y.dtype) or (len(y) and set(np.unique(y.to_numpy())) <= {0, 1})
-        out.append(Task(name=d.name, kind="forecast", task_type="binary_classification" if is_clf else "regression",
+        out.append(Task(name=d.name, kind=TaskKind.forecast, task_type=TaskType.binary_classification if is_clf else TaskType.regression,
                         target_col=rest[0], entity_table=etab, entity_col=ecol, time_col=time_col, splits=splits))
     return out

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 from relforge.errors import RelforgeError
-from relforge.model.checkpoint import LEGACY, ContextSettings
+from relforge.model.checkpoint import ContextSettings, LEGACY
 
 
 @dataclass(frozen=True)

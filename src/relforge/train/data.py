@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
+from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+from relforge.tokenize.store import open_corpus, open_store
+from relforge.tokenize.tasks import autocomplete_tasks, resolve_task, store_tasks
 
 
 @dataclass
@@ -23,8 +27,6 @@ class EvalTask:
 
 
 def _task_names(store) -> list:
-    from relforge.tokenize.tasks import autocomplete_tasks, store_tasks
-
     names = store_tasks(store)
     return names if names else autocomplete_tasks(store)
 
@@ -34,10 +36,6 @@ def _name(t) -> str:
 
 
 def open_stores(path: str | Path) -> list:
-    from relforge.tokenize.store import open_corpus
-
-    from relforge.tokenize.store import open_store
-
     p = Path(path)
     if not p.exists():
         raise RelforgeError(f"no tokenized data at {str(path)!r} (run `relforge tokenize` first)")
@@ -51,9 +49,6 @@ def open_stores(path: str | Path) -> list:
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
                      tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0):
     """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train."""
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.tasks import resolve_task
-
     stores = open_stores(path)
     resolved, seen = [], set()
     for st in stores:
@@ -80,9 +75,6 @@ def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: i
                max_tasks: int = 10, tasks: tuple = (), peers: int = 0) -> list[EvalTask]:
     """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
     and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.tasks import resolve_task
-
     out = []
     scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0, peers=peers)
     for st in open_stores(path):
@@ -95,7 +87,7 @@ def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: i
                 per = {s: resolve_task(st, t, s, ctx_len=ctx_len) for s in splits}
             except RelforgeError:
                 continue  # no rows in one of the splits
-            kind = "clf" if next(iter(per.values())).task_type == "binary_classification" else "reg"
+            kind = "clf" if next(iter(per.values())).task_type == TaskType.binary_classification else "reg"
             cands[kind].append((n, per))
         rng = child(0, "eval-tasks", st.name)
         picked = []

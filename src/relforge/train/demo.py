@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from relforge.tokenize.pipeline import tokenize_source
 from relforge.train.config import TrainConfig
 
 #: demo training settings: tiny model, short contexts, a few hundred steps; shuffled column names, as
@@ -20,8 +21,6 @@ DEMO_TRAIN = TrainConfig(preset="tiny", steps=200, batch_size=8, ctx_len=256, lr
 
 def tokenize_dbs(db_paths, out: Path, embedder: str = "hash") -> list[Path]:
     """Tokenize each database folder into ``out/<name>`` (cell stores)."""
-    from relforge.tokenize.pipeline import tokenize_source
-
     out.mkdir(parents=True, exist_ok=True)
     dirs = []
     for p in db_paths:

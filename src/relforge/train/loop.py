@@ -35,10 +35,13 @@ import numpy as np
 import torch
 
 from relforge.batch import to_torch
+from relforge.db.io import check_output_dir
 from relforge.errors import RelforgeError
 from relforge.model import checkpoint as ckpt
 from relforge.model.config import RTConfig, preset
 from relforge.model.rt import RelationalTransformer
+from relforge.tokenize.dataset import make_loader
+from relforge.train import data as D
 from relforge.train.config import TrainConfig
 from relforge.train.evaluate import evaluate_task, primary, to_device
 from relforge.train.masking import add_masks, shuffle_names
@@ -233,8 +236,6 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
         model, embedder = prev.model, embedder or prev.embedder
     else:
         if is_main:
-            from relforge.db.io import check_output_dir
-
             check_output_dir(out, overwrite)
         if init_from is not None:
             init = ckpt.read(init_from)
@@ -277,7 +278,6 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     get_batch = batch_stream(source)
     if cfg.num_workers > 0 and hasattr(source, "batch") and start < cfg.steps:
         # DataLoader workers build batches ahead; the stream yields the same step -> batch mapping
-        from relforge.tokenize.dataset import make_loader
 
         it = iter(make_loader(source, num_workers=cfg.num_workers, steps=cfg.steps - start, start=start))
         get_batch = lambda step: next(it)  # noqa: E731
@@ -395,8 +395,6 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
     on the tokenized store/corpus ``data``, evaluating on ``eval_data`` (one or several stores/corpora,
     e.g. held-out databases and ``data`` itself for its held-out rows) or on the validation split of
     the training tasks' stores when ``eval_data`` is None."""
-    from relforge.train import data as D
-
     if resume:
         saved = ckpt.load_state(Path(out) / "ckpt")
         cfg = TrainConfig.from_saved(saved["train_config"])
@@ -422,8 +420,6 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
                   peers: int | None = None) -> dict:
     """Zero-shot evaluation of ``weights`` (a .safetensors file or checkpoint/run folder) on every task
     of the stores at ``data``; returns per-task records and their means."""
-    from relforge.train import data as D
-
     if max_tasks < 1:
         raise RelforgeError(f"tasks per database (--max-tasks) must be >= 1, got {max_tasks}")
     rec = ckpt.read(weights)
