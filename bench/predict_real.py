@@ -59,11 +59,16 @@ def main() -> None:
     ap.add_argument("--steps", nargs="*", type=int, default=[0, 200])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="append the JSON lines to this file")
+    ap.add_argument("--lr", type=float, default=None, help="fine-tuning peak lr (default: relforge.finetune.DEFAULTS)")
     ap.add_argument("--last", type=int, default=None,
                     help="timed tables: hold out the latest LAST labelled rows instead of the test split")
     a = ap.parse_args()
+    from relforge import finetune
     from relforge.predict import run_predict
     from relforge.progress import Progress
+
+    if a.lr is not None:
+        finetune.DEFAULTS["lr"] = a.lr
 
     for spec in a.tasks:
         name, task = spec.split("/")
@@ -74,7 +79,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 r = run_predict(folder, out=Path(tmp) / "pred.csv", seed=a.seed, finetune_steps=n, threads=1,
                                 progress=Progress(), **kw)
-                rec = {"task": spec, "finetune_steps": n, **{k: v for k, v in kw.items() if k.startswith("holdout")},
+                rec = {"task": spec, "finetune_steps": n, "finetune_lr": finetune.DEFAULTS["lr"] if n else None,
+                       **{k: v for k, v in kw.items() if k.startswith("holdout")},
                        "rows": r["rows"], "model": r["metrics"], "constant": r["baselines"].get("constant"),
                        "lightgbm": r["baselines"].get("lightgbm"), "n_train": r["baselines"].get("n_train"),
                        "finetune": r.get("finetune"), "line": r["line"], "wall_s": round(time.perf_counter() - t0, 1),

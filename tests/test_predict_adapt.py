@@ -185,7 +185,8 @@ def test_cli_finetune_prints_baselines_and_writes_scores(chinook, ckpt, tmp_path
                             "--holdout-after", "2025-01-01", "--checkpoint", str(ckpt), "--finetune-steps", "5",
                             "--out", str(out)])
     assert r.exit_code == 0, r.stderr
-    assert "model (fine-tuned 5 steps) R2 " in r.stdout and "| constant " in r.stdout and "| LightGBM (row+parents) " in r.stdout
+    for part in ("model (fine-tuned 5 steps) R2 ", "| constant ", "| LightGBM (row+parents) "):
+        assert part in r.stdout, (part, r.stdout)
     for stage in ("load:", "tokenize:", "fine-tune: 5 steps", "predict:", "embed:", "baselines:"):
         assert stage in r.stderr, (stage, r.stderr)
     rec = json.loads(scores_path(out).read_text())

@@ -13,7 +13,8 @@ hold a placeholder and are removed from every training context (as at prediction
 temporal rule keeps rows after a timed seed out of its context.
 
 Defaults (:data:`DEFAULTS`): 16 contexts per step, peak lr 1e-3 (the default model's pretraining
-rate), weight decay 0.1, gradient clip 1.0, the seed's target only (no extra masked cells); torch threads as the caller set them.
+rate), weight decay 0.1, gradient clip 1.0, the seed's target only (no extra masked cells); torch
+threads as the caller set them.
 """
 from __future__ import annotations
 

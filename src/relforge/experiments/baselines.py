@@ -137,7 +137,7 @@ def fit_lightgbm(X_train: pd.DataFrame, y_train, X_eval: dict, task_type: str, *
                   random_state=seed, deterministic=True, n_jobs=1, verbose=-1, min_child_samples=20,
                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
     y = np.asarray(y_train)
-    if task_type == TaskType.binary_classification:
+    if TaskType(task_type) is TaskType.binary_classification:
         model = lgb.LGBMClassifier(**params).fit(X_train, y.astype(np.int64))
         return {s: model.predict_proba(x)[:, 1] for s, x in X_eval.items()}
     model = lgb.LGBMRegressor(**params).fit(X_train, y.astype(np.float64))
