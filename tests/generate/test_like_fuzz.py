@@ -110,3 +110,16 @@ def test_fitted_like_on_odd_sources_ends_valid_or_in_a_clean_error(src_seed):
     for n, t in src.tables.items():
         assert len(db[n].df) == len(t.df)
         assert list(db[n].df.columns) == list(t.df.columns)
+
+
+def test_a_column_with_no_finite_value_still_meets_not_null():
+    """Found by the fuzz above: a one-row source whose float column holds only inf fitted as
+    'empty' and came out NULL in a NOT NULL column."""
+    from relforge.db.table import Stype
+
+    src = Database({"parent": Table(pd.DataFrame({"id": [0], "a": [0.12573], "b": [np.inf]}), "id", {}, None,
+                                    {"a": Stype.numerical, "b": Stype.numerical}, "entity")}, name="fuzz")
+    schema = schema_like(src)
+    db = sample_like(fit_like(src), schema, 0)
+    assert db["parent"].df["b"].notna().all()
+    assert constraint_violations(db, schema) == []

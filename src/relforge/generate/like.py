@@ -374,6 +374,10 @@ def _conform_column(s: pd.Series, c: ColumnSpec, rng: np.random.Generator) -> pd
             s[s.isna()] = good.to_numpy()[rng.integers(0, len(good), int(s.isna().sum()))]
         elif c.stype == Stype.text:
             s = s.fillna("x")
+        elif c.stype == Stype.numerical:  # no finite value to copy (e.g. a source column of inf only)
+            s = s.fillna(float(c.lo) if c.lo is not None else (float(c.hi) if c.hi is not None else 0.0))
+        elif c.stype == Stype.boolean:
+            s = s.fillna(False)
     if c.stype == Stype.numerical and s.notna().any() and pd.api.types.is_numeric_dtype(s.dtype):
         x = s.astype("float64")
         y = x.clip(lower=c.lo, upper=c.hi) if (c.lo is not None or c.hi is not None) else x
