@@ -32,7 +32,7 @@ positions (non-padding counts are reported too); peak RSS is the child process's
 printed is one JSON object; ``ratio`` = the smallest over configs of relforge ``real`` tokens/s over
 rt tokens/s (matched architecture when available).
 
-Usage: python bench/model.py [--models paper small] [--steps 3] [--mask-rate 0.3] [--out FILE]
+Usage: python bench/model.py [--models paper small] [--steps 3] [--mask-rate 0.3] [--src DIR] [--out FILE]
 """
 from __future__ import annotations
 
