@@ -83,12 +83,21 @@ def test_semantic_names_knob_defaults_on():
         load_config({"schema": {"semantic_names": "yes"}})
 
 
+def _v2(overrides: dict) -> dict:
+    """The v2 preset's knobs (structured names live there; v1 is the default) plus ``overrides``."""
+    import tomllib
+    from importlib.resources import files
+
+    v2 = tomllib.loads((files("relforge") / "configs" / "prior_v2.toml").read_text())
+    return {**v2, **overrides}
+
+
 def test_structured_names_put_broader_group_words_above_narrower_ones():
     from relforge.generate.names import GROUPS
 
     checked = 0
     for seed in range(12):
-        db = generate_database(seed, {"schema": {"entity_rows": (100, 200), "activity_rows": (300, 600)}})
+        db = generate_database(seed, _v2({"schema": {"entity_rows": (100, 200), "activity_rows": (300, 600)}}))
         groups = next((g for g in GROUPS.values() if any(n in g for n in db.tables)), None)
         if groups is None:
             continue
@@ -104,7 +113,7 @@ def test_structured_names_put_broader_group_words_above_narrower_ones():
 def test_structured_counts_are_skewed_non_negative_integers():
     n_cols = 0
     for seed in range(6):
-        db = generate_database(seed, {"schema": {"entity_rows": (300, 400), "activity_rows": (600, 900)}})
+        db = generate_database(seed, _v2({"schema": {"entity_rows": (300, 400), "activity_rows": (600, 900)}}))
         for t in db.tables.values():
             for c in t.feature_cols:
                 s = t.df[c].dropna()

@@ -26,7 +26,8 @@ def test_v1_preset_reproduces_the_old_default_bit_for_bit():
 
 def test_preset_names():
     assert load_config("v1") == preset("v1") == preset("prior_v1")
-    assert load_config("v2") == preset("v2") == GeneratorConfig()
+    assert load_config("v1") == GeneratorConfig() != preset("v2") == load_config("v2")  # v1 is the default
+    assert preset("v2").relational.latent_dim > 0 and preset("v2").relational.structured_names
     assert preset("v1").relational.latent_dim == 0 and preset("v1").relational.aggregate_prob == 0
     with pytest.raises(RelforgeError, match="preset"):
         preset("v9")

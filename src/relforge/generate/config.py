@@ -133,9 +133,9 @@ class ScmConfig:
     hidden_vector_prob: float = knob(0.0, "probability a hidden (non-column) numeric node keeps an emb_dim-wide state instead of a scalar (§7 v2 node widths; one MLP instead of two, ~7% faster, weaker temporal structure)", min=0.0, max=1.0)
     temporal_latents: tuple[int, int] = knob((1, 3), "slow latent series per timed table, shared by its nodes (drift / seasonality)", min=0, max=16)
     temporal_share: tuple[float, float] = knob((0.7, 1.0), "share of a timed table's non-source nodes reading a temporal latent", min=0.0, max=1.0)
-    temporal_gain: tuple[float, float] = knob((3.0, 12.0), "LogU gain of a temporal-latent input relative to a causal edge (v1: [2, 8]; raised in issue 14 to balance the stronger relational inputs)", min=1e-6)
-    fk_gain: tuple[float, float] = knob((0.5, 6.0), "LogU gain of a foreign-key input relative to a causal edge (v1: [0.1, 1.5]; raised in issue 14 so children depend on their parents the way real ones do)", min=1e-6)
-    fk_reader_share: tuple[float, float] = knob((0.5, 1.0), "share of a table's non-source nodes that read each foreign key (§7 key reader share; v1: [0.25, 0.8])", min=0.0, max=1.0)
+    temporal_gain: tuple[float, float] = knob((2.0, 8.0), "LogU gain of a temporal-latent input relative to a causal edge (v2 preset: [3, 12], to balance its stronger relational inputs)", min=1e-6)
+    fk_gain: tuple[float, float] = knob((0.1, 1.5), "LogU gain of a foreign-key input relative to a causal edge (v2 preset: [0.5, 6], so children depend on their parents the way real ones do)", min=1e-6)
+    fk_reader_share: tuple[float, float] = knob((0.25, 0.8), "share of a table's non-source nodes that read each foreign key (§7 key reader share; v2 preset: [0.5, 1])", min=0.0, max=1.0)
     permute_prob: tuple[float, float] = knob((0.3, 1.0), "categorical label permutation probability (§1)", min=0.0, max=1.0)
     reverse_prob: tuple[float, float] = knob((0.2, 0.8), "categorical label reversal probability (§1)", min=0.0, max=1.0)
     chunk_rows: int = knob(65536, "rows evaluated at once (memory bound)", min=64)
@@ -161,10 +161,10 @@ class RelationalConfig:
     state, and parent columns that aggregate their children. Every knob's "off" value (``v1``
     preset, ``configs/prior_v1.toml``) reproduces the pre-issue-14 generator bit for bit."""
 
-    fanout: tuple[float, float] = knob((1.5, 5.0), "LogU per-database fan-out f: an entity table of height h (longest key path down to an unreferenced table) keeps 1/f^h of its drawn rows, so parents are fewer than their children and have several each (F1: circuits 77 < races 1.1k < results 26k); [1, 1] = off", min=1.0, max=100.0)
+    fanout: tuple[float, float] = knob((1.0, 1.0), "LogU per-database fan-out f: an entity table of height h (longest key path down to an unreferenced table) keeps 1/f^h of its drawn rows, so parents are fewer than their children and have several each (F1: circuits 77 < races 1.1k < results 26k); [1, 1] = off", min=1.0, max=100.0)
     fanout_max_levels: int = knob(2, "height at which the fan-out stops shrinking (deep key DAGs would otherwise leave a handful of rows)", min=1, max=20)
     fanout_min_rows: int = knob(20, "fewest rows an entity table keeps under the fan-out", min=1)
-    latent_dim: int = knob(6, "width of the hidden per-row entity latent (0 = off); a row inherits a share of its parents' latents, so rows sharing a parent look alike (homophily)", min=0, max=16)
+    latent_dim: int = knob(0, "width of the hidden per-row entity latent (0 = off); a row inherits a share of its parents' latents, so rows sharing a parent look alike (homophily)", min=0, max=16)
     latent_inherit: tuple[float, float] = knob((0.6, 0.98), "share of a child row's latent variance inherited from its parent rows (per table)", min=0.0, max=1.0)
     latent_smooth: tuple[float, float] = knob((0.9, 0.999), "AR(1) coefficient of a timed table's own latent part, in time order ([0, 0] = white noise)", min=0.0, max=0.9999)
     latent_concentration: float = knob(0.5, "Dirichlet concentration of the parents' shares in a row's inherited latent (small: one parent dominates)", min=1e-3, max=1e3)
@@ -172,13 +172,13 @@ class RelationalConfig:
     latent_reads: tuple[int, int] = knob((1, 2), "latent dims a reading node reads (few: a row's cells depend on different traits)", min=1, max=16)
     latent_share: tuple[float, float] = knob((0.5, 1.0), "share of a table's nodes that read the row's entity latent (per table)", min=0.0, max=1.0)
     latent_gain: tuple[float, float] = knob((2.0, 20.0), "LogU gain of the entity-latent input relative to a causal edge; source nodes mix it in at a strength gain/(1+gain), keeping their marginal", min=1e-6)
-    state_prob: float = knob(0.7, "probability that a timed child table inherits a time-varying parent state (an entity's form drifting over time)", min=0.0, max=1.0)
+    state_prob: float = knob(0.0, "probability that a timed child table inherits a time-varying parent state (an entity's form drifting over time)", min=0.0, max=1.0)
     state_gain: tuple[float, float] = knob((0.3, 1.5), "strength of the time-varying parent state relative to the parent's fixed latent", min=0.0)
     state_period: tuple[float, float] = knob((0.05, 1.0), "LogU period of the parent state, as a share of the database window", min=1e-4, max=100.0)
     mechanisms: tuple[str, ...] = knob(("mlp",), "decoder families of numeric nodes, drawn per node: random MLP, oblivious threshold trees, linear, periodic (['mlp'] = off; the mix ['mlp', 'tree', 'linear', 'periodic'] halved the probe's relational lift, docs/results.md)", choices=("mlp", "tree", "linear", "periodic"))
     mechanism_weights: tuple[float, ...] = knob((0.55, 0.2, 0.15, 0.1), "weights of `mechanisms`, in the same order", min=0.0)
-    structured_names: bool = knob(True, "semantic names follow structure: tables high in the key hierarchy take the domain's grouping words (categories, leagues, genres), counts render as skewed non-negative tallies (generate/names.py); needs schema.semantic_names")
-    aggregate_prob: float = knob(0.5, "probability that a (parent, child key) pair adds aggregate columns of the children to the parent table (count, sum, mean, days since the last child)", min=0.0, max=1.0)
+    structured_names: bool = knob(False, "semantic names follow structure: tables high in the key hierarchy take the domain's grouping words (categories, leagues, genres), counts render as skewed non-negative tallies (generate/names.py); needs schema.semantic_names")
+    aggregate_prob: float = knob(0.0, "probability that a (parent, child key) pair adds aggregate columns of the children to the parent table (count, sum, mean, days since the last child)", min=0.0, max=1.0)
     aggregate_max: int = knob(3, "most aggregate columns per (parent, child key) pair", min=1, max=8)
     aggregate_asof: str = knob("val", "aggregates of timed children count children up to this cut-off: val (the validation timestamp), test or end (all rows; leaks into forecasts)", choices=("val", "test", "end"))
 
@@ -350,14 +350,15 @@ def _deep_merge(a: dict, b: dict) -> dict:
 
 
 PRESETS = {
-    "v1": "prior_v1.toml",  # the default of main before issue 14 (recorded, bit-identical output)
-    "v2": None,  # the issue-14 prior: relational signal (the current default)
+    "v1": "prior_v1.toml",  # the default (recorded, bit-identical output since before issue 14)
+    "v2": "prior_v2.toml",  # the issue-14 relational prior; default once bench/prior.py shows it transfers better
 }
 
 
 def preset(name: str) -> GeneratorConfig:
     """A named generator config: ``"v1"`` (the pre-issue-14 default, recorded in the packaged
-    ``configs/prior_v1.toml``) or ``"v2"`` (the current default prior). ``"prior_v1"`` also works."""
+    ``configs/prior_v1.toml``, equal to the default) or ``"v2"`` (the issue-14 relational prior,
+    ``configs/prior_v2.toml``). ``"prior_v1"`` also works."""
     key = str(name).removeprefix("prior_")
     if key not in PRESETS:
         raise RelforgeError(f"unknown config preset {name!r} (known: {', '.join(PRESETS)})")
