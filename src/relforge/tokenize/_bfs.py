@@ -56,6 +56,19 @@ def _grow(a):
 
 
 @njit(cache=True)
+def _push(q, qd, n, row, depth, ctr):
+    """Queue ``row`` at ``depth`` on (``q``, ``qd``) holding ``n`` rows, growing both when full; counts
+    the step in ``ctr[2]``. Returns the (possibly new) arrays and the new length."""
+    if n == len(q):
+        q = _grow(q)
+        qd = _grow(qd)
+    q[n] = row
+    qd[n] = depth
+    ctr[2] += 1
+    return q, qd, n + 1
+
+
+@njit(cache=True)
 def _upper(node_time, child, lo, hi, lim):
     """First index in [lo, hi) whose child time is > lim (children sorted by time)."""
     while lo < hi:
@@ -242,13 +255,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         for j in range(MAX_F2P):
             p = node_f2p[node, j]
             if p >= 0 and mark[p] != stamp and _admissible(node_time[p], seed_time):
-                if sp == len(stack):
-                    stack = _grow(stack)
-                    sdep = _grow(sdep)
-                stack[sp] = p
-                sdep[sp] = d + 1
-                sp += 1
-                ctr[2] += 1
+                stack, sdep, sp = _push(stack, sdep, sp, p, d + 1, ctr)
         # database children: the admissible time-sorted prefix, subsampled to ``width``
         s0 = p2f_ptr[node]
         s1 = p2f_ptr[node + 1]
@@ -261,26 +268,14 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                     for i in range(s0, hi):
                         c = p2f_child[i]
                         if mark[c] != stamp:
-                            if npend == len(pend):
-                                pend = _grow(pend)
-                                pdep = _grow(pdep)
-                            pend[npend] = c
-                            pdep[npend] = d + 1
-                            npend += 1
-                            ctr[2] += 1
+                            pend, pdep, npend = _push(pend, pdep, npend, c, d + 1, ctr)
                 elif distinct <= width:  # repeated children: every distinct one, no draws
                     for i in range(s0, hi):
                         c = p2f_child[i]
                         if i > s0 and p2f_child[i - 1] == c:
                             continue
                         if mark[c] != stamp:
-                            if npend == len(pend):
-                                pend = _grow(pend)
-                                pdep = _grow(pdep)
-                            pend[npend] = c
-                            pdep[npend] = d + 1
-                            npend += 1
-                            ctr[2] += 1
+                            pend, pdep, npend = _push(pend, pdep, npend, c, d + 1, ctr)
                 else:
                     ctr[1] += 1
                     ps = ctr[1]
@@ -296,13 +291,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                         pick[c] = ps
                         got += 1
                         if mark[c] != stamp:
-                            if npend == len(pend):
-                                pend = _grow(pend)
-                                pdep = _grow(pdep)
-                            pend[npend] = c
-                            pdep[npend] = d + 1
-                            npend += 1
-                            ctr[2] += 1
+                            pend, pdep, npend = _push(pend, pdep, npend, c, d + 1, ctr)
         # rows of the seed's own task (forecast in-context examples), labels already known
         if task_table >= 0 and seed_time != UNTIMED:
             for i in range(p2t_ptr[node], p2t_ptr[node + 1]):
@@ -313,13 +302,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                 if tc == UNTIMED or tc > seed_time - delay:
                     continue
                 if mark[c] != stamp:
-                    if npend == len(pend):
-                        pend = _grow(pend)
-                        pdep = _grow(pdep)
-                    pend[npend] = c
-                    pdep[npend] = d + 1
-                    npend += 1
-                    ctr[2] += 1
+                    pend, pdep, npend = _push(pend, pdep, npend, c, d + 1, ctr)
     # ---- emit tokens, row by row
     for r in range(nrows):
         o_rows[b, r] = rows[r]
