@@ -6,6 +6,7 @@ and an existing non-empty output folder is replaced only when the caller says so
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -77,3 +78,15 @@ def atomic_file(path: str | Path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def write_results(out: str | Path, res: dict, table_md: str) -> Path:
+    """A study's ``OUT/results.json`` (``res``) and ``OUT/table.md`` (``table_md``), each written
+    atomically; returns ``OUT``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(res, indent=1, sort_keys=True))
+    with atomic_file(out / "table.md") as tmp:
+        tmp.write_text(table_md + "\n")
+    return out

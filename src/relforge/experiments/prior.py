@@ -45,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from relforge.db.io import atomic_dir, atomic_file, load_database
+from relforge import fileio
+from relforge.db.io import load_database
 from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.experiments.task_corpus import too_many_fkeys
@@ -245,7 +246,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
             if not too_many_fkeys(db):
                 dbs.append(db)
     n_tasks = 0
-    with atomic_dir(folder, overwrite=True) as tmp:
+    with fileio.atomic_dir(folder, overwrite=True) as tmp:
         names = []
         for db in dbs:
             tasks = forecast_tasks(db, seed_of(db), ForecastTaskConfig(n_tasks=cfg.forecast_tasks)) \
@@ -449,13 +450,8 @@ def markdown(res: dict) -> str:
 
 
 def write_results(res: dict, out: str | Path) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(res, indent=1, sort_keys=True))
-    with atomic_file(out / "table.md") as tmp:
-        tmp.write_text(markdown(res) + "\n")
-    return out
+    """``OUT/results.json`` and ``OUT/table.md`` (:func:`markdown`), each written atomically."""
+    return fileio.write_results(out, res, markdown(res))
 
 
 def headline(res: dict) -> dict:

@@ -35,8 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from relforge import realdata
-from relforge.db.io import atomic_file
+from relforge import fileio, realdata
 from relforge.db.task import TaskKind
 from relforge.errors import RelforgeError
 from relforge.generate.pipeline import generate_database
@@ -382,14 +381,8 @@ def markdown(res: dict) -> str:
 
 
 def write_results(res: dict, out: str | Path) -> Path:
-    """``OUT/results.json`` and ``OUT/table.md``, each written atomically."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(res, indent=1, sort_keys=True))
-    with atomic_file(out / "table.md") as tmp:
-        tmp.write_text(markdown(res) + "\n")
-    return out
+    """``OUT/results.json`` and ``OUT/table.md`` (:func:`markdown`), each written atomically."""
+    return fileio.write_results(out, res, markdown(res))
 
 
 def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, log=print) -> dict:
