@@ -35,7 +35,6 @@ Command line (prints a side-by-side table, last line JSON)::
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 
@@ -43,9 +42,11 @@ import numpy as np
 import pandas as pd
 
 from relforge.db.database import Database
+from relforge.db.io import load_database
 from relforge.db.table import Stype, Table
 from relforge.errors import RelforgeError
 from relforge.metrics import r2, roc_auc
+from relforge.report.metrics import as_codes
 
 __all__ = ["learnability", "ProbeConfig", "sibling_oof_means", "summarize", "format_table"]
 
@@ -72,22 +73,6 @@ class ProbeConfig:
 # ---------------------------------------------------------------- encodings
 
 
-def _codes(s: pd.Series, max_levels: int) -> np.ndarray:
-    """Frequency-ranked integer codes (-1 missing), levels beyond ``max_levels`` merged."""
-    codes, _ = pd.factorize(s, use_na_sentinel=True)
-    codes = np.asarray(codes, dtype=np.int64)
-    ok = codes >= 0
-    if not ok.any():
-        return codes
-    cnt = np.bincount(codes[ok])
-    order = np.argsort(-cnt, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    out = np.full_like(codes, -1)
-    out[ok] = np.minimum(rank[codes[ok]], max_levels - 1)
-    return out
-
-
 def _num(s: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         v = s.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64) / 86400e9
@@ -103,7 +88,7 @@ def _feature(t: Table, c: str, max_levels: int) -> np.ndarray | None:
     if st in (Stype.numerical, Stype.datetime, Stype.boolean):
         return _num(s.astype("Int8") if st == Stype.boolean and s.dtype == object else s)
     if st == Stype.categorical:
-        v = _codes(s, max_levels).astype(np.float64)
+        v = as_codes(s, max_levels).astype(np.float64)
         v[v < 0] = np.nan
         return v
     return None
@@ -266,7 +251,7 @@ def _tasks(db: Database, cfg: ProbeConfig, rng: np.random.Generator) -> list[tup
                     continue
                 cand.append((name, c, "reg"))
             elif st in (Stype.boolean, Stype.categorical):
-                codes = _codes(s, cfg.max_classes)
+                codes = as_codes(s, cfg.max_classes)
                 cnt = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0)
                 if (cnt >= 20).sum() < 2:
                     continue
@@ -291,7 +276,7 @@ def _target(t: Table, c: str, kind: str, cfg: ProbeConfig) -> tuple[np.ndarray, 
         u = np.unique(v[np.isfinite(v)])
         y = np.where(np.isfinite(v), (v == u[-1]).astype(np.int64), -1)
         return y, 2
-    codes = _codes(s, cfg.max_classes)
+    codes = as_codes(s, cfg.max_classes)
     # drop classes with < 20 rows (merged into missing): AUROC per class needs both sides
     cnt = np.bincount(codes[codes >= 0])
     keep = cnt >= 20
@@ -562,15 +547,11 @@ def main(argv=None) -> int:
                 for s in range(a.offset, a.offset + a.relforge):
                     run(label, generate_database(s, cfg))
         if a.plurel is not None:
-            from relforge.db.io import load_database
-
             for p in sorted(x for x in a.plurel.iterdir() if x.is_dir()):
                 db = load_database(p)
                 db.name = p.name
                 run("plurel", db)
         for p in a.db:
-            from relforge.db.io import load_database
-
             db = load_database(p)
             db.name = p.name
             run("db", db)
