@@ -42,6 +42,7 @@ from scipy.special import ndtri
 
 from relforge.db.table import Stype
 from relforge.errors import RelforgeError
+from relforge.generate.schema import parents_first
 from relforge.rng import child
 
 #: Quantile knots per continuous column.
@@ -562,26 +563,7 @@ def _child_cols(tm: dict, dims: list[str]) -> list[int]:
 
 
 def _topo(db) -> list[str]:
-    names = list(db.tables)
-    indeg = {n: 0 for n in names}
-    kids: dict[str, list[str]] = {n: [] for n in names}
-    for n, t in db.tables.items():
-        for p in set(t.fkey_col_to_pkey_table.values()):
-            if p != n:
-                indeg[n] += 1
-                kids[p].append(n)
-    ready = [n for n in names if indeg[n] == 0]
-    out = []
-    while ready:
-        n = ready.pop(0)
-        out.append(n)
-        for c in kids[n]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                ready.append(c)
-    if len(out) != len(names):
-        raise RelforgeError(f"--like: foreign keys form a cycle among tables: {', '.join(sorted(set(names) - set(out)))}")
-    return out
+    return parents_first({n: list(t.fkey_col_to_pkey_table.values()) for n, t in db.tables.items()}, "--like: ")
 
 
 __all__ = ["FittedModel", "fit_database", "fit_column", "fit_text", "normal_scores", "MIN_COUNT"]

@@ -15,6 +15,30 @@ from relforge.db.table import Stype
 from relforge.errors import RelforgeError
 
 
+def parents_first(parents: dict[str, list[str]], context: str = "") -> list[str]:
+    """Table names (the keys of ``parents``, in their order) with every table after the tables it
+    references (``parents[name]``; self-references ignored); a ``RelforgeError`` (prefixed by
+    ``context``) names the tables on a cycle."""
+    indeg = {n: 0 for n in parents}
+    kids: dict[str, list[str]] = {n: [] for n in parents}
+    for n, ps in parents.items():
+        for p in set(ps):
+            if p != n:
+                indeg[n] += 1
+                kids[p].append(n)
+    order, ready = [], [n for n in parents if indeg[n] == 0]
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for c in kids[n]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+    if len(order) != len(parents):
+        raise RelforgeError(f"{context}foreign keys form a cycle among tables: {', '.join(sorted(set(parents) - set(order)))}")
+    return order
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     """One feature column to synthesize.
@@ -79,28 +103,11 @@ class Schema:
 
     def topo_order(self) -> list[str]:
         """Table names, parents before children (self-references ignored); errors on a cycle."""
-        indeg = {n: 0 for n in self.tables}
         for t in self.tables.values():
             for p in set(t.parents):
                 if p not in self.tables:
                     raise RelforgeError(f"table {t.name!r}: foreign key references unknown table {p!r}")
-                indeg[t.name] += 1
-        order, ready = [], [n for n in self.tables if indeg[n] == 0]
-        kids = {n: [] for n in self.tables}
-        for t in self.tables.values():
-            for p in set(t.parents):
-                kids[p].append(t.name)
-        while ready:
-            n = ready.pop(0)
-            order.append(n)
-            for c in kids[n]:
-                indeg[c] -= 1
-                if indeg[c] == 0:
-                    ready.append(c)
-        if len(order) != len(self.tables):
-            cyc = sorted(set(self.tables) - set(order))
-            raise RelforgeError(f"foreign keys form a cycle among tables: {', '.join(cyc)}")
-        return order
+        return parents_first({n: t.parents for n, t in self.tables.items()})
 
     def validate(self) -> None:
         """Names unique and non-empty, keys consistent, DAG acyclic."""
