@@ -86,6 +86,25 @@ def sampler_batch(store: str, task: str, batch_size: int, ctx_len: int, width: i
     return to_torch(ContextSampler([(st, task, "train")], cfg).batch(0)), st.d_text
 
 
+def train_steps(model, opt, batch, rate: float, targets_only: bool, n: int, clock=time.perf_counter):
+    """``n`` training steps on ``batch`` (masks drawn from (seed 0, step), as the training loop does);
+    returns per-step ``clock`` seconds (forward, backward, optimizer), losses and target counts."""
+    from relforge.train.masking import add_masks
+
+    times, losses, n_targets = [], [], []
+    for step in range(n):
+        b = add_masks(batch, rate, 0, step)
+        t = clock()
+        _, loss = model(b, targets_only=targets_only)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(clock() - t)
+        losses.append(float(loss.detach()))
+        n_targets.append(int(b["is_target"].sum()))
+    return times, losses, n_targets
+
+
 def child(args) -> dict:
     """One relforge run (model ``args.child``, step kind ``args.kind``) in this process."""
     import torch
@@ -93,7 +112,6 @@ def child(args) -> dict:
     torch.set_num_threads(args.threads)
     from relforge.model.config import preset
     from relforge.model.rt import RelationalTransformer
-    from relforge.train.masking import add_masks
 
     batch, d_text = sampler_batch(args.store, args.task, args.batch_size, args.ctx_len, args.width)
     over = {"d_text": d_text, "attention": "sparse"}
@@ -109,17 +127,7 @@ def child(args) -> dict:
     opt = model.configure_optimizers(lr=1e-4, weight_decay=0.1)
     rate = 0.0 if args.kind == "pruned" else args.mask_rate
     targets_only = args.kind != "full"
-    times, losses, n_targets = [], [], []
-    for step in range(args.warmup + args.steps):
-        b = add_masks(batch, rate, 0, step)  # as the training loop: masks drawn from (seed, step)
-        t = time.perf_counter()
-        _, loss = model(b, targets_only=targets_only)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - t)
-        losses.append(float(loss.detach()))
-        n_targets.append(int(b["is_target"].sum()))
+    times, losses, n_targets = train_steps(model, opt, batch, rate, targets_only, args.warmup + args.steps)
     med = statistics.median(times[args.warmup:])
     ntok = batch["node_idx"].numel()
     nonpad = int((~batch["is_padding"]).sum())

@@ -62,10 +62,9 @@ def relforge_child(a) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from model import gate_field, sampler_batch
+    from model import gate_field, sampler_batch, train_steps
     from relforge.model.config import preset
     from relforge.model.rt import RelationalTransformer
-    from relforge.train.masking import add_masks
 
     batch, d_text = sampler_batch(a.store, a.rf_task, a.batch_size, a.ctx_len, a.width)
     over = {"d_text": d_text, "attention": "sparse"}
@@ -75,15 +74,7 @@ def relforge_child(a) -> dict:
     torch.manual_seed(0)
     m = RelationalTransformer(preset(a.model, **over))
     opt = m.configure_optimizers(lr=1e-4, weight_decay=0.1)
-    times = []
-    for step in range(a.warmup + a.steps):
-        b = add_masks(batch, a.mask_rate, 0, step)
-        c0 = time.process_time()
-        _, loss = m(b, targets_only=True)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        times.append(time.process_time() - c0)
+    times, _, _ = train_steps(m, opt, batch, a.mask_rate, True, a.warmup + a.steps, clock=time.process_time)
     return dict(impl="relforge", model=a.model, gate=bool(gate) and not a.no_gate, params=m.get_num_params(),
                 cpu_s_runs=[round(x, 3) for x in times[a.warmup:]], cpu_s=round(statistics.median(times[a.warmup:]), 3))
 
