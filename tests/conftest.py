@@ -79,3 +79,12 @@ def real_data_dir(request) -> Path:
         if request.config.getoption("--require-data"):
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def chinook(real_data_dir) -> Path:
+    """The Chinook SQLite file of the real-data folder (tests of `predict` on a user's database)."""
+    p = real_data_dir / "chinook" / "Chinook_Sqlite.sqlite"
+    if not p.is_file():
+        pytest.skip("Chinook_Sqlite.sqlite not available")
+    return p

@@ -48,14 +48,6 @@ def ckpt(tmp_path_factory):
     return p
 
 
-@pytest.fixture(scope="module")
-def chinook(real_data_dir):
-    p = real_data_dir / "chinook" / "Chinook_Sqlite.sqlite"
-    if not p.is_file():
-        pytest.skip("Chinook_Sqlite.sqlite not available")
-    return p
-
-
 def test_checkpoint_roundtrip_records_embedder(ckpt):
     ck = load_checkpoint(ckpt)
     assert ck.embedder["name"] == "hash:384" and ck.context.ctx_len == CTX

@@ -170,14 +170,6 @@ def test_write_scores_is_atomic(tmp_path, monkeypatch):
     assert p.read_text() == old and not list(tmp_path.glob(".pred.csv.scores.json.tmp-*"))
 
 
-@pytest.fixture(scope="module")
-def chinook(real_data_dir):
-    p = real_data_dir / "chinook" / "Chinook_Sqlite.sqlite"
-    if not p.is_file():
-        pytest.skip("Chinook_Sqlite.sqlite not available")
-    return p
-
-
 def test_cli_finetune_prints_baselines_and_writes_scores(chinook, ckpt, tmp_path):
     pytest.importorskip("lightgbm")
     out = tmp_path / "totals.csv"
