@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from relforge.db.table import Stype
-from relforge.generate.config import GeneratorConfig, PostConfig
+from relforge.errors import RelforgeError
+from relforge.generate.config import GeneratorConfig, PostConfig, validate
 from relforge.generate.schema import ColumnSpec, ForeignKey, Schema, TableSpec, sample_schema
 from relforge.generate.timeline import MIN_WINDOW_DAYS, _calendar_times, sample_times, split_timestamps
 
@@ -102,3 +103,11 @@ def test_default_schemas():
         assert set(times) == {n for n, t in s.tables.items() if t.time_col}
         val, test = split_timestamps(times, cfg.post)
         assert val < test
+
+
+@pytest.mark.parametrize("start,end,where", [("", "2025-01-01", "post.start"), ("1990-01-01", "NaT", "post.end")])
+def test_an_empty_or_nat_window_bound_is_a_config_error(start, end, where):
+    """Found by tests/generate/test_fuzz.py: ``start = ""`` parsed to NaT, passed validation (NaT
+    compares False) and crashed the timeline with an AttributeError."""
+    with pytest.raises(RelforgeError, match=f"invalid config: {where}: not a date"):
+        validate(GeneratorConfig(post=PostConfig(start=start, end=end)))

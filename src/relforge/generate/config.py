@@ -272,7 +272,11 @@ def validate(cfg: GeneratorConfig) -> None:
     try:
         import pandas as pd
 
-        if pd.Timestamp(p.start) >= pd.Timestamp(p.end):
+        start, end = pd.Timestamp(p.start), pd.Timestamp(p.end)
+        for name, ts, raw in (("post.start", start, p.start), ("post.end", end, p.end)):
+            if pd.isna(ts):  # '' and 'NaT' parse to NaT, which compares False with everything
+                _err(name, f"not a date: {raw!r}")
+        if start >= end:
             _err("post.start", "must be before post.end")
     except (ValueError, TypeError) as e:
         _err("post.start/end", f"not a date: {e}")
