@@ -19,7 +19,8 @@ def _files():
             yield p
         elif p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix in TEXT and "__pycache__" not in f.parts:
+                generated = "__pycache__" in f.parts or any(x.endswith(".egg-info") for x in f.parts)  # install output
+                if f.is_file() and f.suffix in TEXT and not generated:
                     yield f
 
 
