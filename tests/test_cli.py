@@ -249,3 +249,10 @@ def test_pretrain_then_predict_and_evaluate_with_no_extra_flags(tmp_path, real_d
     assert_one_line_error(run("predict", "--db", sqlite, "--table", "Invoice", "--target", "Total",
                               "--holdout-after", "2025-06-01", "--checkpoint", tmp_path / "run", "--embedder", "hash"),
                           "embedder")
+
+
+def test_tokenize_negative_forecast_tasks_is_one_line_and_writes_nothing(tmp_path, db_dir):
+    out = tmp_path / "st"
+    assert_one_line_error(run("tokenize", db_dir, "--out", out, "--embedder", "hash:8", "--forecast-tasks", -1),
+                          "--forecast-tasks must be >= 0")
+    assert not out.exists()

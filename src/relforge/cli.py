@@ -219,6 +219,8 @@ def tokenize_cmd(
         if db not in realdata.list_databases():
             raise RelforgeError(f"no such database: {db!r} (a path, or one of {', '.join(realdata.list_databases())})")
         db = realdata.load_with_tasks(db)
+    if forecast_tasks < 0:
+        raise RelforgeError(f"--forecast-tasks must be >= 0, got {forecast_tasks}")
     maker = None
     if forecast_tasks > 0:
         from relforge.generate.tasks import task_maker
