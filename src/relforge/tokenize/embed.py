@@ -118,12 +118,37 @@ def minilm_model_path() -> str:
 MAX_TOKENS = 128
 
 
+def native_bf16(device: str = "cpu") -> bool:
+    """True when ``device`` runs bfloat16 matrix products natively: a CUDA device, or a CPU with
+    AMX tiles or AVX512-BF16 (where oneDNN's bf16 kernels are several times faster than fp32)."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # an older torch without the probes: stay in float32
+        return False
+
+
+#: ``precision="auto"`` picks bf16 on hardware with native bf16 and fp32 elsewhere: on this project's
+#: CPU (AMX) MiniLM encodes a long text 3.5x faster in bf16, at cosine 0.99998 to the fp32 vector
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 class MiniLMEmbedder(Embedder):
-    """all-MiniLM-L6-v2 via sentence-transformers, offline, L2-normalised, 384 dims, fp32 on CPU."""
+    """all-MiniLM-L6-v2 via sentence-transformers, offline, L2-normalised, 384 dims.
+
+    ``precision``: ``"fp32"``, ``"bf16"`` (autocast; the output vectors stay float32) or ``"auto"``
+    (bf16 where :func:`native_bf16`, else fp32; the choice is in :meth:`describe`, and so in the
+    disk cache's key and every store's index). ``batch_size`` 32: long texts of mixed lengths pad
+    less in small batches (on 2 CPU threads, 32 is ~20 % faster than 256).
+    """
 
     name = "minilm"
 
-    def __init__(self, batch_size: int = 256, device: str = "cpu", max_tokens: int = MAX_TOKENS):
+    def __init__(self, batch_size: int = 32, device: str = "cpu", max_tokens: int = MAX_TOKENS,
+                 precision: str | None = None):
         super().__init__()
         path = minilm_model_path()
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -143,13 +168,55 @@ class MiniLMEmbedder(Embedder):
         self.batch_size = batch_size
         self.max_tokens = int(max_tokens)
         self.model.max_seq_length = min(self.max_tokens, int(self.model.max_seq_length or self.max_tokens))
+        precision = precision or os.environ.get("RELFORGE_TEXT_PRECISION", "auto")
+        if precision not in PRECISIONS:
+            raise RelforgeError(f"MiniLM precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "auto":
+            precision = "bf16" if native_bf16(device) else "fp32"
+        self.precision = precision
+        self.device = str(device)
 
     def describe(self) -> dict:
-        return {"name": self.name, "dim": int(self.dim), "max_tokens": self.max_tokens}
+        return {"name": self.name, "dim": int(self.dim), "max_tokens": self.max_tokens, "precision": self.precision}
+
+    #: characters kept per word piece when a long text is clipped before tokenization (see :meth:`clip`)
+    CLIP_CHARS_PER_TOKEN = 12
+
+    def clip(self, texts: list[str]) -> list[str]:
+        """``texts`` with every long text cut, at a space, to a prefix that tokenizes to the same first
+        ``max_tokens`` word pieces as the whole text; the encoder then reads exactly what it would read
+        from the whole text (it truncates there) without tokenizing the rest: a 4,000-character body
+        costs a tenth of its tokenization. A prefix that falls short of ``max_tokens`` pieces (very long
+        words, which the tokenizer maps to one [UNK] each) keeps the whole text."""
+        limit = self.CLIP_CHARS_PER_TOKEN * self.max_tokens
+        long = [i for i, t in enumerate(texts) if len(t) > limit]
+        if not long:
+            return texts
+        out = list(texts)
+        cut = {}
+        for i in long:
+            t = texts[i]
+            j = t.rfind(" ", 0, limit)
+            cut[i] = t[:j] if j > 0 else t[:limit]
+        ids = self.model.tokenizer([cut[i] for i in long], add_special_tokens=True, truncation=False,
+                                   verbose=False)["input_ids"]
+        for i, n in zip(long, map(len, ids)):
+            if n > self.max_tokens:  # the cut text alone fills the window (the last word may be split)
+                out[i] = cut[i]
+        return out
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        import contextlib
+
+        import torch
+
+        ctx = (torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
+               if self.precision == "bf16" else contextlib.nullcontext())
+        texts = self.clip(texts)
+        with ctx:
+            out = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)
 
 
 class DiskCache:
