@@ -8,7 +8,9 @@ Library: ``relforge.experiments.prior.run_prior_benchmark`` (its docstring has t
 Inputs are prepared here when missing and reused: plurel databases (the anchor script in the
 anchor venv), the contenders' tokenized corpora (``--work``), the tokenized real databases
 (``--cache``; embedding them with MiniLM is the slow part on CPU, so a cache made once can be
-copied to a GPU machine).
+copied to a GPU machine). Every finished (contender, seed) run leaves ``result.json`` in its run
+folder and is not rerun while the settings are the same: a stopped benchmark resumes, and runs
+made on another machine (copy ``WORK/runs``) join those made here.
 
 The LAST line printed is one JSON object: per contender per task mean and sd over seeds, and
 ``gain`` = mean over the tasks of (relforge-new - plurel), with its mean, sd and per-seed values.

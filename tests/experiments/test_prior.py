@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from relforge.errors import RelforgeError
-from relforge.experiments.prior import QUICK, headline, run_prior_benchmark, summarize
+from relforge.experiments.prior import QUICK, finished_run, headline, run_prior_benchmark, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("f1/driver-dnf", "movielens/user-mean-rating", "chinook/customer-churn")
@@ -86,6 +86,15 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
     assert line["tokens_per_run"] == cfg.steps * cfg.batch_size * cfg.ctx_len
     saved = json.loads((tmp_path / "o" / "results.json").read_text())
     assert saved["gain"] == res["gain"] and (tmp_path / "o" / "table.md").read_text().count("\n") >= len(TASKS) + 3
+
+    # resumable: a second call reuses the finished runs (same figures, nothing retrained), and a
+    # changed setting is a different run
+    again = run_prior_benchmark(cfg, work=tmp_path / "w", log=lambda m: None)
+    assert all(r.get("reused") for r in again["runs"]) and again["gain"] == res["gain"]
+    job = dict(cfg=cfg.replace(lr=cfg.lr * 2).to_dict(), contender="relforge-new", seed=0,
+               run_dir=str(tmp_path / "w" / "runs" / "relforge-new-s0"))
+    assert finished_run(job) is None
+    assert finished_run(dict(job, cfg=cfg.to_dict())) is not None
 
 
 @pytest.mark.slow

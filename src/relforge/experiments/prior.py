@@ -295,11 +295,37 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
 
+RUN_RESULT = "result.json"
+
+
+def _job_key(job: dict) -> dict:
+    """What a finished run's result depends on: the benchmark config, the contender and the seed
+    (corpora and real stores are deterministic functions of the config)."""
+    return dict(cfg=job["cfg"], contender=job["contender"], seed=int(job["seed"]))
+
+
+def finished_run(job: dict) -> dict | None:
+    """The result a previous, completed run of ``job`` left in its run folder (same config,
+    contender and seed), or None. Lets a long benchmark resume, and runs made on another machine
+    (a GPU box) join the ones made here."""
+    p = Path(job["run_dir"]) / RUN_RESULT
+    try:
+        rec = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("key") != json.loads(json.dumps(_job_key(job))):
+        return None
+    return dict(rec["result"], reused=True)
+
+
 def run_one(job: dict) -> dict:
-    """Pretrain one contender with one seed and evaluate it on the full real test sets."""
+    """Pretrain one contender with one seed and evaluate it on the full real test sets; a run that
+    already finished with the same settings (:func:`finished_run`) is returned without rerunning."""
     import torch
 
-
+    done = finished_run(job)
+    if done is not None:
+        return done
     cfg = PriorBenchConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in job["cfg"].items()
                               if k != "steps"})
     name, seed = job["contender"], int(job["seed"])
@@ -332,10 +358,14 @@ def run_one(job: dict) -> dict:
         metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
         res[key] = dict(metric=metric, value=float(r[metric]), n=int(r["n"]), n_test=int(st.n_seeds),
                         constant=0.5 if metric == "roc_auc" else float(r["baseline_r2"]))
-    return dict(contender=name, seed=seed, tasks=res, train_s=round(t1 - t0, 1), eval_s=round(time.perf_counter() - t1, 1),
-                steps=tcfg.steps, tokens=tcfg.steps * cfg.batch_size * cfg.ctx_len, forecast_share=round(n_fc / n_all, 4),
-                loss_first=round(losses[0], 4) if losses else None, loss_last=round(losses[-1], 4) if losses else None,
-                params=int(summary.get("params", 0)) if summary else None)
+    result = dict(contender=name, seed=seed, tasks=res, train_s=round(t1 - t0, 1), eval_s=round(time.perf_counter() - t1, 1),
+                  steps=tcfg.steps, tokens=tcfg.steps * cfg.batch_size * cfg.ctx_len, forecast_share=round(n_fc / n_all, 4),
+                  loss_first=round(losses[0], 4) if losses else None, loss_last=round(losses[-1], 4) if losses else None,
+                  params=int(summary.get("params", 0)) if summary else None, device=cfg.device,
+                  finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    with fileio.atomic_file(out / RUN_RESULT) as tmp:
+        tmp.write_text(json.dumps(dict(key=_job_key(job), result=result), indent=1))
+    return result
 
 
 class _null:
@@ -428,7 +458,7 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
 def _run_line(r: dict) -> str:
     vals = ", ".join(f"{k.split('/')[1]} {v['value']:.3f}" for k, v in r["tasks"].items())
     return f"{r['contender']} seed {r['seed']}: {vals} (train {r['train_s']} s, eval {r['eval_s']} s, " \
-           f"loss {r['loss_first']} -> {r['loss_last']})"
+           f"loss {r['loss_first']} -> {r['loss_last']}){' (reused: finished ' + str(r.get('finished')) + ')' if r.get('reused') else ''}"
 
 
 def markdown(res: dict) -> str:
