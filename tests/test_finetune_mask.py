@@ -1,4 +1,4 @@
-"""Fine-tuning masks the target column of the other rows in a context as much as prediction lacks it
+"""Fine-tuning hides the target column of the other rows in a context as much as prediction lacks it
 (#17: ``relforge.finetune.hidden_share`` / ``mask_target_column``)."""
 import numpy as np
 import pandas as pd
@@ -62,25 +62,32 @@ def _other_amount_cells(store, batch):
     return _amount_cells(batch) & (batch["node_idx"] != 0)
 
 
-def test_mask_target_column_masks_the_other_rows_values(store):
+def test_mask_target_column_removes_or_masks_the_other_rows_values(store):
     a, b = store.node_range(store.table_id("items"))
     batch = _batch(_task(store, np.arange(a, b)))
     other = _other_amount_cells(store, batch)
     assert other.sum() > len(other)  # siblings reached through the group: more than one per context
     before = {k: np.array(v, copy=True) for k, v in batch.items() if isinstance(v, np.ndarray)}
-    mask_target_column(batch, 1.0, child(0, "t"))
-    assert batch["is_target"][other].all() and (batch["value"][other] == 0).all()
-    np.testing.assert_array_equal(batch["target"][other], before["value"][other])  # the true values are the labels
     rest = ~other
-    np.testing.assert_array_equal(batch["is_target"][rest], before["is_target"][rest])  # nothing else changes
+    # default: removed, as prediction removes the predicted rows' cells
+    removed = mask_target_column({k: np.array(v, copy=True) for k, v in before.items()}, 1.0, child(0, "t"))
+    assert removed["is_padding"][other].all() and (removed["col_id"][other] == -1).all()
+    assert (removed["node_idx"][other] == -1).all() and not removed["is_target"][other].any()
+    for k in ("is_padding", "is_target", "value", "col_id", "node_idx"):
+        np.testing.assert_array_equal(removed[k][rest], before[k][rest])  # nothing else changes
+    # targets=True: masked, the true values become labels
+    mask_target_column(batch, 1.0, child(0, "t"), targets=True)
+    assert batch["is_target"][other].all() and (batch["value"][other] == 0).all()
+    np.testing.assert_array_equal(batch["target"][other], before["value"][other])
+    np.testing.assert_array_equal(batch["is_target"][rest], before["is_target"][rest])
     np.testing.assert_array_equal(batch["value"][rest], before["value"][rest])
     # rate 0: untouched; rate 0.5: about half, the same cells for the same generator
     b0 = _batch(_task(store, np.arange(a, b)))
     mask_target_column(b0, 0.0, child(0, "t"))
-    np.testing.assert_array_equal(b0["is_target"], before["is_target"])
+    np.testing.assert_array_equal(b0["is_padding"], before["is_padding"])
     h1, h2 = (mask_target_column(_batch(_task(store, np.arange(a, b))), 0.5, child(0, "t")) for _ in range(2))
-    np.testing.assert_array_equal(h1["is_target"], h2["is_target"])
-    share = (h1["is_target"] & other).sum() / other.sum()
+    np.testing.assert_array_equal(h1["is_padding"], h2["is_padding"])
+    share = (h1["is_padding"] & other).sum() / other.sum()
     assert 0.35 < share < 0.65, share
 
 
@@ -96,8 +103,8 @@ def test_peer_rows_stay_visible(store):
     others = _other_amount_cells(store, batch) & ~peer
     assert peer_cells.any() and others.any()
     mask_target_column(batch, 1.0, child(0, "t"))
-    assert not batch["is_target"][peer_cells].any()
-    assert batch["is_target"][others].all()
+    assert not batch["is_padding"][peer_cells].any() and not batch["is_target"][peer_cells].any()
+    assert batch["is_padding"][others].all()
 
 
 def test_hidden_share_measures_what_prediction_contexts_lack(store):
@@ -122,23 +129,35 @@ def test_hidden_share_measures_what_prediction_contexts_lack(store):
     assert hidden_share(_task(store, late), np.zeros(0, np.int64), ctx_len=CTX) == 0.0
 
 
-def test_finetune_batches_never_train_on_hidden_placeholders(store):
-    """Hidden rows' target cells are removed first, so a masked cell is always a known value."""
+def test_finetune_batches_look_like_prediction_batches(store):
+    """A training batch keeps no target cell of a hidden row (their placeholders are removed first)
+    and, at share 1, no other row's value of the target column at all: only the seeds' targets."""
     a, b = store.node_range(store.table_id("items"))
     nodes = np.arange(a, b)
     hidden = np.sort(np.random.default_rng(2).choice(nodes, size=100, replace=False))
     train = np.setdiff1d(nodes, hidden)
     sampler = ContextSampler([_task(store, train)], SamplerConfig(ctx_len=CTX, batch_size=64, seed=0, shuffle=True))
-    src = _BlankedSource(sampler, hidden, blank_hidden, 1.0, seed=0)
     raw = sampler.batch(0, 0)
-    amount = _amount_cells(raw)  # before blanking and masking
+    amount = _amount_cells(raw)  # before blanking and hiding
     node = np.take_along_axis(raw["row_node"], np.maximum(raw["node_idx"], 0).astype(np.int64), 1)
     assert np.isin(node[amount], hidden).any()  # hidden rows' placeholders do reach training contexts
-    batch = src.batch(0, 0)
-    node = np.take_along_axis(batch["row_node"], np.maximum(batch["node_idx"], 0).astype(np.int64), 1)
-    tc = batch["col_id"][batch["is_target"] & (batch["node_idx"] == 0)]
-    amount = (batch["col_id"] == tc[:, None]) & ~batch["is_padding"]
-    assert not np.isin(node[amount], hidden).any()  # blanked, not masked
-    assert batch["is_target"][amount].all() and batch["is_target"].sum() > 1.5 * len(batch["is_target"])
-    again = _BlankedSource(sampler, hidden, blank_hidden, 1.0, seed=0).batch(0, 0)
-    np.testing.assert_array_equal(again["is_target"], batch["is_target"])  # deterministic
+    assert (amount & ~raw["is_target"] & ~np.isin(node, hidden)).any()  # so do known values
+    tc = raw["col_id"][raw["is_target"]]
+    for targets in (False, True):
+        batch = _BlankedSource(sampler, hidden, blank_hidden, 1.0, seed=0).batch(0, 0) if not targets else \
+            mask_target_column(_blanked(sampler, hidden), 1.0, child(0, "t"), targets=True)
+        node = np.take_along_axis(batch["row_node"], np.maximum(batch["node_idx"], 0).astype(np.int64), 1)
+        cells = (batch["col_id"] == tc[:, None]) & ~batch["is_padding"]
+        assert not np.isin(node[cells], hidden).any()  # never a placeholder, visible or as a label
+        assert (cells == batch["is_target"]).all()  # no visible value of the column is left
+        n_targets = batch["is_target"].sum()
+        assert n_targets == len(tc) if not targets else n_targets > 1.5 * len(tc)
+    again = _BlankedSource(sampler, hidden, blank_hidden, 0.5, seed=0).batch(0, 0)
+    once = _BlankedSource(sampler, hidden, blank_hidden, 0.5, seed=0).batch(0, 0)
+    np.testing.assert_array_equal(again["is_padding"], once["is_padding"])  # deterministic
+
+
+def _blanked(sampler, hidden):
+    batch = sampler.batch(0, 0)
+    blank_hidden(batch, hidden)
+    return batch

@@ -12,13 +12,18 @@ Leakage: the seeds and the peers are training rows only; the target cells of the
 hold a placeholder and are removed from every training context (as at prediction), and the
 temporal rule keeps rows after a timed seed out of its context.
 
-Targets: the seed's target and every other visible cell of the target column in the context
-(:func:`mask_target_column`: prediction contexts do not show the neighbours' values either, and
-each context gives several labels); no other extra masked cells.
+Training contexts lack the target column as prediction contexts do: prediction removes the
+values of the rows being predicted, and around a predicted row those are often many (a time
+cut-off hides a whole race, a whole day of ratings), so each training context has the other rows'
+target cells removed (:func:`mask_target_column`) at the share a sample of prediction contexts
+lacks (:func:`hidden_share`, measured by ``predict``; peers, always visible, aside). Without it the
+model learns to lean on neighbours' values it will not have. The seed's target is the only label
+(the removed cells as extra labels helped rel-f1 a little and cost MovieLens most of its R2:
+docs/results.md).
 
 Defaults (:data:`DEFAULTS`): 16 contexts per step, peak lr 1e-3 (the default model's pretraining
-rate), weight decay 0.1, gradient clip 1.0, the target column masked in every context; torch
-threads as the caller set them.
+rate), weight decay 0.1, gradient clip 1.0, the other rows' target cells removed (not masked as
+extra targets: ``column_targets``); torch threads as the caller set them.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ import numpy as np
 
 from relforge.errors import RelforgeError
 
-DEFAULTS = dict(batch_size=16, lr=1e-3, weight_decay=0.1, grad_clip=1.0, mask_rate=0.0)
+DEFAULTS = dict(batch_size=16, lr=1e-3, weight_decay=0.1, grad_clip=1.0, mask_rate=0.0, column_targets=False)
 
 
 @dataclass
@@ -41,7 +46,7 @@ class FinetuneResult:
     loss_last: float  # ... over the last tenth
     seconds: float
     n_seeds: int
-    column_mask: float = 0.0  # share of the other rows' target-column cells masked per context
+    column_mask: float = 0.0  # share of the other rows' target-column cells hidden per context
 
     def to_dict(self) -> dict:
         return {"steps": self.steps, "loss_first": self.loss_first, "loss_last": self.loss_last,
@@ -93,33 +98,40 @@ def hidden_share(task, hidden_nodes, *, ctx_len: int, max_bfs_width: int = 128, 
     return hid / tot if tot else 0.0
 
 
-def mask_target_column(batch: dict, rate: float, rng: np.random.Generator) -> dict:
-    """Mask, in place, each cell of a context's target column that belongs to another row (peers
-    aside) with probability ``rate`` (numpy batch): its value moves to ``target`` and it becomes a
-    target too. Returns ``batch``.
+def mask_target_column(batch: dict, rate: float, rng: np.random.Generator, targets: bool = False) -> dict:
+    """Hide, in place, each cell of a context's target column that belongs to another row (peers
+    aside) with probability ``rate`` (numpy batch). Returns ``batch``.
 
-    Why: at prediction the rows around a predicted row are often predicted rows too (a time
-    cut-off hides a whole race, a whole day of ratings), whose target cells are removed; training
-    contexts that show every neighbour's value teach the model to lean on values it will not have
-    (rel-f1 ``results.position``: 3.6 other target cells per training context, 1 per prediction
-    context). With ``rate`` = :func:`hidden_share` of the prediction contexts, training contexts
-    lack as much of the target column as prediction contexts do, and each masked cell is one more
-    label of the task at no sampling cost.
+    By default the cell is removed, as prediction removes the predicted rows' target cells
+    (``inference.blank_hidden``). With ``targets`` it is masked instead: its value moves to
+    ``target`` and it becomes one more label of the step.
+
+    Why: at prediction the rows around a predicted row are often predicted rows too, whose target
+    cells are removed; training contexts that show every neighbour's value teach the model to lean
+    on values it will not have (rel-f1 ``results.position`` after 2010: 3.6 other target cells per
+    training context, 1 per prediction context). With ``rate`` = :func:`hidden_share` of the
+    prediction contexts, training contexts lack as much of the target column as prediction
+    contexts do.
     """
     if rate <= 0:
         return batch
     cells, _ = _other_target_cells(batch)
     pick = cells & (rng.random(cells.shape) < rate) if rate < 1 else cells
-    if pick.any():
+    if pick.any() and targets:
         batch["target"][pick] = batch["value"][pick]
         batch["value"][pick] = 0.0
         batch["is_target"][pick] = True
+    elif pick.any():  # removed, as prediction removes the predicted rows' cells (inference.blank_hidden)
+        batch["is_padding"][pick] = True
+        for k, v in (("node_idx", -1), ("f2p", -1), ("col_id", -1), ("table_id", -1), ("value", 0.0), ("text_id", -1),
+                     ("sem_type", 0)):
+            batch[k][pick] = v
     return batch
 
 
 class _BlankedSource:
     """A sampler whose batches have the hidden rows' target cells removed (``inference.blank_hidden``),
-    then the other rows' target-column cells masked at ``column_mask`` (:func:`mask_target_column`;
+    then the other rows' target-column cells hidden at ``column_mask`` (:func:`mask_target_column`;
     draws from ``(seed, epoch, batch)``, so a step's masks do not depend on the order batches are built)."""
 
     def __init__(self, sampler, hidden: np.ndarray, blank, column_mask: float = 0.0, seed: int = 0):
@@ -132,7 +144,8 @@ class _BlankedSource:
 
         nb = self.sampler.batch(b, epoch)
         self.blank(nb, self.hidden)
-        return mask_target_column(nb, self.column_mask, child(self.seed, "target-column-mask", epoch, b))
+        return mask_target_column(nb, self.column_mask, child(self.seed, "target-column-mask", epoch, b),
+                                  targets=bool(DEFAULTS["column_targets"]))
 
 
 def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128, peers: int = 0,
@@ -141,7 +154,7 @@ def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128,
     """Continue training a copy of ``model`` for ``steps`` steps on the seeds of ``task`` (a
     resolved :class:`relforge.tokenize.tasks.SamplerTask` over training rows only); returns it.
 
-    ``column_mask``: the share of the other rows' target-column cells masked in each training context
+    ``column_mask``: the share of the other rows' target-column cells hidden in each training context
     (:func:`mask_target_column`; ``predict`` passes :func:`hidden_share` of its prediction contexts).
     ``model`` itself is not modified. ``progress``: a :class:`relforge.progress.Progress` (a line
     every few seconds with the step and the running loss).

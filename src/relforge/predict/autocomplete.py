@@ -187,7 +187,7 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
                        peers=context.peers, hidden_nodes=seeds, seed=seed, column_mask=share, progress=prog)
         model, tuned = res.model, res.to_dict()
         prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} labelled rows ({share:.0%} of the other rows' "
-                               f"{target} masked per context), loss {res.loss_first:.4f} -> {res.loss_last:.4f}")
+                               f"{target} hidden per context), loss {res.loss_first:.4f} -> {res.loss_last:.4f}")
     o = predict_task(model, st, context, batch_size=batch_size, seed=seed, hidden_nodes=seeds, progress=prog)
     nodes, out = o.seed_row, o.pred
     pos = nodes - a
