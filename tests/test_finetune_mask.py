@@ -22,7 +22,7 @@ def _private_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def store():
+def db():
     """groups(x) <- items(group, noise, amount, created): 30 groups of about 13 items (siblings)."""
     rng = np.random.default_rng(0)
     n_groups, n_items = 30, 400
@@ -36,6 +36,11 @@ def store():
                    "items": Table(items, "iid", {"gid": "groups"}, "created",
                                   {"noise": Stype.numerical, "amount": Stype.numerical, "created": Stype.datetime})},
                   None, None, "siblings", {})
+    return db
+
+
+@pytest.fixture(scope="module")
+def store(db):
     return tokenize_database(db, [], embedder=embedder_for("hash:384"))
 
 
@@ -161,3 +166,25 @@ def _blanked(sampler, hidden):
     batch = sampler.batch(0, 0)
     blank_hidden(batch, hidden)
     return batch
+
+
+def test_predict_finetune_hides_the_measured_share(db, tmp_path):
+    """``autocomplete --finetune-steps`` measures the share on its prediction contexts and records it:
+    after a time cut-off the later siblings are predicted (a share between 0 and 1), and the same
+    seed gives the same share and predictions."""
+    from relforge.experiments.transfer import TransferConfig, new_model
+    from relforge.inference import torch_threads
+    from relforge.model.checkpoint import ContextSettings, load, save
+    from relforge.predict import autocomplete
+
+    p = tmp_path / "tiny.safetensors"
+    save(p, new_model(TransferConfig(embedder="hash", ctx_len=CTX), 384, seed=0), embedder={"name": "hash:384", "dim": 384},
+         context=ContextSettings(ctx_len=CTX))
+    cut = str(db["items"].df["created"].quantile(0.75))
+    with torch_threads(1):
+        runs = [autocomplete(db, "items", "amount", holdout_after=cut, ckpt=load(p), finetune_steps=3, seed=0)
+                for _ in range(2)]
+    share = runs[0].finetune["column_mask"]
+    assert 0.05 < share < 0.95, share
+    assert runs[1].finetune["column_mask"] == share
+    np.testing.assert_array_equal(runs[0].frame["amount_pred"].to_numpy(), runs[1].frame["amount_pred"].to_numpy())
