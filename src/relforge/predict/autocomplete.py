@@ -176,16 +176,18 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
     context = ck.context.replace(ctx_len=L)
     model, tuned = ck.model, {}
     if finetune_steps:
-        from relforge.finetune import finetune
+        from relforge.finetune import finetune, hidden_share
 
         tr = a + np.nonzero(known & train_rows)[0].astype(np.int64)
         tr_task = SamplerTask(store, f"{table}.{target}", TaskKind.autocomplete, task_type, "train", ti, tc, tr,
                               np.zeros(len(store.columns), dtype=np.uint8), peers=peers)
+        # training contexts lack as much of the target column as the prediction contexts will
+        share = hidden_share(st, seeds, ctx_len=L, max_bfs_width=context.max_bfs_width, peers=context.peers, seed=seed)
         res = finetune(ck.model, tr_task, steps=int(finetune_steps), ctx_len=L, max_bfs_width=context.max_bfs_width,
-                       peers=context.peers, hidden_nodes=seeds, seed=seed, progress=prog)
+                       peers=context.peers, hidden_nodes=seeds, seed=seed, column_mask=share, progress=prog)
         model, tuned = res.model, res.to_dict()
-        prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} labelled rows, loss {res.loss_first:.4f} -> "
-                               f"{res.loss_last:.4f}")
+        prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} labelled rows ({share:.0%} of the other rows' "
+                               f"{target} hidden per context), loss {res.loss_first:.4f} -> {res.loss_last:.4f}")
     o = predict_task(model, st, context, batch_size=batch_size, seed=seed, hidden_nodes=seeds, progress=prog)
     nodes, out = o.seed_row, o.pred
     pos = nodes - a
