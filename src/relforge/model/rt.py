@@ -29,6 +29,7 @@ from relforge.batch import N_CELL_TYPES, CellType
 from relforge.errors import RelforgeError
 from relforge.model.attention import (ATTN_KINDS, HAS_FLEX, AttentionContext, _target_tail,  # noqa: F401 (re-exported)
                                       attention_masks)
+from relforge.model import fused
 from relforge.model.config import RTConfig
 from relforge.model.kernels import linear, rms_norm
 
@@ -100,10 +101,17 @@ class Block(nn.Module):
 
     def attend(self, kind: str, x, ctx: AttentionContext):
         """x + kind-attention(norm(x)): one pre-norm residual attention step."""
-        return x + self.attn[kind](self.norms[kind](x), ctx)
+        a, norm = self.attn[kind], self.norms[kind]
+        if ctx.impl == "sparse" and fused.enabled(x) and norm.eps == a.eps:  # same math, fewer passes
+            return fused.attention_sublayer(x, norm.weight, a.qkv.weight, None if a.gate is None else a.gate.weight,
+                                            a.proj.weight, a.qk_weight, ctx.plans[kind], a.n_heads, a.eps)
+        return x + a(norm(x), ctx)
 
     def feed_forward(self, x):
-        return x + self.ffn(self.norms["ffn"](x))
+        norm = self.norms["ffn"]
+        if fused.enabled(x) and x.shape[0] > 0:
+            return fused.ffn_sublayer(x, norm.weight, self.ffn.w13.weight, self.ffn.w2.weight, norm.eps)
+        return x + self.ffn(norm(x))
 
     def forward(self, x, ctx: AttentionContext):
         for k in ATTN_KINDS:
