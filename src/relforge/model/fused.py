@@ -58,67 +58,110 @@ def _rstd(x: torch.Tensor, eps: float) -> torch.Tensor:
     return n.square_().div_(x.shape[-1]).add_(eps).rsqrt_()
 
 
-def _rms_norm_backward(g: torch.Tensor, xh: torch.Tensor, rstd: torch.Tensor) -> torch.Tensor:
+def _rms_norm_backward(g: torch.Tensor, xh: torch.Tensor, rstd: torch.Tensor, out=None) -> torch.Tensor:
     """d/dx of x̂ = x * rstd(x) given dL/dx̂ = g (last dim): rstd * (g - x̂ mean(g x̂))."""
     m = (g * xh).mean(-1, keepdim=True)
-    return torch.addcmul(g, xh, m, value=-1.0).mul_(rstd)
+    if out is None:
+        return torch.addcmul(g, xh, m, value=-1.0).mul_(rstd)
+    return torch.addcmul(g, xh, m, value=-1.0, out=out).mul_(rstd)
 
 
 # ----------------------------------------------------------------------------- grouped attention core
-def _attend_forward(qn: torch.Tensor, kv: torch.Tensor, plan):
-    """Grouped attention of normalised, pre-scaled queries ``qn`` (T, H, hd) over keys/values ``kv``
-    (T, 2, H, hd) under ``plan`` -> (T, H*hd) and what the backward needs."""
-    T, H, hd = qn.shape
-    D = H * hd
-    qa = qn.reshape(T, D).index_select(0, plan.q_idx)  # (Mq, D) query slots
-    kva = kv.reshape(T, 2 * D).index_select(0, plan.k_idx)  # (Mk, 2D) key slots
-    n_q = plan.q_idx.numel()
-    ya = qn.new_empty(n_q + 1, D)  # bucket outputs, token-major, + one zero row for keyless tokens
-    ya[n_q].zero_()
-    saved = []
+def _head_major_index(plan, n_tok: int, n_heads: int):
+    """Row indices of ``plan`` for head-major (H, T+1, hd) buffers whose row T is zero, cached on
+    the plan: ``q_rows`` / ``k_rows`` gather every bucket's query / key slots as (H, G, Q | K)
+    (padded slots read the zero row), ``out_rows`` gathers each (head, token) back from the
+    bucket outputs laid out the same way plus one final zero row (tokens without keys)."""
+    key = (n_tok, n_heads)
+    cache = plan.__dict__.setdefault("_hm", {})
+    if key in cache:
+        return cache[key]
+    H, T = n_heads, n_tok
+    n_q, n_k = plan.q_idx.numel(), plan.k_idx.numel()
+    dev = plan.q_idx.device
+    hit = torch.zeros(n_q + 1, dtype=torch.bool, device=dev)
+    hit[plan.inv] = True
+    q_tok = torch.where(hit[:n_q], plan.q_idx, T)
+    k_ok = torch.cat([torch.ones(bk.G * bk.K, dtype=torch.bool, device=dev) if bk.k_mask is None
+                      else bk.k_mask.reshape(-1) for bk in plan.buckets]) if plan.buckets else hit[:0]
+    k_tok = torch.where(k_ok, plan.k_idx, T)
+    heads = torch.arange(H, device=dev)[:, None] * (T + 1)
+    q_rows, k_rows = [], []
+    slot_base = torch.empty(n_q + 1, dtype=torch.long, device=dev)  # flat output row of (head 0, slot)
+    slot_step = torch.empty(n_q + 1, dtype=torch.long, device=dev)  # + head * this
+    for bk in plan.buckets:
+        nq, nk = bk.G * bk.Q, bk.G * bk.K
+        q_rows.append((heads + q_tok[bk.q_off:bk.q_off + nq]).reshape(-1))
+        k_rows.append((heads + k_tok[bk.k_off:bk.k_off + nk]).reshape(-1))
+        slot_base[bk.q_off:bk.q_off + nq] = H * bk.q_off + torch.arange(nq, device=dev)
+        slot_step[bk.q_off:bk.q_off + nq] = nq
+    slot_base[n_q], slot_step[n_q] = H * n_q, 0
+    s = plan.inv
+    out_rows = (slot_base[s][None, :] + torch.arange(H, device=dev)[:, None] * slot_step[s][None, :]).reshape(-1)
+    empty = torch.zeros(0, dtype=torch.long, device=dev)
+    res = (torch.cat(q_rows) if q_rows else empty, torch.cat(k_rows) if k_rows else empty, out_rows)
+    cache[key] = res
+    return res
+
+
+def _head_major(t: torch.Tensor, T: int, H: int, hd: int) -> torch.Tensor:
+    """A (H, T+1, hd) buffer with a zero row T; returns it and its (T, H, hd) view of rows < T."""
+    buf = t.new_empty(H, T + 1, hd)
+    buf[:, T].zero_()
+    return buf
+
+
+def _attend_forward(q_hm, k_hm, v_hm, plan):
+    """Grouped attention of normalised, pre-scaled queries over keys / values, all head-major
+    (H, T+1, hd) with a zero row T, under ``plan`` -> (H*T, hd) head-major output and what the
+    backward needs. Per bucket: scores keys-first (H*G, K, Q), softmax over the keys, P V."""
+    H, T1, hd = q_hm.shape
+    q_rows, k_rows, out_rows = _head_major_index(plan, T1 - 1, H)
+    qg = q_hm.view(-1, hd).index_select(0, q_rows)
+    kg = k_hm.view(-1, hd).index_select(0, k_rows)
+    vg = v_hm.view(-1, hd).index_select(0, k_rows)
+    og = q_hm.new_empty(qg.shape[0] + 1, hd)
+    og[-1].zero_()
+    probs = []
     for bk in plan.buckets:
         G, Q, K = bk.G, bk.Q, bk.K
-        qb = qa[bk.q_off:bk.q_off + G * Q].view(G, Q, H, hd).transpose(1, 2).reshape(G * H, Q, hd)
-        kvb = kva[bk.k_off:bk.k_off + G * K].view(G, K, 2, H, hd).permute(2, 0, 3, 1, 4).reshape(2, G * H, K, hd)
-        kb, vb = kvb[0], kvb[1]
-        st = torch.bmm(kb, qb.transpose(1, 2))  # (GH, K, Q): scores, keys first
+        rq, rk = slice(H * bk.q_off, H * (bk.q_off + G * Q)), slice(H * bk.k_off, H * (bk.k_off + G * K))
+        qb, kb, vb = qg[rq].view(H * G, Q, hd), kg[rk].view(H * G, K, hd), vg[rk].view(H * G, K, hd)
+        st = torch.bmm(kb, qb.transpose(1, 2))  # (HG, K, Q) scores, keys first
         if bk.k_mask is not None:  # padded key slots
-            st.view(G, H, K, Q).masked_fill_(~bk.k_mask.view(G, 1, K, 1), float("-inf"))
+            st.view(H, G, K, Q).masked_fill_(~bk.k_mask.view(1, G, K, 1), float("-inf"))
         st.sub_(st.amax(1, keepdim=True)).exp_()
-        pt = st.div_(st.sum(1, keepdim=True))  # (GH, K, Q) probabilities P^T
-        ob = torch.bmm(pt.transpose(1, 2), vb)  # (GH, Q, hd)
-        ya[bk.q_off:bk.q_off + G * Q].view(G, Q, H, hd).copy_(ob.view(G, H, Q, hd).transpose(1, 2))
-        saved.append((qb, kb, vb, pt, ob))
-    return ya.index_select(0, plan.inv), (qa.shape, kva.shape, saved)
+        pt = st.div_(st.sum(1, keepdim=True))  # P^T
+        torch.bmm(pt.transpose(1, 2), vb, out=og[rq].view(H * G, Q, hd))
+        probs.append(pt)
+    return og.index_select(0, out_rows), (qg, kg, vg, og, probs)
 
 
-def _attend_backward(gy: torch.Tensor, plan, saved, H: int):
-    """Gradients of :func:`_attend_forward` for output gradient ``gy`` (T, D): (dqn (T, D), dkv (T, 2D))."""
-    T, D = gy.shape
-    hd = D // H
-    qa_shape, kva_shape, per_bucket = saved
-    n_q = qa_shape[0]
-    gya = gy.new_zeros(n_q + 1, D)
-    gya.index_copy_(0, plan.inv, gy)  # slot of each token (keyless tokens -> the unused last row)
-    gqa = gy.new_empty(n_q + 1, D)
-    gqa[n_q].zero_()
-    gkva = gy.new_empty(kva_shape)
-    for bk, (qb, kb, vb, pt, ob) in zip(plan.buckets, per_bucket):
+def _attend_backward(gy_hm, plan, saved):
+    """Gradients of :func:`_attend_forward` for the head-major output gradient ``gy_hm`` (H, T+1, hd)
+    (zero row T): head-major (H*T+…) gradients of queries (H*T, hd), keys and values (H, T+1, hd)."""
+    H, T1, hd = gy_hm.shape
+    q_rows, k_rows, out_rows = _head_major_index(plan, T1 - 1, H)
+    qg, kg, vg, og, probs = saved
+    go = gy_hm.view(-1, hd).index_select(0, q_rows)  # padded query slots read the zero row
+    gq = go.new_empty(go.shape[0] + 1, hd)
+    gq[-1].zero_()
+    gk, gv = torch.empty_like(kg), torch.empty_like(vg)
+    for bk, pt in zip(plan.buckets, probs):
         G, Q, K = bk.G, bk.Q, bk.K
-        gob = gya[bk.q_off:bk.q_off + G * Q].view(G, Q, H, hd).transpose(1, 2).reshape(G * H, Q, hd)
-        gpt = torch.bmm(vb, gob.transpose(1, 2))  # (GH, K, Q) dP^T
-        delta = (gob * ob).sum(-1).unsqueeze(1)  # (GH, 1, Q) rowsum(dP * P) = rowsum(dO * O)
+        rq, rk = slice(H * bk.q_off, H * (bk.q_off + G * Q)), slice(H * bk.k_off, H * (bk.k_off + G * K))
+        qb, kb, vb = qg[rq].view(H * G, Q, hd), kg[rk].view(H * G, K, hd), vg[rk].view(H * G, K, hd)
+        gob, ob = go[rq].view(H * G, Q, hd), og[rq].view(H * G, Q, hd)
+        gpt = torch.bmm(vb, gob.transpose(1, 2))  # dP^T (HG, K, Q)
+        delta = (gob * ob).sum(-1).unsqueeze(1)  # (HG, 1, Q) = rowsum(dP * P)
         gst = gpt.sub_(delta).mul_(pt)  # dS^T
-        gq = torch.bmm(gst.transpose(1, 2), kb)  # (GH, Q, hd)
-        gk = torch.bmm(gst, qb)  # (GH, K, hd)
-        gv = torch.bmm(pt, gob)  # (GH, K, hd)
-        gqa[bk.q_off:bk.q_off + G * Q].view(G, Q, H, hd).copy_(gq.view(G, H, Q, hd).transpose(1, 2))
-        gkv = gkva[bk.k_off:bk.k_off + G * K].view(G, K, 2, H, hd)
-        gkv[:, :, 0].copy_(gk.view(G, H, K, hd).transpose(1, 2))
-        gkv[:, :, 1].copy_(gv.view(G, H, K, hd).transpose(1, 2))
-    gq_tok = gqa.index_select(0, plan.inv)  # every token is in exactly one query slot (or keyless)
-    gkv_tok = gy.new_zeros(T, 2 * D).index_add_(0, plan.k_idx, gkva)
-    return gq_tok, gkv_tok
+        torch.bmm(gst.transpose(1, 2), kb, out=gq[rq].view(H * G, Q, hd))
+        torch.bmm(gst, qb, out=gk[rk].view(H * G, K, hd))
+        torch.bmm(pt, gob, out=gv[rk].view(H * G, K, hd))
+    gq_hm = gq.index_select(0, out_rows)  # each (head, token) has one query slot (or none)
+    gk_hm = gy_hm.new_zeros(H * T1, hd).index_add_(0, k_rows, gk)
+    gv_hm = gy_hm.new_zeros(H * T1, hd).index_add_(0, k_rows, gv)
+    return gq_hm.view(H, T1 - 1, hd), gk_hm.view(H, T1, hd), gv_hm.view(H, T1, hd)
 
 
 # ----------------------------------------------------------------------------- attention sublayer
@@ -132,27 +175,30 @@ class _AttentionSublayer(torch.autograd.Function):
         w_in = torch.cat([w_qkv, w_gate]) if w_gate is not None else w_qkv  # (3d or 4d, d)
         w_in_n = w_in * w_norm  # pre-norm gain folded into the input projection
         z = torch.mm(xh, w_in_n.t())  # (T, 3d | 4d)
-        q, k = z[:, :d].view(T, H, hd), z[:, d:2 * d].view(T, H, hd)
-        kv = x.new_empty(T, 2, H, hd)
+        q, k, v = (z[:, i * d:(i + 1) * d].view(T, H, hd) for i in range(3))
+        q_hm, k_hm, v_hm = (_head_major(x, T, H, hd) for _ in range(3))
+        tok = lambda buf: buf[:, :T].transpose(0, 1)  # noqa: E731  (T, H, hd) view of a head-major buffer
         if qk_w is not None:
             rq, rk = _rstd(q, eps), _rstd(k, eps)
             qh = q * rq
-            qn = qh * (qk_w[0, 0] * qk_w[1, 0] * scale)
-            torch.mul(k, rk, out=kv[:, 0])
+            torch.mul(qh, qk_w[0, 0] * qk_w[1, 0] * scale, out=tok(q_hm))
+            torch.mul(k, rk, out=tok(k_hm))
         else:
             rq = rk = qh = None
-            qn = q * scale
-            kv[:, 0].copy_(k)
-        kv[:, 1].copy_(z[:, 2 * d:3 * d].view(T, H, hd))
-        y, att = _attend_forward(qn, kv, plan)  # (T, d)
-        if w_gate is not None:
+            torch.mul(q, scale, out=tok(q_hm))
+            tok(k_hm).copy_(k)
+        tok(v_hm).copy_(v)
+        y_hm, att = _attend_forward(q_hm, k_hm, v_hm, plan)  # (H*T, hd)
+        y = y_hm.view(H, T, hd).transpose(0, 1)  # (T, H, hd) view
+        if w_gate is not None:  # gate 2 sigmoid(W_g h): the sigmoid here, the 2 in the output weight
             sg = torch.sigmoid(z[:, 3 * d:])
-            yg = y * sg
-            yg.mul_(2.0)
+            yg = x.new_empty(T, d)
+            torch.mul(y, sg.view(T, H, hd), out=yg.view(T, H, hd))
+            w_out = w_proj * 2.0
         else:
-            sg, yg = None, y
-        out = torch.addmm(x, yg, w_proj.t())
-        ctx.save_for_backward(x, xh, rstd, w_in, w_in_n, w_norm, w_proj, qk_w, qh, rq, kv, rk, y, sg, yg)
+            sg, yg, w_out = None, y.reshape(T, d), w_proj
+        out = torch.addmm(x, yg, w_out.t())
+        ctx.save_for_backward(xh, rstd, w_in, w_in_n, w_norm, w_out, qk_w, qh, rq, k_hm, rk, y_hm, sg, yg)
         ctx.att, ctx.plan, ctx.H, ctx.scale = att, plan, H, scale
         ctx.has_gate = w_gate is not None
         return out
@@ -160,38 +206,40 @@ class _AttentionSublayer(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
-        x, xh, rstd, w_in, w_in_n, w_norm, w_proj, qk_w, qh, rq, kv, rk, y, sg, yg = ctx.saved_tensors
-        T, d = x.shape
+        xh, rstd, w_in, w_in_n, w_norm, w_out, qk_w, qh, rq, k_hm, rk, y_hm, sg, yg = ctx.saved_tensors
+        T, d = xh.shape
         H, hd = ctx.H, d // ctx.H
+        tok = lambda buf: buf[:, :T].transpose(0, 1)  # noqa: E731
         g_proj = torch.mm(g.t(), yg)  # (d, d)
-        gyg = torch.mm(g, w_proj)  # (T, d)
-        gz = x.new_empty(T, w_in.shape[0])
         if ctx.has_gate:
-            # yg = 2 y s: dy = 2 s gyg; d(gate logit) = 2 y gyg s (1 - s)
-            t = gyg * y
-            t.mul_(2.0)
+            g_proj.mul_(2.0)
+        gyg = torch.mm(g, w_out)  # (T, d)
+        gz = xh.new_empty(T, w_in.shape[0])
+        gy_hm = _head_major(xh, T, H, hd)
+        if ctx.has_gate:  # yg = y s: dy = s gyg, d(gate logit) = y gyg s (1 - s)
+            y = y_hm.view(H, T, hd).transpose(0, 1)
+            t = torch.mul(gyg.view(T, H, hd), y).view(T, d)
             torch.ops.aten.sigmoid_backward.grad_input(t, sg, grad_input=gz[:, 3 * d:])
-            gy = gyg.mul_(sg).mul_(2.0)
+            torch.mul(gyg.view(T, H, hd), sg.view(T, H, hd), out=tok(gy_hm))
         else:
-            gy = gyg
-        gqn, gkv = _attend_backward(gy, ctx.plan, ctx.att, H)
-        gqn = gqn.view(T, H, hd)
-        gkv = gkv.view(T, 2, H, hd)
+            tok(gy_hm).copy_(gyg.view(T, H, hd))
+        gq_hm, gk_hm, gv_hm = _attend_backward(gy_hm, ctx.plan, ctx.att)
         gq = gz[:, :d].view(T, H, hd)
         gk = gz[:, d:2 * d].view(T, H, hd)
+        gqn = gq_hm.transpose(0, 1)  # (T, H, hd) view
         g_qk = None
         if qk_w is not None:
             c = qk_w[0, 0] * qk_w[1, 0]
-            gc = (gqn * qh).sum((0, 1)) * ctx.scale  # d loss / d (wq wk), (hd,)
             if ctx.needs_input_grad[5]:
+                gc = (gqn * qh).sum((0, 1)).mul_(ctx.scale)  # d loss / d (wq wk)
                 g_qk = torch.stack([gc * qk_w[1, 0], gc * qk_w[0, 0]])[:, None, :]
-            gqh = gqn.mul_(c * ctx.scale)
-            gq.copy_(_rms_norm_backward(gqh, qh, rq))
-            gk.copy_(_rms_norm_backward(gkv[:, 0], kv[:, 0], rk))
+            gqh = gqn * (c * ctx.scale)
+            _rms_norm_backward(gqh, qh, rq, out=gq)
+            _rms_norm_backward(tok(gk_hm), tok(k_hm), rk, out=gk)
         else:
             torch.mul(gqn, ctx.scale, out=gq)
-            gk.copy_(gkv[:, 0])
-        gz[:, 2 * d:3 * d].view(T, H, hd).copy_(gkv[:, 1])
+            gk.copy_(tok(gk_hm))
+        gz[:, 2 * d:3 * d].view(T, H, hd).copy_(tok(gv_hm))
         g_in_n = torch.mm(gz.t(), xh)  # (3d | 4d, d)
         gxh = torch.mm(gz, w_in_n)  # (T, d)
         g_in = g_in_n * w_norm
