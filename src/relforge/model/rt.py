@@ -212,8 +212,9 @@ class RelationalTransformer(nn.Module):
         loss reads nothing else, so the last block runs feature attention only on the rows of
         targets, their child rows and the parents of both, neighbor attention only on target rows
         and their children, and the FFN, output norm and decoders only on target cells. Same loss
-        and gradients as the full forward. Sparse attention only; with other implementations, or
-        when the needed tokens are most of the batch (many masked targets), it runs the full forward.
+        and gradients as the full forward. Sparse attention only (other implementations run the full
+        forward); when the needed tokens are most of the batch (many masked targets), only the last
+        block's FFN, the output norm and the decoders are restricted to the target cells.
         """
         node = batch["node_idx"]
         B, S = node.shape
@@ -225,8 +226,19 @@ class RelationalTransformer(nn.Module):
         x = self.embed(batch, ctx.sel)  # (T, d)
         sel = ctx.sel
         if tail is None:
-            for block in self.blocks:
+            # targets_only with many targets: the last block's attention runs on every token, its FFN
+            # (and the output norm and decoders) still only on the target cells, the only ones read
+            ffn_idx = None
+            if targets_only and ctx.impl == "sparse" and self.blocks:
+                ffn_idx = torch.nonzero(batch["is_target"].reshape(-1)[sel]).flatten()
+            for block in (self.blocks if ffn_idx is None else self.blocks[:-1]):
                 x = block(x, ctx)
+            if ffn_idx is not None:
+                last = self.blocks[-1]
+                for k in ATTN_KINDS:
+                    x = last.attend(k, x, ctx)
+                x = last.feed_forward(x[ffn_idx])
+                sel = sel[ffn_idx]
         else:
             for block in self.blocks[:-1]:
                 x = block(x, ctx)
