@@ -258,33 +258,35 @@ def attention_sublayer(x, w_norm, w_qkv, w_gate, w_proj, qk_w, plan, n_heads: in
 
 # ----------------------------------------------------------------------------- feed-forward sublayer
 class _FFNSublayer(torch.autograd.Function):
+    # the two halves of W1|W3 are separate (T, F) products: each under glibc's largest reusable
+    # allocation (32 MB), where one (T, 2F) product is mapped and faulted in afresh at every call
     @staticmethod
     def forward(ctx, x, w_norm, w13, w2, eps):
         F_ = w2.shape[1]
         rstd = _rstd(x, eps)
         xh = x * rstd
         w13_n = w13 * w_norm
-        ag = torch.mm(xh, w13_n.t())  # (T, 2F)
-        a, gt = ag[:, :F_], ag[:, F_:]
+        a = torch.mm(xh, w13_n[:F_].t())  # (T, F)
+        gt = torch.mm(xh, w13_n[F_:].t())
         s = torch.nn.functional.silu(a)
         h = s * gt
         out = torch.addmm(x, h, w2.t())
-        ctx.save_for_backward(xh, rstd, w13, w13_n, w_norm, w2, ag, s, h)
+        ctx.save_for_backward(xh, rstd, w13, w13_n, w_norm, w2, a, gt, s, h)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
-        xh, rstd, w13, w13_n, w_norm, w2, ag, s, h = ctx.saved_tensors
+        xh, rstd, w13, w13_n, w_norm, w2, a, gt, s, h = ctx.saved_tensors
         F_ = w2.shape[1]
-        a, gt = ag[:, :F_], ag[:, F_:]
         g_w2 = torch.mm(g.t(), h)  # (d, F)
         gh = torch.mm(g, w2)  # (T, F)
-        gag = torch.empty_like(ag)
-        torch.mul(gh, s, out=gag[:, F_:])
-        torch.ops.aten.silu_backward.grad_input(gh.mul_(gt), a, grad_input=gag[:, :F_])
-        g13_n = torch.mm(gag.t(), xh)  # (2F, d)
-        gxh = torch.mm(gag, w13_n)
+        gg = gh * s
+        ga = torch.ops.aten.silu_backward.grad_input(gh.mul_(gt), a, grad_input=gh)
+        g13_n = w13.new_empty(w13.shape)
+        torch.mm(ga.t(), xh, out=g13_n[:F_])
+        torch.mm(gg.t(), xh, out=g13_n[F_:])
+        gxh = torch.mm(ga, w13_n[:F_]).addmm_(gg, w13_n[F_:])
         g13 = g13_n * w_norm
         g_norm = (g13_n * w13).sum(0)
         gx = _rms_norm_backward(gxh, xh, rstd).add_(g)
