@@ -13,17 +13,22 @@ The two functions here compute the **same math** in fewer passes:
 - the pre-norm gain is folded into the next weight matrix (``W (x̂ ⊙ w) = (W ⊙ w) x̂``; its gradient
   comes from the matrix-sized gradient, not from a token-sized pass);
 - one matmul for q, k, v and the gate; the residual is added by the output matmul (``addmm``);
-- QK-norm writes normalised queries (with the attention scale and both gains folded into the
-  queries' gain, see ``RelationalAttention``) and keys into preallocated buffers;
+- QK-norm writes normalised queries (the attention scale and both gains folded into the queries'
+  gain, as ``RelationalAttention`` does), keys and values straight into head-major (H, T+1, hd)
+  buffers whose last row is zero, so each bucket's (head, group) matrices are one row gather away
+  (padded slots read the zero row) and no layout copy surrounds the batched matmuls;
 - attention over each bucket of groups (see ``relforge.model.attention._group_plan``) is two batched
   matmuls and a softmax over the key axis, laid out keys-first so that the softmax reduces over a
   strided axis with contiguous queries (vectorised even with a handful of keys); the backward is
-  the textbook softmax-attention gradient on the saved probabilities;
+  the textbook softmax-attention gradient on the saved probabilities, written by ``bmm(out=...)``
+  into the gradient buffers and gathered / scattered back to tokens once;
 - weight gradients use transposed operands directly (no transposed copies).
 
-These run only on float32 CPU tensors outside autocast with the sparse engine (see ``enabled``);
-everywhere else the plain modules run. ``tests/model/test_fused.py`` checks forward and gradients
-against the plain path.
+The attention sublayer runs on float32 CPU activations outside autocast with the sparse engine,
+the FFN sublayer on float32 CPU activations outside autocast with any engine (see ``enabled``);
+everywhere else (CUDA, autocast, other dtypes, ``disabled()``) the plain modules run.
+``tests/model/test_fused.py`` checks forward and gradients against the plain modules and against a
+literal dense transcription of the math.
 """
 from __future__ import annotations
 
@@ -105,7 +110,7 @@ def _head_major_index(plan, n_tok: int, n_heads: int):
 
 
 def _head_major(t: torch.Tensor, T: int, H: int, hd: int) -> torch.Tensor:
-    """A (H, T+1, hd) buffer with a zero row T; returns it and its (T, H, hd) view of rows < T."""
+    """A new (H, T+1, hd) buffer (dtype and device of ``t``) whose row T of every head is zero."""
     buf = t.new_empty(H, T + 1, hd)
     buf[:, T].zero_()
     return buf
@@ -139,7 +144,7 @@ def _attend_forward(q_hm, k_hm, v_hm, plan):
 
 def _attend_backward(gy_hm, plan, saved):
     """Gradients of :func:`_attend_forward` for the head-major output gradient ``gy_hm`` (H, T+1, hd)
-    (zero row T): head-major (H*T+…) gradients of queries (H*T, hd), keys and values (H, T+1, hd)."""
+    (zero row T): head-major gradients of the queries (H, T, hd), keys and values (H, T+1, hd)."""
     H, T1, hd = gy_hm.shape
     q_rows, k_rows, out_rows = _head_major_index(plan, T1 - 1, H)
     qg, kg, vg, og, probs = saved

@@ -9,7 +9,8 @@ References:
 Reads top to bottom like nanoGPT's model.py: the blocks (RMSNorm, attention, SwiGLU FFN, Block),
 then the model (embedding, trunk, decoders, loss). How attention is computed under the relational
 masks (dense / sparse / flex, the per-batch plans) is the engine in ``relforge.model.attention``;
-the CPU kernels with custom autograd are in ``relforge.model.kernels``.
+the CPU kernels with custom autograd are in ``relforge.model.kernels``, the fused float32 CPU sublayers
+the blocks use when they can (same math, fewer passes over memory) in ``relforge.model.fused``.
 
 A batch is a dict of tensors (the contract is ``relforge.batch``; see also
 ``relforge.model.testing.synthetic_batch``): ``node_idx`` [B,S] local row id (-1 pad), ``f2p`` [B,S,5] local ids
