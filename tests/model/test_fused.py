@@ -33,7 +33,7 @@ def _step(m, b, use_fused: bool, **kw):
 
 
 @pytest.mark.parametrize("gate,qk_norm", [(True, True), (False, True), (True, False), (False, False)])
-def test_fused_model_matches_plain_modules(gate, qk_norm):
+def test_fused_model_matches_plain_modules(gate, qk_norm, core):
     b = add_masks(synthetic_batch(3, 256, seed=11, d_text=D_TEXT, pad_frac=0.1), 0.3, 0, 0)
     m = _perturbed(preset("small", d_text=D_TEXT, n_blocks=2, attn_gate=gate, qk_norm=qk_norm, attention="sparse"))
     o_f, l_f, g_f = _step(m, b, True)
@@ -61,8 +61,15 @@ def test_fused_training_step_matches_plain_with_many_targets():
         assert float((g_t[n] - g_p[n]).abs().max()) <= 1e-4 * scale, n
 
 
+@pytest.fixture(params=["numba", "bmm"])
+def core(request, monkeypatch):
+    """Both grouped-attention cores of the fused sublayer: numba loops (default) and batched matmuls."""
+    monkeypatch.setattr(fused, "CORE", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("kind", ["col", "feat", "nbr"])
-def test_fused_attention_sublayer_matches_reference_math(kind):
+def test_fused_attention_sublayer_matches_reference_math(kind, core):
     """One sublayer against a literal transcription of the math on dense masks (no shared code)."""
     b = synthetic_batch(2, 128, seed=4, d_text=D_TEXT, pad_frac=0.2)
     ctx = AttentionContext(b, "sparse", 2)
@@ -117,3 +124,18 @@ def test_fused_path_is_used_and_can_be_disabled():
         fused.attention_sublayer = orig
     assert n_fused == 3 * len(m.blocks) and len(calls) == n_fused
     assert not fused.enabled(torch.zeros(2, 2, dtype=torch.float64))
+
+
+def test_numba_core_is_the_default_and_threads_follow_torch():
+    assert fused.CORE == "numba"
+    import numba
+
+    b = synthetic_batch(1, 64, seed=0, d_text=D_TEXT)
+    m = RelationalTransformer(preset("tiny", d_text=D_TEXT, attention="sparse"))
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        m(b)
+        assert numba.get_num_threads() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(n)

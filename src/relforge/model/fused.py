@@ -17,7 +17,11 @@ The two functions here compute the **same math** in fewer passes:
   gain, as ``RelationalAttention`` does), keys and values straight into head-major (H, T+1, hd)
   buffers whose last row is zero, so each bucket's (head, group) matrices are one row gather away
   (padded slots read the zero row) and no layout copy surrounds the batched matmuls;
-- attention over each bucket of groups (see ``relforge.model.attention._group_plan``) is two batched
+- the grouped attention itself runs as numba loops over each group's token lists
+  (``relforge.model._attn_numba``: no padding, no gathered copies; heads in parallel on torch's
+  thread count, numba's own ``workqueue`` thread pool unless the user chose a threading layer);
+  the batched-matmul core is the fallback (``CORE = "bmm"``), tested against it: there, attention
+  over each bucket of groups (see ``relforge.model.attention._group_plan``) is two batched
   matmuls and a softmax over the key axis, laid out keys-first so that the softmax reduces over a
   strided axis with contiguous queries (vectorised even with a handful of keys); the backward is
   the textbook softmax-attention gradient on the saved probabilities, written by ``bmm(out=...)``
@@ -33,10 +37,21 @@ literal dense transcription of the math.
 from __future__ import annotations
 
 import contextlib
+import threading
 
+import numpy as np
 import torch
 
 _ENABLED = True
+
+try:  # numba is a dependency; the batched-matmul core below stays as the fallback and the reference
+    import numba as _numba
+
+    from relforge.model import _attn_numba
+except Exception:  # pragma: no cover
+    _numba = _attn_numba = None
+
+CORE = "numba" if _attn_numba is not None else "bmm"  # grouped-attention core of the sublayer
 
 
 def enabled(x: torch.Tensor) -> bool:
@@ -109,6 +124,67 @@ def _head_major_index(plan, n_tok: int, n_heads: int):
     return res
 
 
+def _group_lists(plan):
+    """``plan``'s groups as token lists (CSR, numpy int64, cached on the plan): the real query
+    tokens and the real key tokens of every group, groups in bucket order."""
+    cache = plan.__dict__.get("_csr")
+    if cache is not None:
+        return cache
+    n_q = plan.q_idx.numel()
+    hit = torch.zeros(n_q + 1, dtype=torch.bool)
+    hit[plan.inv.cpu()] = True
+    q_idx, k_idx = plan.q_idx.cpu(), plan.k_idx.cpu()
+    qn, kn, qt, kt = [], [], [], []
+    for bk in plan.buckets:
+        q_ok = hit[bk.q_off:bk.q_off + bk.G * bk.Q].view(bk.G, bk.Q)
+        k_ok = (torch.ones(bk.G, bk.K, dtype=torch.bool) if bk.k_mask is None
+                else bk.k_mask.cpu().reshape(bk.G, bk.K))
+        qn.append(q_ok.sum(1))
+        kn.append(k_ok.sum(1))
+        qt.append(q_idx[bk.q_off:bk.q_off + bk.G * bk.Q][q_ok.flatten()])
+        kt.append(k_idx[bk.k_off:bk.k_off + bk.G * bk.K][k_ok.flatten()])
+    cat = lambda xs: torch.cat(xs) if xs else torch.zeros(0, dtype=torch.long)  # noqa: E731
+    ptr = lambda n: torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(cat(n), 0)])  # noqa: E731
+    res = tuple(a.numpy().astype(np.int64) for a in (ptr(qn), cat(qt), ptr(kn), cat(kt)))
+    plan.__dict__["_csr"] = res
+    return res
+
+
+_NUMBA_LOCK = threading.Lock()  # numba's workqueue thread pool takes one parallel call at a time
+
+
+def _numba_threads():
+    """numba's threads follow torch's intra-op thread count (``torch.set_num_threads``)."""
+    _numba.set_num_threads(max(1, min(torch.get_num_threads(), _numba.config.NUMBA_NUM_THREADS)))
+
+
+def _attend_forward_numba(q_hm, k_hm, v_hm, plan):
+    """:func:`_attend_forward` by the numba loops: (H*T, hd) output, no padding, no gathers."""
+    H, T1, hd = q_hm.shape
+    T = T1 - 1
+    out = q_hm.new_zeros(H, T, hd)
+    lse = q_hm.new_empty(H, T)
+    lists = _group_lists(plan)
+    with _NUMBA_LOCK:
+        _numba_threads()
+        _attn_numba.attend_forward(q_hm.numpy(), k_hm.numpy(), v_hm.numpy(), *lists, out.numpy(), lse.numpy())
+    return out.view(H * T, hd), ("numba", q_hm, k_hm, v_hm, out, lse)
+
+
+def _attend_backward_numba(gy_hm, plan, saved):
+    """:func:`_attend_backward` by the numba loops."""
+    _, q_hm, k_hm, v_hm, out, lse = saved
+    H, T1, hd = gy_hm.shape
+    gq = gy_hm.new_zeros(H, T1 - 1, hd)
+    gk, gv = gy_hm.new_zeros(H, T1, hd), gy_hm.new_zeros(H, T1, hd)
+    lists = _group_lists(plan)
+    with _NUMBA_LOCK:
+        _numba_threads()
+        _attn_numba.attend_backward(q_hm.numpy(), k_hm.numpy(), v_hm.numpy(), out.numpy(), lse.numpy(),
+                                    gy_hm.numpy(), *lists, gq.numpy(), gk.numpy(), gv.numpy())
+    return gq, gk, gv
+
+
 def _head_major(t: torch.Tensor, T: int, H: int, hd: int) -> torch.Tensor:
     """A new (H, T+1, hd) buffer (dtype and device of ``t``) whose row T of every head is zero."""
     buf = t.new_empty(H, T + 1, hd)
@@ -139,7 +215,7 @@ def _attend_forward(q_hm, k_hm, v_hm, plan):
         pt = st.div_(st.sum(1, keepdim=True))  # P^T
         torch.bmm(pt.transpose(1, 2), vb, out=og[rq].view(H * G, Q, hd))
         probs.append(pt)
-    return og.index_select(0, out_rows), (qg, kg, vg, og, probs)
+    return og.index_select(0, out_rows), ("bmm", qg, kg, vg, og, probs)
 
 
 def _attend_backward(gy_hm, plan, saved):
@@ -147,7 +223,7 @@ def _attend_backward(gy_hm, plan, saved):
     (zero row T): head-major gradients of the queries (H, T, hd), keys and values (H, T+1, hd)."""
     H, T1, hd = gy_hm.shape
     q_rows, k_rows, out_rows = _head_major_index(plan, T1 - 1, H)
-    qg, kg, vg, og, probs = saved
+    _, qg, kg, vg, og, probs = saved
     go = gy_hm.view(-1, hd).index_select(0, q_rows)  # padded query slots read the zero row
     gq = go.new_empty(go.shape[0] + 1, hd)
     gq[-1].zero_()
@@ -193,7 +269,8 @@ class _AttentionSublayer(torch.autograd.Function):
             torch.mul(q, scale, out=tok(q_hm))
             tok(k_hm).copy_(k)
         tok(v_hm).copy_(v)
-        y_hm, att = _attend_forward(q_hm, k_hm, v_hm, plan)  # (H*T, hd)
+        attend = _attend_forward_numba if CORE == "numba" else _attend_forward
+        y_hm, att = attend(q_hm, k_hm, v_hm, plan)  # (H*T, hd)
         y = y_hm.view(H, T, hd).transpose(0, 1)  # (T, H, hd) view
         if w_gate is not None:  # gate 2 sigmoid(W_g h): the sigmoid here, the 2 in the output weight
             sg = torch.sigmoid(z[:, 3 * d:])
@@ -228,7 +305,8 @@ class _AttentionSublayer(torch.autograd.Function):
             torch.mul(gyg.view(T, H, hd), sg.view(T, H, hd), out=tok(gy_hm))
         else:
             tok(gy_hm).copy_(gyg.view(T, H, hd))
-        gq_hm, gk_hm, gv_hm = _attend_backward(gy_hm, ctx.plan, ctx.att)
+        back = _attend_backward_numba if ctx.att[0] == "numba" else _attend_backward
+        gq_hm, gk_hm, gv_hm = back(gy_hm, ctx.plan, ctx.att)
         gq = gz[:, :d].view(T, H, hd)
         gk = gz[:, d:2 * d].view(T, H, hd)
         gqn = gq_hm.transpose(0, 1)  # (T, H, hd) view
