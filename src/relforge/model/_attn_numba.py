@@ -90,3 +90,73 @@ def attend_backward(q, k, v, out, lse, gout, qptr, qtok, kptr, ktok, gq, gk, gv)
                         gq[h, t, d] += ds * k[h, kt, d]
                         gk[h, kt, d] += ds * q[h, t, d]
                         gv[h, kt, d] += p * gout[h, t, d]
+
+
+_CHUNK = 64  # tokens per parallel work item of the elementwise kernels (fixed: results do not depend on threads)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def qk_norm_forward(z, H, eps, c, qh, rq, rk, q_hm, k_hm, v_hm):  # pragma: no cover (compiled)
+    """From z = [q | k | v | ...] (T, >= 3d): per-head rms of q and k (``rq``, ``rk`` (T, H): 1/rms),
+    ``qh`` = q * rq (T, H, hd), and the head-major attention inputs q_hm = qh * c, k_hm = k * rk,
+    v_hm = v ((H, T+1, hd), row T left alone)."""
+    T = z.shape[0]
+    hd = qh.shape[2]
+    d = H * hd
+    inv_hd = np.float32(1.0 / hd)
+    for ch in prange((T + _CHUNK - 1) // _CHUNK):
+        for t in range(ch * _CHUNK, min(T, (ch + 1) * _CHUNK)):
+            for h in range(H):
+                o = h * hd
+                ss = np.float32(0.0)
+                for e in range(hd):
+                    x = z[t, o + e]
+                    ss += x * x
+                r = np.float32(1.0) / np.float32(math.sqrt(ss * inv_hd + eps))
+                rq[t, h] = r
+                for e in range(hd):
+                    x = z[t, o + e] * r
+                    qh[t, h, e] = x
+                    q_hm[h, t, e] = x * c[e]
+                ss = np.float32(0.0)
+                for e in range(hd):
+                    x = z[t, d + o + e]
+                    ss += x * x
+                r = np.float32(1.0) / np.float32(math.sqrt(ss * inv_hd + eps))
+                rk[t, h] = r
+                for e in range(hd):
+                    k_hm[h, t, e] = z[t, d + o + e] * r
+                    v_hm[h, t, e] = z[t, 2 * d + o + e]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def qk_norm_backward(gq_hm, gk_hm, gv_hm, qh, rq, k_hm, rk, c, gz, gc_part):  # pragma: no cover (compiled)
+    """Backward of :func:`qk_norm_forward`: writes dL/dz[:, :3d] into ``gz`` and, per chunk of tokens,
+    sum over tokens and heads of dL/dq_hm * qh into ``gc_part`` (n_chunks, hd)."""
+    H, T, hd = gq_hm.shape[0], qh.shape[0], qh.shape[2]
+    d = H * hd
+    inv_hd = np.float32(1.0 / hd)
+    for ch in prange((T + _CHUNK - 1) // _CHUNK):
+        for e in range(hd):
+            gc_part[ch, e] = 0.0
+        for t in range(ch * _CHUNK, min(T, (ch + 1) * _CHUNK)):
+            for h in range(H):
+                o = h * hd
+                m = np.float32(0.0)
+                for e in range(hd):
+                    g = gq_hm[h, t, e]
+                    x = qh[t, h, e]
+                    gc_part[ch, e] += g * x
+                    m += g * c[e] * x
+                m *= inv_hd
+                r = rq[t, h]
+                for e in range(hd):
+                    gz[t, o + e] = (gq_hm[h, t, e] * c[e] - qh[t, h, e] * m) * r
+                m = np.float32(0.0)
+                for e in range(hd):
+                    m += gk_hm[h, t, e] * k_hm[h, t, e]
+                m *= inv_hd
+                r = rk[t, h]
+                for e in range(hd):
+                    gz[t, d + o + e] = (gk_hm[h, t, e] - k_hm[h, t, e] * m) * r
+                    gz[t, 2 * d + o + e] = gv_hm[h, t, e]

@@ -259,16 +259,24 @@ class _AttentionSublayer(torch.autograd.Function):
         q, k, v = (z[:, i * d:(i + 1) * d].view(T, H, hd) for i in range(3))
         q_hm, k_hm, v_hm = (_head_major(x, T, H, hd) for _ in range(3))
         tok = lambda buf: buf[:, :T].transpose(0, 1)  # noqa: E731  (T, H, hd) view of a head-major buffer
-        if qk_w is not None:
+        if qk_w is not None and CORE == "numba":  # one pass over z for QK-norm and the layout
+            qh, rq, rk = x.new_empty(T, H, hd), x.new_empty(T, H, 1), x.new_empty(T, H, 1)
+            c = (qk_w[0, 0] * qk_w[1, 0] * scale).detach()
+            with _NUMBA_LOCK:
+                _numba_threads()
+                _attn_numba.qk_norm_forward(z.numpy(), H, eps, c.numpy(), qh.numpy(), rq.view(T, H).numpy(),
+                                            rk.view(T, H).numpy(), q_hm.numpy(), k_hm.numpy(), v_hm.numpy())
+        elif qk_w is not None:
             rq, rk = _rstd(q, eps), _rstd(k, eps)
             qh = q * rq
             torch.mul(qh, qk_w[0, 0] * qk_w[1, 0] * scale, out=tok(q_hm))
             torch.mul(k, rk, out=tok(k_hm))
+            tok(v_hm).copy_(v)
         else:
             rq = rk = qh = None
             torch.mul(q, scale, out=tok(q_hm))
             tok(k_hm).copy_(k)
-        tok(v_hm).copy_(v)
+            tok(v_hm).copy_(v)
         attend = _attend_forward_numba if CORE == "numba" else _attend_forward
         y_hm, att = attend(q_hm, k_hm, v_hm, plan)  # (H*T, hd)
         y = y_hm.view(H, T, hd).transpose(0, 1)  # (T, H, hd) view
@@ -311,7 +319,18 @@ class _AttentionSublayer(torch.autograd.Function):
         gk = gz[:, d:2 * d].view(T, H, hd)
         gqn = gq_hm.transpose(0, 1)  # (T, H, hd) view
         g_qk = None
-        if qk_w is not None:
+        if qk_w is not None and ctx.att[0] == "numba":  # QK-norm backward and the layout in one pass
+            c = qk_w[0, 0] * qk_w[1, 0] * ctx.scale
+            gc_part = xh.new_empty((T + _attn_numba._CHUNK - 1) // _attn_numba._CHUNK, hd)
+            with _NUMBA_LOCK:
+                _numba_threads()
+                _attn_numba.qk_norm_backward(gq_hm.contiguous().numpy(), gk_hm.numpy(), gv_hm.numpy(), qh.numpy(),
+                                             rq.view(T, H).numpy(), k_hm.numpy(), rk.view(T, H).numpy(),
+                                             c.detach().numpy(), gz.numpy(), gc_part.numpy())
+            if ctx.needs_input_grad[5]:
+                gc = gc_part.sum(0).mul_(ctx.scale)  # d loss / d (wq wk)
+                g_qk = torch.stack([gc * qk_w[1, 0], gc * qk_w[0, 0]])[:, None, :]
+        elif qk_w is not None:
             c = qk_w[0, 0] * qk_w[1, 0]
             if ctx.needs_input_grad[5]:
                 gc = (gqn * qh).sum((0, 1)).mul_(ctx.scale)  # d loss / d (wq wk)
@@ -319,10 +338,11 @@ class _AttentionSublayer(torch.autograd.Function):
             gqh = gqn * (c * ctx.scale)
             _rms_norm_backward(gqh, qh, rq, out=gq)
             _rms_norm_backward(tok(gk_hm), tok(k_hm), rk, out=gk)
+            gz[:, 2 * d:3 * d].view(T, H, hd).copy_(tok(gv_hm))
         else:
             torch.mul(gqn, ctx.scale, out=gq)
             gk.copy_(tok(gk_hm))
-        gz[:, 2 * d:3 * d].view(T, H, hd).copy_(tok(gv_hm))
+            gz[:, 2 * d:3 * d].view(T, H, hd).copy_(tok(gv_hm))
         g_in_n = torch.mm(gz.t(), xh)  # (3d | 4d, d)
         gxh = torch.mm(gz, w_in_n)  # (T, d)
         g_in = g_in_n * w_norm
