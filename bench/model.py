@@ -16,8 +16,9 @@ float32, 2 torch threads, forward + backward + AdamW (lr 1e-4, wd 0.1):
 
   ``real``   what ``relforge train`` runs: ``add_masks(batch, --mask-rate)`` (default 0.3, the
              training default) and ``model(batch, targets_only=True)``. With ~30 % of the cells
-             as targets, the last-block pruning falls back to (nearly) the full forward.
-             **``ratio`` is this figure.**
+             as targets, the rows the targets read are most of the context: the last block's
+             attention runs on every token, its FFN, the output norm and the decoders on the
+             targets only. **``ratio`` is this figure.**
   ``pruned`` one target per context (mask rate 0, rt's objective): ``targets_only`` prunes the last
              block to the target cells and the rows they read.
   ``full``   ``model(batch)``: every cell predicted (no pruning), mask rate as ``real``.

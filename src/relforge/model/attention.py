@@ -86,6 +86,9 @@ class _GroupPlan:
     same_qk: bool  # query slots == key slots (column attention): one gather serves both
 
 
+QCLS_MIN = 2
+
+
 def _csr(seg_of: torch.Tensor, n_seg: int):
     """Tokens sorted by segment, segment lengths and start offsets."""
     order = torch.argsort(seg_of, stable=True)
@@ -117,7 +120,9 @@ def _group_plan(seg_of, n_seg, qs, ks, same_qk: bool = False) -> _GroupPlan:
     key_pos = torch.arange(total) - grp_start[grp]
 
     groups = torch.nonzero(nk > 0).flatten()
-    cls = torch.ceil(torch.log2(nk[groups].double())).long().clamp(min=3)  # groups of <= 8 keys share a bucket
+    # bucket by key count and query count (powers of two; groups of <= 8 keys, <= 4 queries share one)
+    cls = (torch.ceil(torch.log2(nk[groups].double())).long().clamp(min=3) * 64
+           + torch.ceil(torch.log2(lens[groups].double())).long().clamp(min=QCLS_MIN))
     buckets, q_parts, k_parts = [], [], []
     inv = torch.full((n_tok,), -1, dtype=torch.long)
     local = torch.full((n_seg,), -1, dtype=torch.long)

@@ -30,7 +30,7 @@ class _OneDNNLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gx = _ONEDNN_LINEAR(g, w.t(), None, "none", [], "")  # g @ w
         if ctx.needs_input_grad[1]:
-            gw = _ONEDNN_LINEAR(g.t(), x.t(), None, "none", [], "")  # g.T @ x
+            gw = torch.mm(g.t(), x)  # g.T @ x, transposed operand read in place (oneDNN would copy it)
         return gx, gw
 
 

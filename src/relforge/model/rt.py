@@ -9,7 +9,8 @@ References:
 Reads top to bottom like nanoGPT's model.py: the blocks (RMSNorm, attention, SwiGLU FFN, Block),
 then the model (embedding, trunk, decoders, loss). How attention is computed under the relational
 masks (dense / sparse / flex, the per-batch plans) is the engine in ``relforge.model.attention``;
-the CPU kernels with custom autograd are in ``relforge.model.kernels``.
+the CPU kernels with custom autograd are in ``relforge.model.kernels``, the fused float32 CPU sublayers
+the blocks use when they can (same math, fewer passes over memory) in ``relforge.model.fused``.
 
 A batch is a dict of tensors (the contract is ``relforge.batch``; see also
 ``relforge.model.testing.synthetic_batch``): ``node_idx`` [B,S] local row id (-1 pad), ``f2p`` [B,S,5] local ids
@@ -29,6 +30,7 @@ from relforge.batch import N_CELL_TYPES, CellType
 from relforge.errors import RelforgeError
 from relforge.model.attention import (ATTN_KINDS, HAS_FLEX, AttentionContext, _target_tail,  # noqa: F401 (re-exported)
                                       attention_masks)
+from relforge.model import fused
 from relforge.model.config import RTConfig
 from relforge.model.kernels import linear, rms_norm
 
@@ -100,10 +102,17 @@ class Block(nn.Module):
 
     def attend(self, kind: str, x, ctx: AttentionContext):
         """x + kind-attention(norm(x)): one pre-norm residual attention step."""
-        return x + self.attn[kind](self.norms[kind](x), ctx)
+        a, norm = self.attn[kind], self.norms[kind]
+        if ctx.impl == "sparse" and fused.enabled(x) and norm.eps == a.eps:  # same math, fewer passes
+            return fused.attention_sublayer(x, norm.weight, a.qkv.weight, None if a.gate is None else a.gate.weight,
+                                            a.proj.weight, a.qk_weight, ctx.plans[kind], a.n_heads, a.eps)
+        return x + a(norm(x), ctx)
 
     def feed_forward(self, x):
-        return x + self.ffn(self.norms["ffn"](x))
+        norm = self.norms["ffn"]
+        if fused.enabled(x) and x.shape[0] > 0:
+            return fused.ffn_sublayer(x, norm.weight, self.ffn.w13.weight, self.ffn.w2.weight, norm.eps)
+        return x + self.ffn(norm(x))
 
     def forward(self, x, ctx: AttentionContext):
         for k in ATTN_KINDS:
@@ -204,8 +213,9 @@ class RelationalTransformer(nn.Module):
         loss reads nothing else, so the last block runs feature attention only on the rows of
         targets, their child rows and the parents of both, neighbor attention only on target rows
         and their children, and the FFN, output norm and decoders only on target cells. Same loss
-        and gradients as the full forward. Sparse attention only; with other implementations, or
-        when the needed tokens are most of the batch (many masked targets), it runs the full forward.
+        and gradients as the full forward. Sparse attention only (other implementations run the full
+        forward); when the needed tokens are most of the batch (many masked targets), only the last
+        block's FFN, the output norm and the decoders are restricted to the target cells.
         """
         node = batch["node_idx"]
         B, S = node.shape
@@ -217,8 +227,19 @@ class RelationalTransformer(nn.Module):
         x = self.embed(batch, ctx.sel)  # (T, d)
         sel = ctx.sel
         if tail is None:
-            for block in self.blocks:
+            # targets_only with many targets: the last block's attention runs on every token, its FFN
+            # (and the output norm and decoders) still only on the target cells, the only ones read
+            ffn_idx = None
+            if targets_only and ctx.impl == "sparse" and self.blocks:
+                ffn_idx = torch.nonzero(batch["is_target"].reshape(-1)[sel]).flatten()
+            for block in (self.blocks if ffn_idx is None else self.blocks[:-1]):
                 x = block(x, ctx)
+            if ffn_idx is not None:
+                last = self.blocks[-1]
+                for k in ATTN_KINDS:
+                    x = last.attend(k, x, ctx)
+                x = last.feed_forward(x[ffn_idx])
+                sel = sel[ffn_idx]
         else:
             for block in self.blocks[:-1]:
                 x = block(x, ctx)
