@@ -409,7 +409,7 @@ def predict_cmd(
                                        help="first train the model N steps on the labelled rows before the cut-off"),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines",
                                    help="when scored, also score a constant and LightGBM on the same rows"),
-    threads: int = typer.Option(1, "--threads", help="torch CPU threads"),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: the model on one, text embedding on all cores)"),
     quiet: bool = typer.Option(False, "--quiet", help="no stage lines on stderr"),
 ):
     """Predict on your own database: fill a column (autocomplete) or a TOML forecast task."""

@@ -74,3 +74,17 @@ def test_minilm_precision_is_recorded_and_bf16_stays_close_to_fp32():
     assert np.min(np.sum(va * vb, axis=1)) > 0.999
     with pytest.raises(RelforgeError, match="precision"):
         MiniLMEmbedder(precision="fp16")
+
+
+def test_text_threads_override_nests_and_restores():
+    import torch
+
+    from relforge.tokenize import embed
+
+    before = torch.get_num_threads()
+    with embed.text_threads(3):
+        assert embed._TEXT_THREADS[-1] == 3
+        with embed.text_threads(0):
+            assert embed._TEXT_THREADS[-1] == embed.available_cores()
+        assert embed._TEXT_THREADS[-1] == 3
+    assert embed._TEXT_THREADS == [] and torch.get_num_threads() == before

@@ -15,11 +15,14 @@ from relforge.predict.userdb import load_user_db, write_frame
 
 def run_predict(db_path, *, out, table: str | None = None, target: str | None = None, taskfile=None,
                 checkpoint=None, embedder: str | None = None, holdout_after=None, ctx_len: int | None = None,
-                batch_size: int = 16, seed: int = 0, threads: int = 1, holdout_frac: float | None = None,
+                batch_size: int = 16, seed: int = 0, threads: int = 0, holdout_frac: float | None = None,
                 finetune_steps: int = 0, baselines: bool = True, progress=None, time_cols=None) -> dict:
     """The ``relforge predict`` command: load, (fine-tune,) predict, write ``out`` and, when scored,
     ``<out>.scores.json``; returns a summary dict (``line``: the model and baseline scores)."""
-    with torch_threads(threads):
+    from relforge.tokenize.embed import text_threads
+
+    # threads 0 (default): the small RT on one thread (more only spin), MiniLM on every core
+    with torch_threads(threads if threads > 0 else 1), text_threads(threads):
         return _run_predict(db_path, out=out, table=table, target=target, taskfile=taskfile, checkpoint=checkpoint,
                             embedder=embedder, holdout_after=holdout_after, ctx_len=ctx_len, batch_size=batch_size,
                             seed=seed, holdout_frac=holdout_frac, finetune_steps=finetune_steps, baselines=baselines,
