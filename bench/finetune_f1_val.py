@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
-    from predict_real import prepare
+    from predict_real import emit, prepare
     from relforge import finetune as FT
     from relforge.db.database import Database
     from relforge.predict.userdb import load_user_db
@@ -76,11 +75,7 @@ def main() -> None:
     rec = dict(cut=a.cut, steps=a.steps, lr=a.lr, batch=a.batch, share=a.share, targets=a.targets, model=r.metrics,
                finetune=r.finetune, constant=r.baselines["constant"]["r2"], lightgbm=r.baselines["lightgbm"]["r2"],
                wall_s=round(time.perf_counter() - t0, 1), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    line = json.dumps(rec)
-    print(line, flush=True)
-    if a.json:
-        with open(a.json, "a") as f:
-            f.write(line + "\n")
+    emit(rec, a.json)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,15 @@ def prepare(name: str, task: str, folder: Path, last: int | None = None) -> dict
     return kw
 
 
+def emit(rec: dict, path: str | None) -> None:
+    """Print ``rec`` as one JSON line; also append it to ``path`` when given."""
+    line = json.dumps(rec)
+    print(line, flush=True)
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="*", default=list(TASKS))
@@ -86,11 +95,7 @@ def main() -> None:
                        "finetune": r.get("finetune"), "line": r["line"], "wall_s": round(time.perf_counter() - t0, 1),
                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                        "load_avg": [round(x, 2) for x in os.getloadavg()]}
-                line = json.dumps(rec)
-                print(line, flush=True)
-                if a.json:
-                    with open(a.json, "a") as f:
-                        f.write(line + "\n")
+                emit(rec, a.json)
 
 
 if __name__ == "__main__":
