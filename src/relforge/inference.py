@@ -24,28 +24,9 @@ from relforge.errors import RelforgeError
 from relforge.metrics import mae, r2, roc_auc
 from relforge.model.checkpoint import ContextSettings
 from relforge.db.task import TaskType
+from relforge.settings import torch_threads  # noqa: F401 (the one home is settings; re-exported)
 from relforge.tokenize.embed import get_embedder
 from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-
-
-class torch_threads:
-    """Context manager: torch CPU threads set to ``n`` (restored on exit). Small RT models gain little
-    from more threads, and on shared cores extra threads spin and slow everything down."""
-
-    def __init__(self, n: int):
-        self.n = int(n)
-
-    def __enter__(self):
-        import torch
-
-        self.old = torch.get_num_threads()
-        torch.set_num_threads(max(1, self.n))
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-
-        torch.set_num_threads(self.old)
 
 
 _EMBEDDERS: dict = {}

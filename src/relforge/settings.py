@@ -1,4 +1,5 @@
-"""Where things are: the real-data folder and caches (overridable by environment variables)."""
+"""Where things are and what the process may use: the real-data folder and caches (overridable by
+environment variables), the CPU cores and torch's thread count."""
 from __future__ import annotations
 
 import os
@@ -47,3 +48,31 @@ def data_dir(override: str | Path | None = None, must_exist: bool = True) -> Pat
     if must_exist and not p.is_dir():
         raise RelforgeError(f"real-data folder not found: {str(p)!r} (set {DATA_ENV} or pass --data-dir)")
     return p
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class torch_threads:
+    """Context manager: torch CPU threads set to ``n`` (restored on exit). Small RT models gain little
+    from more threads, and on shared cores extra threads spin and slow everything down."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __enter__(self):
+        import torch
+
+        self.old = torch.get_num_threads()
+        torch.set_num_threads(max(1, self.n))
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.old)
