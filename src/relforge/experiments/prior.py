@@ -57,7 +57,7 @@ from relforge.generate.tasks import ForecastTaskConfig, forecast_tasks, seed_of
 from relforge.inference import embedder_for, torch_threads
 from relforge.model import checkpoint
 from relforge.tokenize.cells import build_cells, embed_store
-from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+from relforge.tokenize.sampler import CONTEXT_VERSION, ContextSampler, SamplerConfig
 from relforge.tokenize.store import CORPUS_INDEX, open_store, write_store
 from relforge.tokenize.tasks import resolve_task
 from relforge.train.config import TrainConfig
@@ -300,8 +300,9 @@ RUN_RESULT = "result.json"
 
 def _job_key(job: dict) -> dict:
     """What a finished run's result depends on: the benchmark config, the contender and the seed
-    (corpora and real stores are deterministic functions of the config)."""
-    return dict(cfg=job["cfg"], contender=job["contender"], seed=int(job["seed"]))
+    (corpora and real stores are deterministic functions of the config) and the sampler's context
+    rule (:data:`relforge.tokenize.sampler.CONTEXT_VERSION`)."""
+    return dict(cfg=job["cfg"], contender=job["contender"], seed=int(job["seed"]), context=CONTEXT_VERSION)
 
 
 def finished_run(job: dict) -> dict | None:

@@ -292,16 +292,24 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                         got += 1
                         if mark[c] != stamp:
                             pend, pdep, npend = _push(pend, pdep, npend, c, d + 1, ctr)
-        # rows of the seed's own task (forecast in-context examples), labels already known
+        # rows of the seed's own task (forecast in-context examples), labels already known: the
+        # entity's label history. The most recent ones, up to half of ``ctx_len`` cells, go on the
+        # priority stack (emitted before the entity's other children, which would otherwise crowd
+        # them out of the context); older ones join the next breadth-first bucket.
         if task_table >= 0 and seed_time != UNTIMED:
-            for i in range(p2t_ptr[node], p2t_ptr[node + 1]):
+            hist = 0
+            for i in range(p2t_ptr[node + 1] - 1, p2t_ptr[node] - 1, -1):  # newest first
                 c = p2t_child[i]
                 if node_table[c] != task_table:
                     continue
                 tc = node_time[c]
-                if tc == UNTIMED or tc > seed_time - delay:
+                if tc == UNTIMED or tc > seed_time - delay or mark[c] == stamp:
                     continue
-                if mark[c] != stamp:
+                nc_h = _row_cells(cell_ptr, cell_col, drop, False, c)
+                if hist + nc_h <= ctx_len // 2:
+                    hist += nc_h
+                    stack, sdep, sp = _push(stack, sdep, sp, c, d + 1, ctr)
+                else:
                     pend, pdep, npend = _push(pend, pdep, npend, c, d + 1, ctr)
     # ---- emit tokens, row by row
     for r in range(nrows):
