@@ -95,7 +95,11 @@ def test_labels_use_only_the_window(drawn):
             x = pd.to_numeric(bad.tables[spec["activity"]].df[spec["column"]], errors="coerce")
             bad.tables[spec["activity"]].df[spec["column"]] = np.where(where, x * 3.0 + 1000.0, x)
             got = task_frames(bad, spec, cut)["test"]
-            same = got.equals(base)
+            # labels are window sums of prefix sums: values far outside the window may move them by
+            # float rounding (1e-11 here), never by more
+            lab = task.target_col
+            same = got.drop(columns=lab).equals(base.drop(columns=lab)) and np.allclose(
+                got[lab].to_numpy(float), base[lab].to_numpy(float), rtol=1e-9, atol=1e-9)
             assert same != should_change, (task.name, should_change)
         return
     raise AssertionError("no task over a number column")
@@ -216,3 +220,43 @@ def test_split_periods_and_label_types(drawn):
                 assert set(np.unique(y)) == {0, 1}
             else:
                 assert y.std() > 0
+
+
+def _two_column_db(seed: int = 0):
+    """users <- events with ``skill`` (user mean + noise: an entity effect) and ``noise`` (none)."""
+    from relforge.db import Database, Table
+
+    rng = np.random.default_rng(seed)
+    n_u, n_e = 60, 3000
+    t0 = pd.Timestamp("2021-01-01")
+    users = pd.DataFrame({"user_id": np.arange(n_u)})
+    u = rng.integers(0, n_u, n_e)
+    level = rng.normal(0, 1, n_u)
+    events = pd.DataFrame({"event_id": np.arange(n_e), "user_id": u,
+                           "date": t0 + pd.to_timedelta(np.sort(rng.integers(0, 365 * 24, n_e)), unit="h"),
+                           "skill": level[u] + 0.5 * rng.normal(0, 1, n_e), "noise": rng.normal(0, 1, n_e)})
+    db = Database({"users": Table(users, "user_id", {}, None),
+                   "events": Table(events, "event_id", {"user_id": "users"}, "date", kind="activity")},
+                  t0 + pd.Timedelta(days=250), t0 + pd.Timedelta(days=300), "two-columns")
+    db.validate()
+    return db
+
+
+def test_entity_effect_prefers_columns_that_differ_between_entities():
+    """Column tasks are tried in an order weighted by the column's entity effect (measured before
+    the validation cut-off only): the entity-driven column wins most draws, a uniform order does not."""
+    from relforge.generate.tasks import _Candidate, entity_effect
+
+    db = _two_column_db()
+    eff = {c: entity_effect(db, _Candidate("mean", "users", "events", "user_id", c)) for c in ("skill", "noise")}
+    assert eff["skill"] > 0.7 and eff["noise"] < 0.05
+    # rows from the validation cut-off on do not inform the choice
+    late = db.tables["events"].df["date"] >= db.val_timestamp
+    db.tables["events"].df.loc[late, "noise"] = db.tables["events"].df.loc[late, "user_id"] * 10.0
+    assert entity_effect(db, _Candidate("mean", "users", "events", "user_id", "noise")) == eff["noise"]
+    picks = {}
+    for sig in (0.0, 1.0):
+        cfg = ForecastTaskConfig(n_tasks=1, kinds=("mean",), entity_signal=sig)
+        picks[sig] = [draw_forecast_tasks(db, s, cfg)[0][1]["column"] for s in range(40)]
+    share = {k: np.mean([c == "skill" for c in v]) for k, v in picks.items()}
+    assert share[1.0] >= 0.85 and 0.25 <= share[0.0] <= 0.75, share

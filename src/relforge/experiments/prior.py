@@ -218,6 +218,8 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
             log(f"{name}: this tree has no generator preset {spec['preset']!r}; using the current default config")
     if spec["source"] == "relforge":
         key += f"-{gcfg.hash()[:8]}"  # the config itself, so a changed preset never reuses old stores
+    if spec["forecast_tasks"]:  # and the task generator's settings, so changed defaults never reuse them
+        key += f"-f{forecast_config(cfg).hash()[:6]}"
     folder = work / "stores" / key
     if (folder / CORPUS_INDEX).is_file():
         meta = json.loads((folder / "prior_corpus.json").read_text())
@@ -249,7 +251,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     with fileio.atomic_dir(folder, overwrite=True) as tmp:
         names = []
         for db in dbs:
-            tasks = forecast_tasks(db, seed_of(db), ForecastTaskConfig(n_tasks=cfg.forecast_tasks)) \
+            tasks = forecast_tasks(db, seed_of(db), forecast_config(cfg)) \
                 if spec["forecast_tasks"] else []
             n_tasks += len(tasks)
             st = embed_store(build_cells(db, tasks, name=db.name), emb)
@@ -261,6 +263,11 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
         (tmp / CORPUS_INDEX).write_text(json.dumps({"format": "relforge-corpus", "stores": names}))
     log(f"{name}: {len(dbs)} databases, {meta['rows']} rows, {n_tasks} forecast tasks ({meta['seconds']} s)")
     return folder, {**rec, **meta}
+
+
+def forecast_config(cfg: PriorBenchConfig) -> ForecastTaskConfig:
+    """The synthetic forecast-task settings of the ``+tasks`` contenders."""
+    return ForecastTaskConfig(n_tasks=cfg.forecast_tasks)
 
 
 def _emb_key(embedder: str) -> str:
@@ -300,9 +307,11 @@ RUN_RESULT = "result.json"
 
 def _job_key(job: dict) -> dict:
     """What a finished run's result depends on: the benchmark config, the contender and the seed
-    (corpora and real stores are deterministic functions of the config) and the sampler's context
+    (corpora and real stores are deterministic functions of the config; the corpus folder's name
+    also carries the generator and forecast-task settings) and the sampler's context
     rule (:data:`relforge.tokenize.sampler.CONTEXT_VERSION`)."""
-    return dict(cfg=job["cfg"], contender=job["contender"], seed=int(job["seed"]), context=CONTEXT_VERSION)
+    return dict(cfg=job["cfg"], contender=job["contender"], seed=int(job["seed"]), context=CONTEXT_VERSION,
+                corpus=Path(job["stores"]).name)
 
 
 def finished_run(job: dict) -> dict | None:

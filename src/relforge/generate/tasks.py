@@ -71,6 +71,14 @@ class ForecastTaskConfig:
     ever_active_prob: float = 0.3  # share of tasks whose rows are every entity with any event before t
     quantile: tuple = (0.2, 0.8)  # threshold quantile range of "any" tasks on number columns
     min_train_rows: int = 20  # a task needs this many train rows and both classes / a spread of labels
+    entity_signal: float = 1.0  # column tasks are tried in an order weighted by (0.05 + entity effect) ** this; 0: uniform
+
+    def hash(self) -> str:
+        """Short content hash of the settings (for cache keys)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True, default=list).encode()).hexdigest()[:16]
 
     def validate(self) -> None:
         bad = [k for k in self.kinds if k not in KINDS]
@@ -86,6 +94,8 @@ class ForecastTaskConfig:
             raise RelforgeError(f"forecast tasks: lookback_windows must be 1 <= low <= high, got {self.lookback_windows}")
         if not 0 <= self.ever_active_prob <= 1 or not 0 < self.quantile[0] <= self.quantile[1] < 1:
             raise RelforgeError("forecast tasks: ever_active_prob in [0, 1], quantile range inside (0, 1)")
+        if not 0 <= self.entity_signal <= 10:
+            raise RelforgeError(f"forecast tasks: entity_signal must be in [0, 10], got {self.entity_signal}")
 
     def replace(self, **kw) -> "ForecastTaskConfig":
         return dataclasses.replace(self, **kw)
@@ -157,6 +167,33 @@ def candidates(db: Database, kinds=KINDS) -> list[_Candidate]:
                     elif ty == "boolean" and kind == "any":
                         out.append(_Candidate(kind, en, an, fk, c, True))
     return out
+
+
+def entity_effect(db: Database, c: _Candidate) -> float:
+    """Adjusted share of the variance of ``c.column`` that lies between entities (adjusted eta²,
+    clipped to [0, 1]) over the activity rows **before the validation cut-off**, so no validation
+    or test row informs which tasks are drawn. 0 for a candidate without a column."""
+    if c.column is None:
+        return 0.0
+    a = db.tables[c.activity]
+    early = (a.df[a.time_col] < db.val_timestamp).to_numpy(dtype=bool, na_value=False)
+    s = a.df[c.column][early]
+    x = s.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan) if c.is_flag \
+        else pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    code, _ = pd.factorize(a.df[c.fkey][early])
+    ok = np.isfinite(x) & (code >= 0)
+    x, code = x[ok], code[ok]
+    n, k = len(x), (int(code.max()) + 1 if len(code) else 0)
+    if n < 10 or k < 2 or n <= k:
+        return 0.0
+    sst = float(((x - x.mean()) ** 2).sum())
+    if sst <= 0:
+        return 0.0
+    cnt = np.bincount(code, minlength=k)
+    mean = np.bincount(code, weights=x, minlength=k) / np.maximum(cnt, 1)
+    ssw = float(((x - mean[code]) ** 2).sum())
+    k_used = int((cnt > 0).sum())
+    return float(np.clip(1.0 - (ssw / (n - k_used)) / (sst / (n - 1)), 0.0, 1.0))
 
 
 def _label_name(c: _Candidate) -> str:
@@ -262,7 +299,21 @@ def draw_forecast_tasks(db: Database, seed: int, cfg: ForecastTaskConfig | None 
     span = min(hi - db.test_timestamp, db.test_timestamp - db.val_timestamp)
     if span <= pd.Timedelta(seconds=1):
         return []
-    by_kind = {k: [cands[i] for i in rng.permutation(len(cands)) if cands[i].kind == k] for k in cfg.kinds}
+    # candidates in a weighted random order (exponential clocks: the smallest -log(u) / w goes
+    # first): a column whose values differ between entities (a driver's position, a user's rating)
+    # is tried before one that is noise around a common mean, as real tasks are chosen
+    w = np.ones(len(cands))
+    if cfg.entity_signal > 0:
+        eff = {}
+        for i, c in enumerate(cands):
+            if c.column is not None:
+                key = (c.activity, c.fkey, c.column, c.is_flag)
+                if key not in eff:
+                    eff[key] = entity_effect(db, c)
+                w[i] = (0.05 + eff[key]) ** cfg.entity_signal
+    clock = -np.log(1.0 - rng.random(len(cands))) / w
+    order = np.argsort(clock, kind="stable")
+    by_kind = {k: [cands[i] for i in order if cands[i].kind == k] for k in cfg.kinds}
     kinds = [k for k in np.asarray(cfg.kinds)[rng.permutation(len(cfg.kinds))] if by_kind[k]]
     out, names, tried = [], set(), 0
     while len(out) < cfg.n_tasks and any(by_kind[k] for k in kinds):
