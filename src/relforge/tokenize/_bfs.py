@@ -248,8 +248,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         rows, nrows = _take_row(node, rows, nrows, mark, local, stamp)
         if node == seed and n_peers > 0 and len(peers) > 0:
             before = nrows
-            plim = lim if task_table < 0 else seed_time - delay  # forecast peers: labels known by the seed's time
-            total, nrows, rows = _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, plim, seed_time, drop,
+            total, nrows, rows = _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop,
                                             has_drop, ctx_len, st, mark, local, pick, ctr, stamp, rows, nrows, total)
             npeer = nrows - before
         # parents first (LIFO stack, priority over children)

@@ -8,15 +8,15 @@ For a task (database, table, target column, split) and a seed row, a context hol
 2. then children breadth-first: each emitted row pushes its admissible children into the bucket
    of depth + 1 (at most ``max_bfs_width`` of them, drawn without replacement); a bucket is
    processed in uniformly random order before the next deeper one;
-   With ``peers`` > 0, up to that many of the task's *training* rows of the seed's table (target
-   visible: labelled in-context examples), drawn at random among those the temporal rule admits
-   (for a timed seed, among the ``4 * peers`` most recent of them, so that they track trends),
-   follow the seed row and use at most half of the budget. They are not expanded. For a forecast
-   task the peers are other entities' task rows whose label windows have closed by the seed's time
-   (cut-off + horizon <= seed time): they show the label's current level and spread, which the
-   entity's own history alone does not (without them, zero-shot regression predictions tracked the
-   history mean, correlation 0.9, with a per-model offset of 0.1-0.5 sd). RT has no such rows: its autocomplete contexts reach sibling rows only through a
-   shared parent, so the target column is often absent from the context;
+   With ``peers`` > 0 (autocomplete tasks), up to that many of the task's *training* rows of the
+   seed's table (target visible: labelled in-context examples), drawn at random among those the
+   temporal rule admits (for a timed seed, among the ``4 * peers`` most recent of them, so that
+   they track trends), follow the seed row and use at most half of the budget. They are not
+   expanded. RT has no such rows: its autocomplete contexts reach sibling rows only through a
+   shared parent, so the target column is often absent from the context. Forecast seeds get no
+   peers: other entities' closed labels, tried as peers (2026-12-04, prior benchmark, seed 0 of
+   two contenders), lowered the zero-shot AUROC of all four real classification tasks by 1-16;
+
    A forecast seed's **label history** (its entity's earlier rows of the same task, labels known
    by the seed's time) is not left to the random bucket: the most recent of them, up to half of
    ``ctx_len`` cells, go on the priority stack when the entity is emitted, so they enter the
@@ -66,8 +66,7 @@ _NO_PEERS = np.zeros(0, dtype=np.int64)
 #: version of the context rule; results that depend on what contexts hold (the prior benchmark's
 #: runs) record it. 2: a forecast seed's label history (its entity's earlier rows of the same task)
 #: comes first, up to half of the context (1: in the breadth-first bucket with the other children).
-#: 3: forecast seeds get peers too (other entities' task rows with closed label windows).
-CONTEXT_VERSION = 3
+CONTEXT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ class SamplerConfig:
     batch_size: int = 32  # contexts per batch (per rank)
     seed: int = 0  # item order and context randomness
     shuffle: bool = True  # False: items in task order (evaluation)
-    peers: int = 0  # labelled training rows of the seed's table added after the seed (0: RT's contexts)
+    peers: int = 0  # autocomplete: labelled training rows of the seed's table added after the seed (0: RT's contexts)
 
     def validate(self) -> None:
         for k in ("ctx_len", "max_bfs_width", "batch_size"):

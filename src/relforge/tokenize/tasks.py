@@ -53,7 +53,7 @@ class SamplerTask:
     drop: np.ndarray
     task_table: int = -1
     label_delay_s: int = 0
-    peers: np.ndarray | None = None  # training rows with a target, sorted by time (in-context examples)
+    peers: np.ndarray | None = None  # autocomplete: training rows with a target, sorted by time (in-context examples)
 
     @property
     def n_seeds(self) -> int:
@@ -172,10 +172,8 @@ def resolve_task(store: CellStore, task: str | Task | dict, split: str = "train"
         seeds = a + np.nonzero(np.asarray(store["node_split"][a:b]) == SPLIT_IDS[split])[0]
         seeds = _with_target(store, seeds, tc)
         home = [ti, store.table_id(rec["entity_table"])]
-        train = a + np.nonzero(np.asarray(store["node_split"][a:b]) == SPLIT_IDS["train"])[0]
         out = SamplerTask(store, rec["name"], TaskKind.forecast, rec["task_type"], split, ti, tc, seeds,
-                          _drop_mask(store, rec.get("drop_cols", []), home), ti, int(rec.get("horizon_s", 0)),
-                          peers=by_time(store, _with_target(store, train, tc)))
+                          _drop_mask(store, rec.get("drop_cols", []), home), ti, int(rec.get("horizon_s", 0)))
     else:
         ti = store.table_id(rec["table"])
         tc = store.col_id(rec["table"], rec["target_col"])
