@@ -222,8 +222,9 @@ def test_split_periods_and_label_types(drawn):
                 assert y.std() > 0
 
 
-def _two_column_db(seed: int = 0):
-    """users <- events with ``skill`` (user mean + noise: an entity effect) and ``noise`` (none)."""
+def _two_column_db(seed: int = 0, rising: bool = True):
+    """users <- events with ``skill`` (user mean + noise: an entity effect), ``noise`` (none) and,
+    with ``rising``, ``rising`` (``skill`` on a strong time trend)."""
     from relforge.db import Database, Table
 
     rng = np.random.default_rng(seed)
@@ -235,6 +236,8 @@ def _two_column_db(seed: int = 0):
     events = pd.DataFrame({"event_id": np.arange(n_e), "user_id": u,
                            "date": t0 + pd.to_timedelta(np.sort(rng.integers(0, 365 * 24, n_e)), unit="h"),
                            "skill": level[u] + 0.5 * rng.normal(0, 1, n_e), "noise": rng.normal(0, 1, n_e)})
+    if rising:
+        events["rising"] = events["skill"] + 4.0 * np.arange(n_e) / n_e
     db = Database({"users": Table(users, "user_id", {}, None),
                    "events": Table(events, "event_id", {"user_id": "users"}, "date", kind="activity")},
                   t0 + pd.Timedelta(days=250), t0 + pd.Timedelta(days=300), "two-columns")
@@ -247,7 +250,7 @@ def test_entity_effect_prefers_columns_that_differ_between_entities():
     the validation cut-off only): the entity-driven column wins most draws, a uniform order does not."""
     from relforge.generate.tasks import _Candidate, entity_effect
 
-    db = _two_column_db()
+    db = _two_column_db(rising=False)
     eff = {c: entity_effect(db, _Candidate("mean", "users", "events", "user_id", c)) for c in ("skill", "noise")}
     assert eff["skill"] > 0.7 and eff["noise"] < 0.05
     # rows from the validation cut-off on do not inform the choice
@@ -256,7 +259,24 @@ def test_entity_effect_prefers_columns_that_differ_between_entities():
     assert entity_effect(db, _Candidate("mean", "users", "events", "user_id", "noise")) == eff["noise"]
     picks = {}
     for sig in (0.0, 1.0):
-        cfg = ForecastTaskConfig(n_tasks=1, kinds=("mean",), entity_signal=sig)
+        cfg = ForecastTaskConfig(n_tasks=1, kinds=("mean",), entity_signal=sig, drift_scale=0.0)
         picks[sig] = [draw_forecast_tasks(db, s, cfg)[0][1]["column"] for s in range(40)]
     share = {k: np.mean([c == "skill" for c in v]) for k, v in picks.items()}
     assert share[1.0] >= 0.85 and 0.25 <= share[0.0] <= 0.75, share
+
+
+def test_sum_and_mean_tasks_prefer_columns_whose_level_holds_still():
+    """Real regression labels sit on the entity's history (test mean - history mean ~ 0 on F1
+    position, MovieLens rating, Chinook spend); a column trending before the validation cut-off
+    would teach a drift, so sum / mean tasks are tried in an order weighted by exp(-drift / scale)."""
+    from relforge.generate.tasks import _Candidate, column_drift
+
+    db = _two_column_db()
+    d = {c: column_drift(db, _Candidate("mean", "users", "events", "user_id", c)) for c in ("skill", "rising")}
+    assert d["skill"] < 0.1 and d["rising"] > 1.0
+    share = {}
+    for scale in (0.0, 0.25):
+        cfg = ForecastTaskConfig(n_tasks=1, kinds=("mean",), drift_scale=scale)
+        cols = [draw_forecast_tasks(db, s, cfg)[0][1]["column"] for s in range(40)]
+        share[scale] = np.mean([c == "skill" for c in cols])
+    assert share[0.25] >= 0.9 and share[0.0] <= 0.8, share

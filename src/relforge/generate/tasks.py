@@ -72,6 +72,7 @@ class ForecastTaskConfig:
     quantile: tuple = (0.2, 0.8)  # threshold quantile range of "any" tasks on number columns
     min_train_rows: int = 20  # a task needs this many train rows and both classes / a spread of labels
     entity_signal: float = 1.0  # column tasks are tried in an order weighted by (0.05 + entity effect) ** this; 0: uniform
+    drift_scale: float = 0.25  # sum / mean tasks also by exp(-drift / this), drift in sd before val; 0: off
 
     def hash(self) -> str:
         """Short content hash of the settings (for cache keys)."""
@@ -94,6 +95,8 @@ class ForecastTaskConfig:
             raise RelforgeError(f"forecast tasks: lookback_windows must be 1 <= low <= high, got {self.lookback_windows}")
         if not 0 <= self.ever_active_prob <= 1 or not 0 < self.quantile[0] <= self.quantile[1] < 1:
             raise RelforgeError("forecast tasks: ever_active_prob in [0, 1], quantile range inside (0, 1)")
+        if self.drift_scale < 0:
+            raise RelforgeError(f"forecast tasks: drift_scale must be >= 0, got {self.drift_scale}")
         if not 0 <= self.entity_signal <= 10:
             raise RelforgeError(f"forecast tasks: entity_signal must be in [0, 10], got {self.entity_signal}")
 
@@ -194,6 +197,26 @@ def entity_effect(db: Database, c: _Candidate) -> float:
     ssw = float(((x - mean[code]) ** 2).sum())
     k_used = int((cnt > 0).sum())
     return float(np.clip(1.0 - (ssw / (n - k_used)) / (sst / (n - 1)), 0.0, 1.0))
+
+
+def column_drift(db: Database, c: _Candidate) -> float:
+    """How far ``c.column`` moved before the validation cut-off: |mean of the later half of its
+    rows - mean of the earlier half| in standard deviations (rows before ``val_timestamp`` only).
+    0 for a candidate without a column."""
+    if c.column is None:
+        return 0.0
+    a = db.tables[c.activity]
+    tt = a.df[a.time_col]
+    early = (tt < db.val_timestamp).to_numpy(dtype=bool, na_value=False)
+    x = pd.to_numeric(a.df[c.column][early], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    t = tt[early].astype("datetime64[ns]").to_numpy().view(np.int64)
+    ok = np.isfinite(x)
+    x, t = x[ok], t[ok]
+    if len(x) < 10 or not np.std(x) > 0:
+        return 0.0
+    x = x[np.argsort(t, kind="stable")]
+    h = len(x) // 2
+    return float(abs(x[h:].mean() - x[:h].mean()) / np.std(x))
 
 
 def _label_name(c: _Candidate) -> str:
@@ -311,6 +334,14 @@ def draw_forecast_tasks(db: Database, seed: int, cfg: ForecastTaskConfig | None 
                 if key not in eff:
                     eff[key] = entity_effect(db, c)
                 w[i] = (0.05 + eff[key]) ** cfg.entity_signal
+    if cfg.drift_scale > 0:  # and a level that holds still: real regression labels sit on their history
+        drift = {}
+        for i, c in enumerate(cands):
+            if c.kind in ("sum", "mean"):
+                key = (c.activity, c.column)
+                if key not in drift:
+                    drift[key] = column_drift(db, c)
+                w[i] *= np.exp(-drift[key] / cfg.drift_scale)
     clock = -np.log(1.0 - rng.random(len(cands))) / w
     order = np.argsort(clock, kind="stable")
     by_kind = {k: [cands[i] for i in order if cands[i].kind == k] for k in cfg.kinds}
