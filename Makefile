@@ -38,7 +38,7 @@ test-slow: $(STAMP)
 # The packaged zero-shot model: tiny RT pretrained on synthetic databases only (MiniLM embedder,
 # ~15 min on 2 CPU cores; docs/results.md "Zero-shot transfer" records its figures).
 default-model: $(STAMP)
-	$(PY) -m relforge.experiments.transfer --out src/relforge/assets/default_model.safetensors
+	$(PY) -m relforge.experiments.prior --default-model src/relforge/assets/default_model.safetensors --work out/default_model
 
 # Benchmarks against the anchors (plurel 1.1.0, relational-transformer 1.10.0; ../shared/anchors).
 # Each prepares its own inputs (the anchor venv, plurel databases in the bench cache) and prints

@@ -66,7 +66,7 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
     three real tasks: every test row is scored once, figures are finite, the JSON line is complete."""
     from relforge import realdata
 
-    cfg = QUICK.replace(contenders=("relforge-new", "relforge-default", "relforge-new+tasks"),
+    cfg = QUICK.replace(contenders=("relforge-new", "relforge-default", "relforge-new-autocomplete", "relforge-new-shuffled"),
                         reference="relforge-default", tasks=TASKS)
     res = run_prior_benchmark(cfg, work=tmp_path / "w", out=tmp_path / "o", log=lambda m: None)
     for key in TASKS:
@@ -76,7 +76,11 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
             assert r["tasks"][key]["n"] == r["tasks"][key]["n_test"] == n_test, (r["contender"], key)
             assert math.isfinite(r["tasks"][key]["value"])
     share = {r["contender"]: r["forecast_share"] for r in res["runs"]}
-    assert share["relforge-new"] == 0 and share["relforge-new+tasks"] == pytest.approx(cfg.task_share, abs=0.02)
+    assert share["relforge-new-autocomplete"] == 0 and share["relforge-new"] == pytest.approx(cfg.task_share, abs=0.02)
+    assert share["relforge-new-shuffled"] == share["relforge-new"]  # same corpus and mix, names shuffled
+    shuffle = {c: json.loads((tmp_path / "w" / "runs" / f"{c}-s0" / "train_config.json").read_text())["name_shuffle"]
+               for c in ("relforge-new", "relforge-new-shuffled")}
+    assert shuffle == {"relforge-new": 0.0, "relforge-new-shuffled": 1.0}
     line = json.loads(json.dumps(headline(res)))
     assert set(line["contenders"]) == set(cfg.contenders)
     for c in cfg.contenders:
@@ -91,7 +95,8 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
     # changed setting is a different run
     again = run_prior_benchmark(cfg, work=tmp_path / "w", log=lambda m: None)
     assert all(r.get("reused") for r in again["runs"]) and again["gain"] == res["gain"]
-    job = dict(cfg=cfg.replace(lr=cfg.lr * 2).to_dict(), contender="relforge-new", seed=0,
+    corpus = next((tmp_path / "w" / "stores").glob("relforge-v2-*-f*"))  # relforge-new's corpus (with tasks)
+    job = dict(cfg=cfg.replace(lr=cfg.lr * 2).to_dict(), contender="relforge-new", seed=0, stores=str(corpus),
                run_dir=str(tmp_path / "w" / "runs" / "relforge-new-s0"))
     assert finished_run(job) is None
     assert finished_run(dict(job, cfg=cfg.to_dict())) is not None
