@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""Does more synthetic data help on real tasks? The prior benchmark's run (same RT, token budget,
+real test sets) for one contender at several corpus sizes N: zero-shot metric and loss on the 7
+real tasks per N, mean and sd over training seeds (the scaling study's real-task curve).
+
+    python bench/prior_scaling.py --n 2,4,8,16,32 --seeds 0,1,2 --workers 2 --work out/prior_scaling
+
+Runs are the prior benchmark's (``relforge.experiments.prior.run_one``): resumable, one folder per
+(N, seed). The LAST line printed is one JSON object: per N the 7-task mean metric and the mean
+real-task loss (mean and sd over seeds).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    import numpy as np
+
+    from relforge.errors import RelforgeError
+    from relforge.experiments.prior import CONTENDERS, PriorBenchConfig, build_corpus_stores, real_stores, run_one
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", default="2,4,8,16,32", help="corpus sizes (databases)")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--contender", default="relforge-new-shuffled", help=f"one of {', '.join(CONTENDERS)}")
+    ap.add_argument("--work", default="out/prior_scaling")
+    ap.add_argument("--cache", default=None, help="tokenized real databases (default WORK/real)")
+    ap.add_argument("--workers", type=int, default=1)
+    a = ap.parse_args(argv)
+    try:
+        ns = sorted({int(x) for x in a.n.split(",") if x.strip()})
+        seeds = [int(x) for x in a.seeds.split(",") if x.strip()]
+        if a.contender not in CONTENDERS or not ns or min(ns) < 1 or not seeds:
+            raise RelforgeError(f"need a known contender ({', '.join(CONTENDERS)}), sizes >= 1 and seeds")
+        work = Path(a.work)
+        base = PriorBenchConfig(contenders=(a.contender,), reference=a.contender, seeds=tuple(seeds))
+        real = real_stores(base, Path(a.cache) if a.cache else work / "real", log=print)
+        jobs = []
+        for n in ns:
+            cfg = base.replace(n_dbs=n)
+            folder, _ = build_corpus_stores(a.contender, cfg, work, log=print)
+            jobs += [dict(contender=a.contender, seed=s, cfg=cfg.to_dict(), stores=str(folder), real=real, n=n,
+                          run_dir=str(work / "runs" / f"{a.contender}-n{n}-s{s}")) for s in seeds]
+    except (RelforgeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if a.workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=a.workers, mp_context=mp.get_context("spawn")) as ex:
+            runs = list(ex.map(run_one, jobs))
+    else:
+        runs = [run_one(j) for j in jobs]
+    out = {}
+    for j, r in zip(jobs, runs):
+        v = [t["value"] for t in r["tasks"].values()]
+        loss = [t.get("loss", float("nan")) for t in r["tasks"].values()]
+        out.setdefault(j["n"], []).append((float(np.mean(v)), float(np.mean(loss)), r["loss_last"]))
+        print(f"n {j['n']} seed {r['seed']}: 7-task mean {100 * np.mean(v):.1f}, real loss {np.mean(loss):.4f}, "
+              f"train loss {r['loss_last']}", flush=True)
+    line = {"contender": a.contender, "seeds": seeds, "tokens_per_run": runs[0]["tokens"], "n": {}}
+    for n, vals in sorted(out.items()):
+        m, lo, tl = (np.array(x) for x in zip(*vals))
+        sd = (lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else 0.0)
+        line["n"][str(n)] = dict(metric_mean=float(m.mean()), metric_sd=sd(m), real_loss=float(lo.mean()),
+                                 real_loss_sd=sd(lo), train_loss=float(tl.mean()))
+        print(f"| {n} | {100 * m.mean():.1f} ± {100 * sd(m):.1f} | {lo.mean():.4f} ± {sd(lo):.4f} | {tl.mean():.4f} |")
+    print(json.dumps(line, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
