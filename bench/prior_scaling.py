@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="out/prior_scaling")
     ap.add_argument("--cache", default=None, help="tokenized real databases (default WORK/real)")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--plot", default=None, help="write the two curves (metric, real-task loss vs N) to this PNG")
     a = ap.parse_args(argv)
     try:
         ns = sorted({int(x) for x in a.n.split(",") if x.strip()})
@@ -70,8 +71,36 @@ def main(argv=None) -> int:
         line["n"][str(n)] = dict(metric_mean=float(m.mean()), metric_sd=sd(m), real_loss=float(lo.mean()),
                                  real_loss_sd=sd(lo), train_loss=float(tl.mean()))
         print(f"| {n} | {100 * m.mean():.1f} ± {100 * sd(m):.1f} | {lo.mean():.4f} ± {sd(lo):.4f} | {tl.mean():.4f} |")
+    if a.plot:
+        plot(line, a.plot)
     print(json.dumps(line, sort_keys=True))
     return 0
+
+
+def plot(line: dict, path: str) -> None:
+    """7-task mean metric and mean real-task loss against N (log axis), mean ± sd over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = sorted(int(n) for n in line["n"])
+    pts = [line["n"][str(n)] for n in ns]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a1.errorbar(ns, [100 * p["metric_mean"] for p in pts], [100 * p["metric_sd"] for p in pts], marker="o", capsize=3)
+    a1.set(xscale="log", xlabel="pretraining databases N", ylabel="7-task mean (AUROC / R2, %)",
+           title="zero-shot on the real test sets")
+    a2.errorbar(ns, [p["real_loss"] for p in pts], [p["real_loss_sd"] for p in pts], marker="o", capsize=3, color="C1")
+    a2.set(xscale="log", xlabel="pretraining databases N", ylabel="mean real-task loss", title="real-task loss")
+    for ax in (a1, a2):
+        ax.minorticks_off()
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{line['contender']}, {line['tokens_per_run'] / 1e6:.0f} M tokens per run, seeds {line['seeds']}", fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
