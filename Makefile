@@ -9,7 +9,7 @@ EXTRAS ?= test,ray,text,baselines
 STAMP := $(VENV)/.relforge-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: all install demo test test-slow bench clean default-model
+.PHONY: all install demo test test-slow bench clean default-model prior-model
 
 all: test
 
@@ -38,7 +38,12 @@ test-slow: $(STAMP)
 # The packaged zero-shot model: tiny RT pretrained on synthetic databases only (MiniLM embedder,
 # ~15 min on 2 CPU cores; docs/results.md "Zero-shot transfer" records its figures).
 default-model: $(STAMP)
-	$(PY) -m relforge.experiments.prior --default-model src/relforge/assets/default_model.safetensors --work out/default_model
+	$(PY) -m relforge.experiments.transfer --out src/relforge/assets/default_model.safetensors
+
+# The new prior's model (issue 14): one prior-benchmark run of relforge-new-shuffled, seed 0, as a
+# predict-ready checkpoint (not packaged: see docs/results.md "Session 7").
+prior-model: $(STAMP)
+	$(PY) -m relforge.experiments.prior --out out/prior_model.safetensors --work out/prior_model
 
 # Benchmarks against the anchors (plurel 1.1.0, relational-transformer 1.10.0; ../shared/anchors).
 # Each prepares its own inputs (the anchor venv, plurel databases in the bench cache) and prints

@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--targets", type=int, default=0, help="1: mask the hidden cells as extra labels")
     ap.add_argument("--neval", type=int, default=2000)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--checkpoint", default=None, help="model to fine-tune (default: the packaged default model)")
     a = ap.parse_args()
     import torch
 
@@ -71,8 +72,10 @@ def main() -> None:
         tabs[n] = t
     db = Database(tabs, None, None, db.name, dict(db.meta))
     t0 = time.perf_counter()
-    r = AC.autocomplete(db, "results", "position", holdout_after=a.cut, finetune_steps=a.steps, baselines=True, seed=0)
-    rec = dict(cut=a.cut, steps=a.steps, lr=a.lr, batch=a.batch, share=a.share, targets=a.targets, model=r.metrics,
+    r = AC.autocomplete(db, "results", "position", holdout_after=a.cut, finetune_steps=a.steps, baselines=True, seed=0,
+                        checkpoint=a.checkpoint)
+    rec = dict(cut=a.cut, steps=a.steps, lr=a.lr, batch=a.batch, share=a.share, targets=a.targets,
+               checkpoint=a.checkpoint or "default", model=r.metrics,
                finetune=r.finetune, constant=r.baselines["constant"]["r2"], lightgbm=r.baselines["lightgbm"]["r2"],
                wall_s=round(time.perf_counter() - t0, 1), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     emit(rec, a.json)

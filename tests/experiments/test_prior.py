@@ -113,3 +113,18 @@ def test_bench_script_quick_with_plurel(tmp_path, real_data_dir):
     line = json.loads(r.stdout.strip().splitlines()[-1])
     assert set(line["contenders"]) == {"relforge-new", "relforge-default", "plurel"}
     assert line["gain"]["vs"] == "plurel" and math.isfinite(line["gain"]["mean"])
+
+
+def test_prior_model_is_a_predict_ready_benchmark_run(tmp_path):
+    """make_prior_model trains (or reuses) one benchmark run and saves it with its embedder and a
+    record, so predict can load it; no real data needed."""
+    from relforge.experiments.prior import make_prior_model
+    from relforge.model import checkpoint
+
+    cfg = QUICK.replace(tasks=TASKS)
+    rec = make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="relforge-new", log=lambda m: None)
+    ck = checkpoint.read(tmp_path / "m.safetensors")
+    assert ck.embedder["name"] == rec["embedder"]["name"] and ck.context.ctx_len == cfg.ctx_len
+    assert ck.info["contender"] == "relforge-new" and ck.info["steps"] == cfg.steps and ck.info["forecast_tasks"] > 0
+    again = make_prior_model(tmp_path / "m2.safetensors", tmp_path / "w", cfg, contender="relforge-new", log=lambda m: None)
+    assert again["train_s"] == rec["train_s"]  # the finished run was reused, not retrained
