@@ -35,9 +35,16 @@ tables are (``relforge.tokenize.cells.tokenize_database(db, tasks)``) and sample
 leak-free context rule (a task row's context holds rows up to its cut-off; other rows of the same
 task only once their window has closed).
 
-Which tasks a database gets is drawn from ``child(seed, "forecast-tasks")``; labels are computed
-with numpy (sorted event keys and prefix sums, no per-row Python), so the same database, seed and
-config give identical task tables.
+Which tasks a database gets is drawn from ``child(seed, "forecast-tasks")``, kinds round-robin,
+candidates of a kind in a weighted random order: a column task (any, sum, mean) by
+``(0.05 + entity effect) ** entity_signal`` (the adjusted share of the column's variance between
+entities), sum / mean tasks also by ``exp(-drift / drift_scale)`` (the column's level change),
+both measured on rows before the validation cut-off only. Real tasks target quantities that
+differ by entity and hold their level (F1 position, MovieLens rating); uniformly drawn synthetic
+ones mostly did not, and taught a zero-shot model to ignore the entity's history or to expect a
+drift (docs/results.md, prior benchmark, session 7). Labels are computed with numpy (sorted
+event keys and prefix sums, no per-row Python), so the same database, seed and config give
+identical task tables.
 """
 from __future__ import annotations
 
