@@ -35,3 +35,17 @@ def test_persistent_and_alternating_labels():
     assert p["rows"] == 200 and p["p1"] == 100.0 and p["pm"] == 100.0
     assert a["p1"] == 0.0 and a["pm"] < 50
     assert mod.persistence(_task(persist[:10])) is None  # too few rows to rank
+
+
+def test_regression_history_and_drift():
+    """Regression labels: an entity level plus noise is predicted by its history (R2 > 0, no
+    drift); the same labels shifted up at the test cut-off show the drift."""
+    mod = _module()
+    rng = np.random.default_rng(1)
+    level = rng.normal(0, 1, 300)[:, None]
+    y = level + 0.3 * rng.normal(0, 1, (300, 6))
+    steady = mod.persistence(_task(y))
+    assert steady["r2_pm"] > 50 and abs(steady["drift"]) < 0.1
+    shifted = y.copy()
+    shifted[:, -1] += 1.0
+    assert mod.persistence(_task(shifted))["drift"] > 0.8
