@@ -53,7 +53,10 @@ def main(argv=None) -> int:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=a.workers, mp_context=mp.get_context("spawn")) as ex:
+        from relforge.experiments.prior import die_with_parent
+
+        with ProcessPoolExecutor(max_workers=a.workers, mp_context=mp.get_context("spawn"),
+                                 initializer=die_with_parent) as ex:
             runs = list(ex.map(run_one, jobs))
     else:
         runs = [run_one(j) for j in jobs]

@@ -128,3 +128,18 @@ def test_prior_model_is_a_predict_ready_benchmark_run(tmp_path):
     assert ck.info["contender"] == "relforge-new" and ck.info["steps"] == cfg.steps and ck.info["forecast_tasks"] > 0
     again = make_prior_model(tmp_path / "m2.safetensors", tmp_path / "w", cfg, contender="relforge-new", log=lambda m: None)
     assert again["train_s"] == rec["train_s"]  # the finished run was reused, not retrained
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_benchmark_workers_die_with_their_parent():
+    """A worker whose parent is killed gets SIGTERM (so a killed benchmark leaves no workers
+    training into its run folders): a child runs the initializer and reports its death signal."""
+    code = ("import ctypes, signal\n"
+            "from relforge.experiments.prior import die_with_parent\n"
+            "assert die_with_parent()\n"
+            "sig = ctypes.c_int(0)\n"
+            "ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG\n"
+            "print(sig.value == int(signal.SIGTERM))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr[-500:]

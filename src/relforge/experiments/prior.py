@@ -437,6 +437,20 @@ def summarize(runs: list[dict], cfg: PriorBenchConfig) -> dict:
     return out
 
 
+def die_with_parent() -> bool:
+    """Worker initializer: ask Linux to send this process SIGTERM when its parent dies, so that
+    killing a benchmark does not leave its workers training into the run folders. Returns whether
+    the request was made (False off Linux)."""
+    import signal
+
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
 def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str | Path, cache: str | Path | None = None,
                         out: str | Path | None = None, workers: int = 1, anchors=None, log=print) -> dict:
     """Prepare the corpora and real stores, run every (contender, seed) pretraining + evaluation
@@ -463,7 +477,8 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                 initializer=die_with_parent) as ex:
             futs = [ex.submit(run_one, j) for j in jobs]
             for f in as_completed(futs):
                 runs.append(f.result())
