@@ -49,6 +49,8 @@ identical task tables.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,9 +85,6 @@ class ForecastTaskConfig:
 
     def hash(self) -> str:
         """Short content hash of the settings (for cache keys)."""
-        import hashlib
-        import json
-
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True, default=list).encode()).hexdigest()[:16]
 
     def validate(self) -> None:
@@ -179,6 +178,18 @@ def candidates(db: Database, kinds=KINDS) -> list[_Candidate]:
     return out
 
 
+def _floats(s: pd.Series, is_flag: bool) -> np.ndarray:
+    """A number or boolean column as float64, NaN where missing or not a number."""
+    if is_flag:
+        return s.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _before_val(db: Database, a) -> np.ndarray:
+    """Rows of activity table ``a`` timed before the database's validation cut-off (NaT: no)."""
+    return (a.df[a.time_col] < db.val_timestamp).to_numpy(dtype=bool, na_value=False)
+
+
 def entity_effect(db: Database, c: _Candidate) -> float:
     """Adjusted share of the variance of ``c.column`` that lies between entities (adjusted eta²,
     clipped to [0, 1]) over the activity rows **before the validation cut-off**, so no validation
@@ -186,10 +197,8 @@ def entity_effect(db: Database, c: _Candidate) -> float:
     if c.column is None:
         return 0.0
     a = db.tables[c.activity]
-    early = (a.df[a.time_col] < db.val_timestamp).to_numpy(dtype=bool, na_value=False)
-    s = a.df[c.column][early]
-    x = s.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan) if c.is_flag \
-        else pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    early = _before_val(db, a)
+    x = _floats(a.df[c.column][early], c.is_flag)
     code, _ = pd.factorize(a.df[c.fkey][early])
     ok = np.isfinite(x) & (code >= 0)
     x, code = x[ok], code[ok]
@@ -213,10 +222,9 @@ def column_drift(db: Database, c: _Candidate) -> float:
     if c.column is None:
         return 0.0
     a = db.tables[c.activity]
-    tt = a.df[a.time_col]
-    early = (tt < db.val_timestamp).to_numpy(dtype=bool, na_value=False)
-    x = pd.to_numeric(a.df[c.column][early], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    t = tt[early].astype("datetime64[ns]").to_numpy().view(np.int64)
+    early = _before_val(db, a)
+    x = _floats(a.df[c.column][early], False)
+    t = a.df[a.time_col][early].astype("datetime64[ns]").to_numpy().view(np.int64)
     ok = np.isfinite(x)
     x, t = x[ok], t[ok]
     if len(x) < 10 or not np.std(x) > 0:
@@ -242,9 +250,7 @@ def _frames(db: Database, c: _Candidate, horizon: pd.Timedelta, lookback: pd.Tim
     pos = np.where(t_ns == nat, -1, pos).astype(np.int64)
     ev = _Events(pos, t_ns)
     if c.column is not None:
-        s = a.df[c.column]
-        x = s.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan) if c.is_flag \
-            else pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        x = _floats(a.df[c.column], c.is_flag)
         has = np.isfinite(x)
         if c.kind == "any":
             hit = (x > 0.5) if c.is_flag else (x > threshold)
@@ -367,8 +373,8 @@ def draw_forecast_tasks(db: Database, seed: int, cfg: ForecastTaskConfig | None 
         threshold = None
         if c.kind == "any" and not c.is_flag:
             a = db.tables[c.activity]
-            early = a.df[c.column][a.df[a.time_col] < db.val_timestamp]
-            vals = pd.to_numeric(early, errors="coerce").dropna().to_numpy(dtype=np.float64)
+            vals = _floats(a.df[c.column][_before_val(db, a)], False)
+            vals = vals[~np.isnan(vals)]
             if len(vals) == 0:
                 continue
             threshold = float(np.quantile(vals, r.uniform(*cfg.quantile)))
