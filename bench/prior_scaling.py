@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from relforge.errors import RelforgeError
-    from relforge.experiments.prior import CONTENDERS, PriorBenchConfig, build_corpus_stores, real_stores, run_one
+    from relforge.experiments.prior import CONTENDERS, PriorBenchConfig, build_corpus_stores, real_stores, run_jobs
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", default="2,4,8,16,32", help="corpus sizes (databases)")
@@ -49,17 +49,7 @@ def main(argv=None) -> int:
     except (RelforgeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if a.workers > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        from relforge.experiments.prior import die_with_parent
-
-        with ProcessPoolExecutor(max_workers=a.workers, mp_context=mp.get_context("spawn"),
-                                 initializer=die_with_parent) as ex:
-            runs = list(ex.map(run_one, jobs))
-    else:
-        runs = [run_one(j) for j in jobs]
+    runs = run_jobs(jobs, a.workers)
     out = {}
     for j, r in zip(jobs, runs):
         v = [t["value"] for t in r["tasks"].values()]

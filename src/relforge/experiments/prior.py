@@ -371,7 +371,7 @@ def run_one(job: dict) -> dict:
               if '"train"' in line]
     model = checkpoint.load(out / "model.safetensors", attention=cfg.attention, device=cfg.device).model
     res = {}
-    for key in (cfg.tasks if job.get("real") else ()):  # no real stores: pretraining only (make_default_model)
+    for key in (cfg.tasks if job.get("real") else ()):  # no real stores: pretraining only (make_prior_model)
         dbn, tn = key.split("/")
         store = open_store(job["real"][dbn])
         st = resolve_task(store, tn, "test", ctx_len=cfg.ctx_len)
@@ -451,6 +451,29 @@ def die_with_parent() -> bool:
         return False
 
 
+def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
+    """:func:`run_one` for every job, ``workers`` at a time in spawned processes (each dies with
+    this one); results in job order. ``on_result(result)`` is called as each run finishes."""
+    if workers <= 1:
+        out = []
+        for j in jobs:
+            out.append(run_one(j))
+            if on_result:
+                on_result(out[-1])
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    out = [None] * len(jobs)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent) as ex:
+        futs = {ex.submit(run_one, j): i for i, j in enumerate(jobs)}
+        for f in as_completed(futs):
+            out[futs[f]] = f.result()
+            if on_result:
+                on_result(out[futs[f]])
+    return out
+
+
 def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str | Path, cache: str | Path | None = None,
                         out: str | Path | None = None, workers: int = 1, anchors=None, log=print) -> dict:
     """Prepare the corpora and real stores, run every (contender, seed) pretraining + evaluation
@@ -468,21 +491,7 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
     t_prep = time.perf_counter() - t0
     jobs = [dict(contender=c, seed=s, cfg=cfg.to_dict(), stores=str(corpora[c][0]), real=real,
                  run_dir=str(work / "runs" / f"{c}-s{s}")) for s in cfg.seeds for c in cfg.contenders]
-    runs = []
-    if workers == 1:
-        for j in jobs:
-            runs.append(run_one(j))
-            log(_run_line(runs[-1]))
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=die_with_parent) as ex:
-            futs = [ex.submit(run_one, j) for j in jobs]
-            for f in as_completed(futs):
-                runs.append(f.result())
-                log(_run_line(runs[-1]))
+    runs = run_jobs(jobs, workers, on_result=lambda r: log(_run_line(r)))
     runs.sort(key=lambda r: (cfg.contenders.index(r["contender"]), r["seed"]))
     res = summarize(runs, cfg)
     res.update(config=cfg.to_dict(), corpora={c: v[1] for c, v in corpora.items()}, runs=runs, workers=workers,
@@ -536,7 +545,7 @@ def headline(res: dict) -> dict:
 # ------------------------------------------------------------------------- the prior's model
 
 def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = PriorBenchConfig(), *,
-                       contender: str = "relforge-new-shuffled", seed: int = 0, log=print) -> dict:
+                     contender: str = "relforge-new-shuffled", seed: int = 0, log=print) -> dict:
     """Pretrain a model exactly as one prior-benchmark run of ``contender`` (same corpus, model
     size, token budget and seed; ``make prior-model``) and save it with the text embedder and a
     record of how it was made (safetensors), ready for ``relforge predict --checkpoint``. A
