@@ -135,8 +135,14 @@ def run_predict(db: Path, out: Path, extra: list[str]) -> dict:
     if p.returncode != 0:
         sys.exit(f"predict failed ({p.returncode}): {p.stderr[-3000:]}")
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_avg_after": [round(x, 2) for x in os.getloadavg()],
-            "stdout": p.stdout.strip().splitlines(), "stderr": p.stderr.strip().splitlines(),
-            "cmd": " ".join(["relforge", *cmd[3:]]).replace(str(db.parent), "$TMP")}
+            "stdout": _redact(p.stdout, db.parent).strip().splitlines(),
+            "stderr": _redact(p.stderr, db.parent).strip().splitlines(),
+            "cmd": _redact(" ".join(["relforge", *cmd[3:]]), db.parent)}
+
+
+def _redact(text: str, tmp) -> str:
+    """``text`` with this run's temporary folder written as ``$TMP`` (no machine paths in docs)."""
+    return text.replace(str(tmp), "$TMP")
 
 
 def main() -> None:
