@@ -437,21 +437,34 @@ def transfer_cmd(
     synth_dbs: Optional[int] = typer.Option(None, "--synth-dbs", help="synthetic databases for the synthetic checkpoint"),
     synth_steps: Optional[int] = typer.Option(None, "--synth-steps", help="synthetic pretraining steps"),
     real_steps: Optional[int] = typer.Option(None, "--real-steps", help="real (continued) pretraining steps per held-out db"),
-    eval_rows: Optional[int] = typer.Option(None, "--eval-rows", help="test rows per task"),
+    eval_rows: Optional[int] = typer.Option(None, "--eval-rows", help="test rows per task (0: the full test sets)"),
     embedder: Optional[str] = typer.Option(None, "--embedder", help="minilm or hash"),
     synthetic_checkpoint: Optional[str] = typer.Option(None, "--synthetic-checkpoint",
-                                                       help="reuse a synthetic checkpoint ('default': the packaged model)"),
+                                                       help="reuse a synthetic checkpoint ('default': the packaged model; "
+                                                            "'{seed}' in a path is replaced by the run's seed)"),
     lightgbm: Optional[bool] = typer.Option(None, "--lightgbm/--no-lightgbm", help="LightGBM baseline"),
+    peers: Optional[int] = typer.Option(None, "--peers", help="labelled peer rows per autocomplete training context"),
     seed: int = typer.Option(0, "--seed", help="seed of everything"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds: one run each (OUT/seed-<s>, "
+                                        "reused when finished), then mean ± sd over them"),
 ):
     """Zero-shot transfer table: Real only (leave-one-DB-out), Synth + Real, Synth only, and baselines."""
-    from relforge.experiments.transfer import QUICK, TransferConfig, run_transfer
+    from relforge.experiments.transfer import QUICK, TransferConfig, run_transfer, run_transfer_seeds
 
     cfg = QUICK if quick else TransferConfig()
     over = dict(preset=preset, ctx_len=ctx_len, batch_size=batch_size, synth_dbs=synth_dbs, synth_steps=synth_steps,
                 real_steps=real_steps, eval_rows=eval_rows, embedder=embedder, synthetic_checkpoint=synthetic_checkpoint,
-                lightgbm=lightgbm)
+                lightgbm=lightgbm, peers=peers)
     cfg = cfg.replace(seed=seed, **{k: v for k, v in over.items() if v is not None})
+    if seeds is not None:
+        try:
+            picked = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise RelforgeError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+        r = run_transfer_seeds(cfg, picked, out)
+        typer.echo(f"transfer table of {len(r['rows'])} tasks over {len(picked)} seeds in {r['seconds']:.0f} s: "
+                   f"{out / 'table.md'}, {out / 'results.json'}")
+        return
     r = run_transfer(cfg, out)
     typer.echo(f"transfer table of {len(r['rows'])} tasks in {r['seconds']:.0f} s: {out / 'table.md'}, {out / 'results.json'}")
 

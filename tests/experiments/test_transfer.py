@@ -70,3 +70,42 @@ def test_other_seed_other_table(runs, tmp_path):
 def test_cli_bad_config_one_line(tmp_path):
     r = CliRunner().invoke(app, ["transfer", "--out", str(tmp_path / "o"), "--quick", "--model", "huge"])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "huge" in r.stderr
+
+
+def test_seeds_join_runs_reuse_finished_ones_and_read_full_test_sets(runs, tmp_path):
+    """--seeds: one run per seed (a finished seed folder with the same config is reused, not
+    rerun), then mean ± sd per figure; eval_rows 0 scores every test row."""
+    import shutil
+
+    import numpy as np
+
+    from relforge import realdata
+    from relforge.experiments.transfer import run_transfer_seeds
+
+    logs = []
+    shutil.copytree(runs[2], tmp_path / "o" / "seed-0")  # TINY's seed-0 run, made by the fixture
+    r = run_transfer_seeds(TINY, [0, 1], tmp_path / "o", log=logs.append)
+    assert any("seed 0: reused" in m for m in logs) and any("seed 1: running" in m for m in logs)
+    one = {(x["db"], x["task"]): x for x in runs[0]["rows"]}
+    for row in r["rows"]:
+        for k in REGIMES:
+            v = row[k]["values"]
+            assert len(v) == 2 and v[0] == pytest.approx(one[(row["db"], row["task"])][k], nan_ok=True)
+            assert row[k]["mean"] == pytest.approx(np.mean(v), abs=1e-4, nan_ok=True)  # nan: one class in a subset
+            assert row[k]["sd"] == pytest.approx(np.std(v, ddof=1), abs=1e-4, nan_ok=True)
+    md = (tmp_path / "o" / "table.md").read_text()
+    assert "seeds 0, 1" in md and md.count("±") >= 3 * len(r["rows"]) and md.count("**mean**") == 2
+    again = run_transfer_seeds(TINY, [0, 1], tmp_path / "o", log=logs.append)
+    assert json.dumps(_strip(again), sort_keys=True) == json.dumps(_strip(r), sort_keys=True) and sum("reused" in m for m in logs) == 3  # nan-safe
+
+    full = run_transfer(TINY.replace(dbs=("chinook", "f1"), eval_rows=0, real_steps=0), None,
+                        cache_dir=tmp_path / "c", log=lambda *a: None)
+    for row in full["rows"]:
+        assert row["n"] == len(realdata.get_task(row["db"], row["task"]).splits["test"])
+
+
+def test_cli_bad_seeds_one_line(tmp_path):
+    r = CliRunner().invoke(app, ["transfer", "--out", str(tmp_path / "o"), "--quick", "--seeds", "0,x"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--seeds" in r.stderr
+    r = CliRunner().invoke(app, ["transfer", "--out", str(tmp_path / "o"), "--quick", "--seeds", "1,1"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "distinct" in r.stderr

@@ -75,7 +75,7 @@ class TransferConfig:
     synth_dbs: int = 6  # synthetic databases for the synthetic checkpoint
     synth_steps: int = 1200  # steps of synthetic pretraining
     real_steps: int = 300  # steps of real pretraining (Real only) and continued pretraining (Synth + Real)
-    eval_rows: int = 200  # test rows per task (seeded subset)
+    eval_rows: int = 200  # test rows per task (seeded subset); 0: the full test set
     embedder: str = "minilm"  # text/column-name embedder (must match the synthetic checkpoint's)
     seed: int = 0
     dbs: tuple = REAL_DBS  # real databases, each held out in turn
@@ -86,13 +86,17 @@ class TransferConfig:
     threads: int = 1  # torch CPU threads; small models gain little from more, and shared cores thrash with them
     mask_rate: float = 0.0  # extra masked cells per training context (the documented runs: 0)
     name_shuffle: float = 0.0  # share of training contexts with shuffled column names (the documented runs: 0)
+    peers: int = 0  # labelled rows of the seed's table per autocomplete training context (the prior models': 16)
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
             raise RelforgeError(f"unknown model preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        for k in ("ctx_len", "batch_size", "synth_dbs", "eval_rows"):
+        for k in ("ctx_len", "batch_size", "synth_dbs"):
             if getattr(self, k) < 1:
                 raise RelforgeError(f"transfer {k} must be >= 1, got {getattr(self, k)}")
+        for k in ("eval_rows", "peers"):
+            if getattr(self, k) < 0:
+                raise RelforgeError(f"transfer {k} must be >= 0, got {getattr(self, k)}")
         if not (0 <= self.mask_rate < 1 and 0 <= self.name_shuffle <= 1):
             raise RelforgeError(f"transfer mask_rate must be in [0, 1) and name_shuffle in [0, 1], got "
                                 f"{self.mask_rate!r}, {self.name_shuffle!r}")
@@ -115,7 +119,7 @@ class TransferConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["dbs"] = list(self.dbs)
-        for k in ("mask_rate", "name_shuffle"):
+        for k in ("mask_rate", "name_shuffle", "peers"):
             if not d[k]:
                 d.pop(k)  # results of runs before these options read the same
         return d
@@ -163,7 +167,7 @@ def train_steps(model, sampler, steps: int, *, lr: float, weight_decay: float = 
 
 def _sampler(tasks, cfg: TransferConfig, seed_key: str):
     s = int(child(cfg.seed, "sampler", seed_key).integers(2**31))
-    return ContextSampler(tasks, SamplerConfig(ctx_len=cfg.ctx_len, batch_size=cfg.batch_size, seed=s))
+    return ContextSampler(tasks, SamplerConfig(ctx_len=cfg.ctx_len, batch_size=cfg.batch_size, seed=s, peers=cfg.peers))
 
 
 def loss_summary(losses: list[float]) -> dict:
@@ -246,10 +250,10 @@ def real_train_tasks(stores: dict, held_out: str, cfg: TransferConfig) -> list:
 
 
 def eval_subset(task, store, split: str, n: int, seed: int):
-    """(SamplerTask restricted to a seeded subset of <= n seeds, frame row positions of those seeds)."""
+    """(SamplerTask restricted to a seeded subset of <= n seeds (``n`` 0: all), frame row positions of those seeds)."""
     st = resolve_task(store, task, split)
     rng = child(seed, "eval-subset", store.name, task.name, split)
-    keep = np.sort(rng.permutation(st.n_seeds)[:n])
+    keep = np.sort(rng.permutation(st.n_seeds)[:n] if n else np.arange(st.n_seeds))
     st = dataclasses.replace(st, seeds=np.asarray(st.seeds)[keep])
     a, _ = store.node_range(st.table)
     before = sum(len(task.splits[s]) for s in ("train", "val", "test")[: ("train", "val", "test").index(split)]
@@ -260,7 +264,7 @@ def eval_subset(task, store, split: str, n: int, seed: int):
 
 def evaluate_model(model, st, cfg: TransferConfig) -> tuple[np.ndarray, np.ndarray]:
     """(normalised truth, model outputs) at the seeds of ``st``, in seed order (``relforge.inference``)."""
-    o = predict_task(model, st, ContextSettings(ctx_len=cfg.ctx_len), batch_size=max(cfg.batch_size, 8), seed=cfg.seed)
+    o = predict_task(model, st, ContextSettings(ctx_len=cfg.ctx_len, peers=cfg.peers), batch_size=max(cfg.batch_size, 8), seed=cfg.seed)
     return o.target.astype(np.float64), o.pred
 
 
@@ -280,7 +284,8 @@ def pretrain_synthetic(cfg: TransferConfig, *, log=print) -> tuple[object, dict]
 
 
 def _load_synthetic(cfg: TransferConfig):
-    ck = checkpoint.load(None if cfg.synthetic_checkpoint == "default" else cfg.synthetic_checkpoint)
+    path = cfg.synthetic_checkpoint
+    ck = checkpoint.load(None if path == "default" else path.replace("{seed}", str(cfg.seed)))
     checkpoint.check_embedder(ck, cfg.embedder)
     if ck.model.config.attention != cfg.attention:
         ck.model.config = ck.model.config.replace(attention=cfg.attention)
@@ -383,6 +388,98 @@ def markdown(res: dict) -> str:
 def write_results(res: dict, out: str | Path) -> Path:
     """``OUT/results.json`` and ``OUT/table.md`` (:func:`markdown`), each written atomically."""
     return fileio.write_results(out, res, markdown(res))
+
+
+# ------------------------------------------------------------------------------- several seeds
+
+def _seed_result(cfg: TransferConfig, sub: Path) -> dict | None:
+    """A finished single-seed run in ``sub`` made with exactly ``cfg``, or None."""
+    try:
+        res = json.loads((sub / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return res if isinstance(res, dict) and res.get("config") == json.loads(json.dumps(cfg.to_dict())) else None
+
+
+def run_transfer_seeds(cfg: TransferConfig, seeds, out: str | Path, *, log=print) -> dict:
+    """:func:`run_transfer` once per seed (``OUT/seed-<s>/``; a finished seed with the same config
+    is reused, so seeds can run as separate processes and be joined by a last call), then the
+    mean and standard deviation (ddof 1) over seeds of every figure in ``OUT/results.json`` and
+    ``OUT/table.md``. The seed sets everything of a run: the real training order, model
+    initialisation, evaluation subset and, with ``{seed}`` in ``synthetic_checkpoint``, which
+    synthetic checkpoint (one per pretraining seed)."""
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise RelforgeError(f"transfer seeds must be distinct and at least one, got {seeds}")
+    out = Path(out)
+    t0 = time.perf_counter()
+    per_seed = []
+    for s in seeds:
+        c = cfg.replace(seed=s)
+        c.validate()
+        sub = out / f"seed-{s}"
+        res = _seed_result(c, sub)
+        if res is None:
+            log(f"seed {s}: running")
+            res = run_transfer(c, sub, log=log, cache_dir=out / "stores")
+        else:
+            log(f"seed {s}: reused {sub / 'results.json'}")
+        per_seed.append(res)
+    res = aggregate_seeds(per_seed, seeds)
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    fileio.write_results(out, res, markdown_seeds(res))
+    return res
+
+
+def aggregate_seeds(per_seed: list[dict], seeds: list[int]) -> dict:
+    """Rows of several single-seed results joined by (db, task): ``value`` lists per regime and
+    baseline, with their mean and sd (ddof 1)."""
+    figures = (*REGIMES, "constant", "lightgbm")
+    rows = []
+    for r0 in per_seed[0]["rows"]:
+        same = [next(r for r in res["rows"] if (r["db"], r["task"]) == (r0["db"], r0["task"])) for res in per_seed]
+        row = {k: r0[k] for k in ("db", "task", "task_type", "metric", "n")}
+        for k in figures:
+            if k in r0:
+                v = np.array([r[k] for r in same], dtype=float)
+                row[k] = dict(mean=round(float(v.mean()), 4), sd=round(float(v.std(ddof=1)) if len(v) > 1 else 0.0, 4),
+                              values=[round(float(x), 4) for x in v])
+        rows.append(row)
+    cfg = dict(per_seed[0]["config"])
+    cfg.pop("seed", None)
+    return dict(config=cfg, seeds=list(seeds), rows=rows, training=[r["training"] for r in per_seed],
+                seed_seconds=[r["seconds"] for r in per_seed])
+
+
+def markdown_seeds(res: dict) -> str:
+    """:func:`markdown` with mean ± sd over seeds; the gain is Synth + Real minus Real only per seed."""
+    base = [b for b in ("constant", "lightgbm") if any(b in r for r in res["rows"])]
+    head = ["Dataset", "Task", "Metric", "Real only", "Synth + Real", "Gain", "Synth only",
+            *[{"constant": "Majority / mean", "lightgbm": "LightGBM"}[b] for b in base], "n"]
+    lines = [f"Mean ± sd over seeds {', '.join(map(str, res['seeds']))}; AUROC / R2 in %.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
+
+    def ms(v):
+        v = 100 * np.asarray(v, dtype=float)
+        sd = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        return f"{'+' if v.mean() >= 0 else ''}{v.mean():.1f} ± {sd:.1f}"
+
+    for kind, title in (("roc_auc", "AUROC"), ("r2", "R2")):
+        rs = [r for r in res["rows"] if r["metric"] == kind]
+        if not rs:
+            continue
+        for r in rs:
+            gain = np.subtract(r["synth_real"]["values"], r["real_only"]["values"])
+            cells = [ms(r[k]["values"]).lstrip("+") for k in ("real_only", "synth_real")]
+            lines.append(f"| {r['db']} | {r['task']} | {title} | {cells[0]} | {cells[1]} | {ms(gain)} | "
+                         f"{ms(r['synth_only']['values']).lstrip('+')} | "
+                         + " | ".join(f"{100 * r[b]['mean']:.1f}" for b in base) + f" | {r['n']} |")
+        mean = {k: np.mean([r[k]["values"] for r in rs], axis=0) for k in (*REGIMES, *base)}  # per seed
+        gain = mean["synth_real"] - mean["real_only"]
+        lines.append(f"| **mean** | | {title} | {ms(mean['real_only']).lstrip('+')} | {ms(mean['synth_real']).lstrip('+')} | "
+                     f"{ms(gain)} | {ms(mean['synth_only']).lstrip('+')} | "
+                     + " | ".join(f"{100 * float(np.mean(mean[b])):.1f}" for b in base) + " | |")
+    return "\n".join(lines)
 
 
 def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, log=print) -> dict:
