@@ -78,7 +78,13 @@ CONTENDERS = {
     # ablations of relforge-new: no forecast tasks (autocomplete only), and every column name shuffled
     "relforge-new-autocomplete": dict(source="relforge", preset="v2", forecast_tasks=0, task_share=None),
     "relforge-new-shuffled": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg", name_shuffle=1.0),
+    # the shuffled variant pretrained without the extra masked cells (mask_rate 0): the candidate
+    # packaged model (extra masks cost fine-tuning quality; docs/results.md, session 7)
+    "relforge-new-shuffled-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
+                                         name_shuffle=1.0, mask_rate=0.0),
 }
+#: training settings a contender may set for itself (over the benchmark config's)
+TRAIN_OVERRIDES = ("name_shuffle", "mask_rate")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -356,8 +362,7 @@ def run_one(job: dict) -> dict:
     share = cfg.task_share if share == "cfg" else share
     if cfg.device == "cpu":
         torch.set_num_threads(cfg.threads)
-    if "name_shuffle" in CONTENDERS[name]:
-        cfg = cfg.replace(name_shuffle=CONTENDERS[name]["name_shuffle"])
+    cfg = cfg.replace(**{k: CONTENDERS[name][k] for k in TRAIN_OVERRIDES if k in CONTENDERS[name]})
     tcfg = _train_config(cfg, seed, share)
     t0 = time.perf_counter()
     sampler = training_sampler(job["stores"], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
