@@ -3,7 +3,7 @@ databases' autocomplete tasks (docs/results.md "Real databases").
 
 Each task's database (``relforge.realdata.load``, the task's leaky columns dropped as the task
 declares) is written to a temporary relforge folder and predicted as a user would with
-``relforge.predict.run_predict`` (the packaged default model, MiniLM, one torch thread):
+``relforge.predict.run_predict`` (the packaged default model or ``--checkpoint``, MiniLM, one torch thread):
 
 - timed tables (F1 ``results.position``, MovieLens ``ratings.rating``): ``--holdout-after`` the
   database's test timestamp (the task's test rows are scored; everything before trains), or with
@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="append the JSON lines to this file")
     ap.add_argument("--lr", type=float, default=None, help="fine-tuning peak lr (default: relforge.finetune.DEFAULTS)")
+    ap.add_argument("--checkpoint", default=None, help="model to predict with (default: the packaged default model)")
     ap.add_argument("--last", type=int, default=None,
                     help="timed tables: hold out the latest LAST labelled rows instead of the test split")
     a = ap.parse_args()
@@ -87,8 +88,8 @@ def main() -> None:
             for n in a.steps:
                 t0 = time.perf_counter()
                 r = run_predict(folder, out=Path(tmp) / "pred.csv", seed=a.seed, finetune_steps=n, threads=1,
-                                progress=Progress(), **kw)
-                rec = {"task": spec, "finetune_steps": n, "finetune_lr": finetune.DEFAULTS["lr"] if n else None,
+                                progress=Progress(), checkpoint=a.checkpoint, **kw)
+                rec = {"task": spec, "checkpoint": a.checkpoint or "packaged default", "finetune_steps": n, "finetune_lr": finetune.DEFAULTS["lr"] if n else None,
                        **{k: v for k, v in kw.items() if k.startswith("holdout")},
                        "rows": r["rows"], "model": r["metrics"], "constant": r["baselines"].get("constant"),
                        "lightgbm": r["baselines"].get("lightgbm"), "n_train": r["baselines"].get("n_train"),
