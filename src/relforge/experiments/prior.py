@@ -82,6 +82,9 @@ CONTENDERS = {
     # packaged model (extra masks cost fine-tuning quality; docs/results.md, session 7)
     "relforge-new-shuffled-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
                                          name_shuffle=1.0, mask_rate=0.0),
+    # and with names shuffled in half of the contexts only (the model also learns to read names)
+    "relforge-new-halfshuffled-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
+                                             name_shuffle=0.5, mask_rate=0.0),
 }
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate")
@@ -575,7 +578,8 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
                 forecast_tasks=int(rec.get("forecast_tasks", 0)), forecast_share=r["forecast_share"],
                 preset=cfg.preset, steps=r["steps"], tokens=r["tokens"], batch_size=cfg.batch_size, lr=cfg.lr,
                 seed=int(seed), loss_first=r["loss_first"], loss_last=r["loss_last"], train_s=r["train_s"],
-                command="make prior-model  # = python -m relforge.experiments.prior --out OUT")
+                command=f"python -m relforge.experiments.prior --out OUT --contender {contender} --seed {seed}"
+                + (f" --tokens {cfg.tokens}" if cfg.tokens != PriorBenchConfig.tokens else ""))
     emb = embedder_for(cfg.embedder).describe()
     checkpoint.save(out, ck.model, embedder=emb, info=info, context=ck.context)
     log(f"prior model: {contender} seed {seed}, {r['steps']} steps, loss {r['loss_first']} -> {r['loss_last']}, "
@@ -591,11 +595,15 @@ def main(argv=None) -> None:  # pragma: no cover - thin script wrapper (``make p
     ap.add_argument("--work", default="out/prior_model", help="corpus and run folder (reused)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--contender", default="relforge-new-shuffled", help=f"one of {', '.join(CONTENDERS)}")
+    ap.add_argument("--tokens", type=float, default=None, help=f"token budget (default {PriorBenchConfig.tokens:,})")
     a = ap.parse_args(argv)
     try:
         if a.contender not in CONTENDERS:
             raise RelforgeError(f"unknown contender {a.contender!r} (known: {', '.join(CONTENDERS)})")
-        rec = make_prior_model(a.out, a.work, contender=a.contender, seed=a.seed)
+        cfg = PriorBenchConfig() if a.tokens is None else PriorBenchConfig(tokens=int(a.tokens))
+        if cfg.tokens < 1:
+            raise RelforgeError(f"--tokens must be >= 1, got {a.tokens}")
+        rec = make_prior_model(a.out, a.work, cfg, contender=a.contender, seed=a.seed)
     except RelforgeError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
