@@ -104,3 +104,31 @@ def test_shuffled_names_are_a_function_of_seed_and_step():
     assert torch.equal(a1["col_id"], a2["col_id"]) and torch.equal(a1["col_emb"], a2["col_emb"])
     assert not torch.equal(shuffle_names(b, 1.0, seed=0, step=4)["col_emb"], shuffle_names(b, 1.0, 0, 3)["col_emb"])
     assert shuffle_names(b, 0.0, seed=0, step=3) is b
+
+
+def test_scoped_name_shuffle_renames_only_the_target_column_or_only_the_others():
+    """scope "target": the column of the masked cells gets a new name, every other column keeps
+    its own; scope "other": the reverse. New names avoid the names the context keeps."""
+    from relforge.model.attention import attention_masks
+    from relforge.train.masking import shuffle_names
+
+    b = synthetic_batch(8, 256, seed=4, d_text=16, pad_frac=0.1)
+    for scope in ("target", "other"):
+        s = shuffle_names(b, 1.0, seed=0, step=7, scope=scope)
+        m0, m1 = attention_masks(b), attention_masks(s)
+        assert all(torch.equal(m0[k], m1[k]) for k in m0)  # same columns, only names move
+        n_renamed = 0
+        for i in range(8):
+            real = ~b["is_padding"][i]
+            tgt_cols = set(b["col_id"][i][real & b["is_target"][i]].tolist())
+            ids0, e0 = _names(b, i)
+            ids1, e1 = _names(s, i)
+            renamed = ids0 != ids1
+            in_tgt = torch.tensor([c in tgt_cols for c in ids0.tolist()])
+            assert torch.equal(renamed, in_tgt if scope == "target" else ~in_tgt), (scope, i)
+            kept = {tuple(r.tolist()) for r in e0[~renamed]}
+            assert not any(tuple(r.tolist()) in kept for r in e1[renamed])  # no clash with a kept name
+            n_renamed += int(renamed.any())
+        assert n_renamed >= 6, (scope, n_renamed)
+    a, c = shuffle_names(b, 1.0, 0, 7, "target"), shuffle_names(b, 1.0, 0, 7, "target")
+    assert torch.equal(a["col_emb"], c["col_emb"]) and torch.equal(a["col_id"], c["col_id"])

@@ -82,12 +82,20 @@ CONTENDERS = {
     # packaged model (extra masks cost fine-tuning quality; docs/results.md, session 7)
     "relforge-new-shuffled-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
                                          name_shuffle=1.0, mask_rate=0.0),
+    # true names, no extra masks: the names-§4 reference for relforge-new-shuffled-nomask
+    "relforge-new-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg", mask_rate=0.0),
+    # where the true names cost (docs/results.md, session 8): only the target column's name
+    # shuffled in every context (the forecast label, the autocompleted column), or all names but its
+    "relforge-new-nomask-shuffled-target": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
+                                                mask_rate=0.0, name_shuffle=1.0, name_scope="target"),
+    "relforge-new-nomask-shuffled-other": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
+                                               mask_rate=0.0, name_shuffle=1.0, name_scope="other"),
     # and with names shuffled in half of the contexts only (the model also learns to read names)
     "relforge-new-halfshuffled-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
                                              name_shuffle=0.5, mask_rate=0.0),
 }
 #: training settings a contender may set for itself (over the benchmark config's)
-TRAIN_OVERRIDES = ("name_shuffle", "mask_rate")
+TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -116,6 +124,7 @@ class PriorBenchConfig:
     mask_rate: float = 0.3
     peers: int = 16
     name_shuffle: float = 0.0
+    name_scope: str = "all"  # which columns a shuffled context renames (relforge.train.masking.NAME_SCOPES)
     max_bfs_width: int = 128
     task_share: float = 0.3  # forecast share of the contenders with forecast tasks
     forecast_tasks: int = 4  # synthetic forecast tasks per database of those contenders
@@ -147,6 +156,8 @@ class PriorBenchConfig:
             raise RelforgeError(f"training seeds must be distinct and non-empty, got {list(self.seeds)}")
         if not 0 <= self.task_share <= 1:
             raise RelforgeError(f"task share must be in [0, 1], got {self.task_share}")
+        if self.name_scope not in ("all", "target", "other"):
+            raise RelforgeError(f"name_scope must be all, target or other, got {self.name_scope!r}")
         if not self.device.startswith(("cpu", "cuda")):
             raise RelforgeError(f"device must be cpu or cuda[:i], got {self.device!r}")
 
@@ -156,6 +167,8 @@ class PriorBenchConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["steps"] = self.steps
+        if d["name_scope"] == "all":
+            d.pop("name_scope")  # run keys of runs before this option read the same
         return json.loads(json.dumps(d, default=list))
 
 
@@ -313,7 +326,8 @@ def real_stores(cfg: PriorBenchConfig, cache: Path, *, log=print) -> dict:
 def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
     return TrainConfig(preset=cfg.preset, attention=cfg.attention, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
-                       mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, task_share=task_share, seed=seed,
+                       mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope,
+                       task_share=task_share, seed=seed,
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 

@@ -41,6 +41,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max gradient norm (spec §3)
     mask_rate: float = 0.3  # share of other number/datetime/boolean cells also masked per context (0: seed target only, as RT)
     name_shuffle: float = 0.0  # share of training contexts given column names drawn from the batch's other columns
+    name_scope: str = "all"  # which columns of those contexts are renamed: all, target (its column only), other
     amp: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU; "off"; "bf16"
     compile: bool = False  # torch.compile the model (CUDA; slow to start on CPU)
     seed: int = 0  # weight init and item order
@@ -72,6 +73,8 @@ class TrainConfig:
             raise RelforgeError(f"TrainConfig.mask_rate must be in [0, 1), got {self.mask_rate!r}")
         if not 0 <= self.name_shuffle <= 1:
             raise RelforgeError(f"TrainConfig.name_shuffle must be in [0, 1], got {self.name_shuffle!r}")
+        if self.name_scope not in ("all", "target", "other"):
+            raise RelforgeError(f"TrainConfig.name_scope must be all, target or other, got {self.name_scope!r}")
         if self.task_share is not None and not 0 <= self.task_share <= 1:
             raise RelforgeError(f"TrainConfig.task_share must be in [0, 1] or None, got {self.task_share!r}")
         if self.amp not in ("auto", "off", "bf16"):

@@ -45,13 +45,26 @@ def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
     return out
 
 
-def shuffle_names(batch: dict, rate: float, seed: int, step: int) -> dict:
+#: which columns of a picked context get new names: all, only the target's (the column of the
+#: masked cells: the forecast label or the autocompleted column), or all but the target's
+NAME_SCOPES = ("all", "target", "other")
+
+
+def shuffle_names(batch: dict, rate: float, seed: int, step: int, scope: str = "all") -> dict:
     """A copy of ``batch`` in which each context, with probability ``rate``, has its column names
     replaced: every distinct column of that context gets a fresh ``col_id`` whose embedding is a
     name drawn from the batch's distinct names without replacement (distinct columns keep distinct
-    names; which cells share a column, and so the attention masks, are unchanged)."""
+    names; which cells share a column, and so the attention masks, are unchanged).
+
+    ``scope`` (:data:`NAME_SCOPES`) limits the renaming to the target's column (``"target"``: the
+    column(s) holding ``is_target`` cells) or to the others (``"other"``); the new names then avoid
+    the names the context keeps."""
     if rate <= 0:
         return batch
+    if scope not in NAME_SCOPES:
+        raise ValueError(f"name shuffle scope must be one of {NAME_SCOPES}, got {scope!r}")
+    if scope != "all":
+        return _shuffle_some_names(batch, rate, seed, step, scope)
     rng = child(seed, "name-shuffle", step)
     col, emb, real = batch["col_id"], batch["col_emb"], ~batch["is_padding"]
     picked = np.nonzero(rng.random(col.shape[0]) < rate)[0]
@@ -68,6 +81,37 @@ def shuffle_names(batch: dict, rate: float, seed: int, step: int) -> dict:
         new_col[b] = torch.where(real[b], (nxt + pos).to(col.dtype), col[b])
         extra.append(pool[src.to(pool.device)])
         nxt += len(ids)
+    out = dict(batch)
+    out["col_id"] = new_col
+    out["col_emb"] = torch.cat([emb, *extra]) if extra else emb
+    return out
+
+
+def _shuffle_some_names(batch: dict, rate: float, seed: int, step: int, scope: str) -> dict:
+    rng = child(seed, "name-shuffle", scope, step)
+    col, emb, real, tgt = batch["col_id"], batch["col_emb"], ~batch["is_padding"], batch["is_target"]
+    picked = np.nonzero(rng.random(col.shape[0]) < rate)[0]
+    if len(picked) == 0:
+        return batch
+    pool, name_of = torch.unique(emb, dim=0, return_inverse=True)  # distinct names; col_id -> its name
+    new_col, extra, nxt = col.clone(), [], emb.shape[0]
+    for b in picked:
+        ids = torch.unique(col[b][real[b]])
+        if len(ids) == 0:
+            continue
+        hit = torch.isin(ids, torch.unique(col[b][real[b] & tgt[b]]))
+        sel = ids[hit] if scope == "target" else ids[~hit]
+        kept = name_of[ids[~hit] if scope == "target" else ids[hit]]
+        free = np.setdiff1d(np.arange(len(pool)), kept.cpu().numpy())
+        if len(sel) == 0 or len(sel) > len(free):
+            continue
+        src = torch.from_numpy(free[rng.choice(len(free), size=len(sel), replace=False)])
+        cb = col[b]
+        pos = torch.searchsorted(sel, cb.clamp(min=int(sel[0])))
+        renamed = real[b] & torch.isin(cb, sel)
+        new_col[b] = torch.where(renamed, (nxt + pos.clamp(max=len(sel) - 1)).to(col.dtype), cb)
+        extra.append(pool[src.to(pool.device)])
+        nxt += len(sel)
     out = dict(batch)
     out["col_id"] = new_col
     out["col_emb"] = torch.cat([emb, *extra]) if extra else emb
