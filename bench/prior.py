@@ -53,6 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--task-share", type=float, default=None, help="forecast share of the contenders with forecast tasks (relforge-new)")
     ap.add_argument("--forecast-tasks", type=int, default=None, help="synthetic forecast tasks per database (relforge-new)")
     ap.add_argument("--name-shuffle", type=float, default=None)
+    ap.add_argument("--mask-rate", type=float, default=None,
+                    help="extra masked cells per training context, every contender (default 0.3)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
     ap.add_argument("--anchors", default=None, help="shared/anchors folder (default: found upwards, $RELFORGE_ANCHORS)")
     a = ap.parse_args(argv)
@@ -68,7 +70,7 @@ def main(argv=None) -> int:
         for k, v in (("reference", a.reference), ("n_dbs", a.n_dbs), ("preset", a.model), ("ctx_len", a.ctx_len),
                      ("batch_size", a.batch_size), ("lr", a.lr), ("embedder", a.embedder), ("device", a.device),
                      ("task_share", a.task_share), ("forecast_tasks", a.forecast_tasks),
-                     ("name_shuffle", a.name_shuffle), ("threads", a.threads)):
+                     ("name_shuffle", a.name_shuffle), ("mask_rate", a.mask_rate), ("threads", a.threads)):
             if v is not None:
                 kw[k] = v
         if a.tokens is not None:

@@ -2,7 +2,8 @@
 tasks twice: with the real databases' column names as they are, and with the names permuted in
 every evaluation context (``relforge.train.masking.shuffle_names`` at rate 1: each context's
 columns get names drawn from the batch's other real names; which cells share a column is
-unchanged).
+unchanged). ``--scope target`` permutes only the target column's name (the task's label),
+``--scope other`` all names but it.
 
 If a model pretrained with true names gains from permuted names at evaluation, what it learned
 about names misleads it on real databases (the names' meanings differ between the synthetic and the
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 
-def score(model, st, cfg, shuffled: bool) -> float:
+def score(model, st, cfg, shuffled: bool, scope: str = "all") -> float:
     from relforge.batch import to_torch
     from relforge.db.task import TaskType
     from relforge.inference import run_model, sampler_batches
@@ -38,7 +39,7 @@ def score(model, st, cfg, shuffled: bool) -> float:
                                             batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers))
     batches = sampler_batches(es, es.num_batches)
     if shuffled:
-        batches = (shuffle_names(to_torch(b), 1.0, 0, i) for i, b in enumerate(batches))
+        batches = (shuffle_names(to_torch(b), 1.0, 0, i, scope) for i, b in enumerate(batches))
     o = run_model(model, batches, device="cpu")
     r = score_predictions(st.task_type, o.pred, o.target, model.config.huber_delta, _train_rate(es))
     return float(r["roc_auc" if st.task_type == TaskType.binary_classification else "r2"])
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--cache", required=True, help="its tokenized real stores (<db>-<embedder>/)")
     ap.add_argument("--contenders", default="relforge-new,relforge-new-shuffled")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--scope", default="all", choices=("all", "target", "other"),
+                    help="which names are permuted: all, the target column's only, or all but it")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
@@ -80,7 +83,7 @@ def main() -> None:
             model = checkpoint.load(path).model.eval()
             for shuffled in (False, True):
                 t0 = time.perf_counter()
-                vals = {k: score(model, st, cfg, shuffled) for k, st in tasks.items()}
+                vals = {k: score(model, st, cfg, shuffled, a.scope) for k, st in tasks.items()}
                 rows.append(dict(contender=c, seed=s, names="permuted" if shuffled else "real", tasks=vals,
                                  mean=float(np.mean(list(vals.values())))))
                 print(f"{c} s{s} {rows[-1]['names']}: " + ", ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in vals.items())
@@ -93,7 +96,7 @@ def main() -> None:
         summary[c] = dict(real=round(100 * real.mean(), 2), permuted=round(100 * perm.mean(), 2),
                           permuted_minus_real=round(float(d.mean()), 2),
                           sd=round(float(d.std(ddof=1)), 2) if len(d) > 1 else 0.0)
-    out = dict(rows=rows, summary=summary, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    out = dict(rows=rows, summary=summary, scope=a.scope, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1))
     print(json.dumps(summary))

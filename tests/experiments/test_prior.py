@@ -130,6 +130,26 @@ def test_prior_model_is_a_predict_ready_benchmark_run(tmp_path):
     assert again["train_s"] == rec["train_s"]  # the finished run was reused, not retrained
 
 
+def test_contender_training_overrides_reach_the_run(tmp_path):
+    """A contender's own training settings (mask_rate, name_shuffle, name_scope) are what its run
+    trains with and records; the benchmark config's (extra masks 0.3, true names) stay for the others,
+    and the default name scope leaves the run keys of earlier runs as they were."""
+    from relforge.experiments.prior import make_prior_model
+    from relforge.model import checkpoint
+
+    cfg = QUICK.replace(tasks=TASKS)
+    assert "name_scope" not in cfg.to_dict() and cfg.replace(name_scope="target").to_dict()["name_scope"] == "target"
+    got = {}
+    for c in ("relforge-new", "relforge-new-nomask-shuffled-target"):
+        make_prior_model(tmp_path / f"{c}.safetensors", tmp_path / "w", cfg, contender=c, log=lambda m: None)
+        tc = json.loads((tmp_path / "w" / "runs" / f"{c}-s0" / "train_config.json").read_text())
+        got[c] = (tc["mask_rate"], tc["name_shuffle"], tc["name_scope"])
+        assert checkpoint.read(tmp_path / f"{c}.safetensors").context.mask_rate == tc["mask_rate"]
+    assert got == {"relforge-new": (cfg.mask_rate, 0.0, "all"), "relforge-new-nomask-shuffled-target": (0.0, 1.0, "target")}
+    with pytest.raises(RelforgeError, match="name_scope"):
+        cfg.replace(name_scope="some").validate()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
 def test_benchmark_workers_die_with_their_parent():
     """A worker whose parent is killed gets SIGTERM (so a killed benchmark leaves no workers
