@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--forecast-tasks", type=int, default=None, help="synthetic forecast tasks per database (relforge-new)")
     ap.add_argument("--name-shuffle", type=float, default=None)
     ap.add_argument("--mask-rate", type=float, default=None,
-                    help="extra masked cells per training context, every contender (default 0.3)")
+                    help="extra masked cells per training context, every contender (default 0; the session-7 figures: 0.3)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
     ap.add_argument("--anchors", default=None, help="shared/anchors folder (default: found upwards, $RELFORGE_ANCHORS)")
     a = ap.parse_args(argv)

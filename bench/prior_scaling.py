@@ -30,6 +30,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="out/prior_scaling")
     ap.add_argument("--cache", default=None, help="tokenized real databases (default WORK/real)")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--mask-rate", type=float, default=None,
+                    help="extra masked cells per training context (default: the benchmark's, 0; the 2026-12-04 figures: 0.3)")
     ap.add_argument("--plot", default=None, help="write the two curves (metric, real-task loss vs N) to this PNG")
     a = ap.parse_args(argv)
     try:
@@ -39,6 +41,8 @@ def main(argv=None) -> int:
             raise RelforgeError(f"need a known contender ({', '.join(CONTENDERS)}), sizes >= 1 and seeds")
         work = Path(a.work)
         base = PriorBenchConfig(contenders=(a.contender,), reference=a.contender, seeds=tuple(seeds))
+        if a.mask_rate is not None:
+            base = base.replace(mask_rate=a.mask_rate)
         real = real_stores(base, Path(a.cache) if a.cache else work / "real", log=print)
         jobs = []
         for n in ns:

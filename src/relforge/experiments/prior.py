@@ -82,6 +82,8 @@ CONTENDERS = {
     # packaged model (extra masks cost fine-tuning quality; docs/results.md, session 7)
     "relforge-new-shuffled-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
                                          name_shuffle=1.0, mask_rate=0.0),
+    # today's default generator (v1) with the same synthetic forecast tasks: do the tasks help the stronger generator?
+    "relforge-default-tasks": dict(source="relforge", preset="v1", forecast_tasks=4, task_share="cfg"),
     # true names, no extra masks: the names-§4 reference for relforge-new-shuffled-nomask
     "relforge-new-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg", mask_rate=0.0),
     # where the true names cost (docs/results.md, session 8): only the target column's name
@@ -121,7 +123,7 @@ class PriorBenchConfig:
     batch_size: int = 8
     tokens: int = 3_000_000  # token budget per run (steps = tokens / (batch_size * ctx_len))
     lr: float = 1e-3
-    mask_rate: float = 0.3
+    mask_rate: float = 0.0  # extra masked cells per training context; 0.3 until session 8 (docs/results.md)
     peers: int = 16
     name_shuffle: float = 0.0
     name_scope: str = "all"  # which columns a shuffled context renames (relforge.train.masking.NAME_SCOPES)
