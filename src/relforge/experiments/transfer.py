@@ -228,7 +228,8 @@ def real_store(name: str, cfg: TransferConfig, cache_dir: Path | None = None):
             return open_store(path), tasks, db
     store = tokenize_database(db, tasks, embedder=emb, name=name)
     if path is not None:
-        save_store(store, path, overwrite=True)
+        if not (path / "index.json").is_file():  # another seed's process may have cached it meanwhile
+            save_store(store, path, overwrite=True)
         store = open_store(path)
     return store, tasks, db
 
