@@ -63,53 +63,32 @@ def shuffle_names(batch: dict, rate: float, seed: int, step: int, scope: str = "
         return batch
     if scope not in NAME_SCOPES:
         raise ValueError(f"name shuffle scope must be one of {NAME_SCOPES}, got {scope!r}")
-    if scope != "all":
-        return _shuffle_some_names(batch, rate, seed, step, scope)
-    rng = child(seed, "name-shuffle", step)
-    col, emb, real = batch["col_id"], batch["col_emb"], ~batch["is_padding"]
-    picked = np.nonzero(rng.random(col.shape[0]) < rate)[0]
-    if len(picked) == 0:
-        return batch
-    pool = torch.unique(emb, dim=0)  # distinct names (the same name recurs across databases)
-    new_col, extra, nxt = col.clone(), [], emb.shape[0]
-    for b in picked:
-        ids = torch.unique(col[b][real[b]])  # sorted distinct columns of context b
-        if len(ids) == 0 or len(ids) > len(pool):  # no real cell, or two columns sharing one name: keep them
-            continue
-        src = torch.from_numpy(rng.choice(len(pool), size=len(ids), replace=False))
-        pos = torch.searchsorted(ids, col[b].clamp(min=int(ids[0])))
-        new_col[b] = torch.where(real[b], (nxt + pos).to(col.dtype), col[b])
-        extra.append(pool[src.to(pool.device)])
-        nxt += len(ids)
-    out = dict(batch)
-    out["col_id"] = new_col
-    out["col_emb"] = torch.cat([emb, *extra]) if extra else emb
-    return out
-
-
-def _shuffle_some_names(batch: dict, rate: float, seed: int, step: int, scope: str) -> dict:
-    rng = child(seed, "name-shuffle", scope, step)
+    rng = child(seed, "name-shuffle", step) if scope == "all" else child(seed, "name-shuffle", scope, step)
     col, emb, real, tgt = batch["col_id"], batch["col_emb"], ~batch["is_padding"], batch["is_target"]
     picked = np.nonzero(rng.random(col.shape[0]) < rate)[0]
     if len(picked) == 0:
         return batch
-    pool, name_of = torch.unique(emb, dim=0, return_inverse=True)  # distinct names; col_id -> its name
+    # distinct names (the same name recurs across databases), and each col_id's name among them
+    pool, name_of = torch.unique(emb, dim=0, return_inverse=True)
     new_col, extra, nxt = col.clone(), [], emb.shape[0]
     for b in picked:
-        ids = torch.unique(col[b][real[b]])
+        ids = torch.unique(col[b][real[b]])  # sorted distinct columns of context b
         if len(ids) == 0:
             continue
-        hit = torch.isin(ids, torch.unique(col[b][real[b] & tgt[b]]))
-        sel = ids[hit] if scope == "target" else ids[~hit]
-        kept = name_of[ids[~hit] if scope == "target" else ids[hit]]
-        free = np.setdiff1d(np.arange(len(pool)), kept.cpu().numpy())
-        if len(sel) == 0 or len(sel) > len(free):
+        free = None  # names the renamed columns may take: any, or those the context does not keep
+        sel = ids
+        if scope != "all":
+            hit = torch.isin(ids, torch.unique(col[b][real[b] & tgt[b]]))
+            sel, kept = (ids[hit], ids[~hit]) if scope == "target" else (ids[~hit], ids[hit])
+            free = np.setdiff1d(np.arange(len(pool)), name_of[kept].cpu().numpy())
+        n_free = len(pool) if free is None else len(free)
+        if len(sel) == 0 or len(sel) > n_free:  # nothing to rename, or two columns sharing one name: keep them
             continue
-        src = torch.from_numpy(free[rng.choice(len(free), size=len(sel), replace=False)])
-        cb = col[b]
-        pos = torch.searchsorted(sel, cb.clamp(min=int(sel[0])))
-        renamed = real[b] & torch.isin(cb, sel)
-        new_col[b] = torch.where(renamed, (nxt + pos.clamp(max=len(sel) - 1)).to(col.dtype), cb)
+        k = rng.choice(n_free, size=len(sel), replace=False)
+        src = torch.from_numpy(k if free is None else free[k])
+        pos = torch.searchsorted(sel, col[b].clamp(min=int(sel[0]))).clamp(max=len(sel) - 1)
+        renamed = real[b] & torch.isin(col[b], sel)
+        new_col[b] = torch.where(renamed, (nxt + pos).to(col.dtype), col[b])
         extra.append(pool[src.to(pool.device)])
         nxt += len(sel)
     out = dict(batch)
