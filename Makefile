@@ -35,13 +35,15 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow"
 
-# The packaged zero-shot model: tiny RT pretrained on synthetic databases only (MiniLM embedder,
-# ~15 min on 2 CPU cores; docs/results.md "Zero-shot transfer" records its figures).
+# The packaged zero-shot model: tiny RT pretrained on synthetic databases only, exactly the prior
+# benchmark's relforge-default run, seed 0 (v1 generator, 16 databases, 3 M tokens, no extra masks;
+# MiniLM embedder; ~3 min on 2 CPU cores; docs/results.md "Prior benchmark", "Session 8").
 default-model: $(STAMP)
-	$(PY) -m relforge.experiments.transfer --out src/relforge/assets/default_model.safetensors
+	$(PY) -m relforge.experiments.prior --contender relforge-default --seed 0 \
+		--out src/relforge/assets/default_model.safetensors --work out/default_model
 
-# The new prior's model (issue 14): one prior-benchmark run of relforge-new-shuffled, seed 0, as a
-# predict-ready checkpoint (not packaged: see docs/results.md "Session 7").
+# The new prior's model (issue 14): one prior-benchmark run of relforge-new-shuffled-nomask, seed 0,
+# as a predict-ready checkpoint (not packaged: see docs/results.md "Session 8").
 prior-model: $(STAMP)
 	$(PY) -m relforge.experiments.prior --out out/prior_model.safetensors --work out/prior_model
 

@@ -62,10 +62,14 @@ def _legacy_file(path, model, extra: dict | None):
 
 def test_old_checkpoints_load_with_their_recorded_settings(tmp_path):
     m = RelationalTransformer(preset("tiny", d_text=16))
-    # the packaged default model: ctx_len and embedder recorded, nothing else (trained without peers/masks)
-    rec = ckpt.read(None)
-    assert rec.context == ContextSettings(ctx_len=256) and rec.embedder["name"] in ("minilm", "hash:384")
-    assert rec.config.attn_gate is False and ckpt.load(None).model.config.attn_gate is False
+    # a model saved before context records (the packaged default model until 2026-12-04): ctx_len and
+    # embedder in its record, nothing else (trained without peers/masks), no attn_gate in its config
+    old = _legacy_file(tmp_path / "old.safetensors", m, {"ctx_len": 256, "data": "synthetic only",
+                                                         "embedder": {"dim": 16, "name": "hash:16"}})
+    rec = ckpt.read(old)
+    assert rec.context == ContextSettings(ctx_len=256) and rec.embedder["name"] == "hash:16"
+    assert rec.config.attn_gate is False and ckpt.load(old).model.config.attn_gate is False
+    assert ckpt.read(None).config.attn_gate is False  # the packaged model too (tiny preset)
     # a pretrain run from before the record: settings from its train_config.json, LEGACY for newer options
     run = tmp_path / "run"
     run.mkdir()

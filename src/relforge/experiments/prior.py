@@ -581,9 +581,9 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
     The default contender is the new prior as pretrained for use (docs/results.md, "Session 8"):
     generator preset v2 with synthetic forecast tasks, column names shuffled in every training
     context, no extra masked cells; among the runs within the seed spread of the best zero-shot
-    mean, it fine-tunes best. It is not the packaged default model: fine-tuned on F1's validation
-    split it reaches R2 0.653 (test 0.632, 0.877x LightGBM) where the packaged model reaches 0.699
-    (test 0.660)."""
+    mean, it fine-tunes best among the v2 models (F1 test 0.632, 0.877x LightGBM). The packaged
+    default model is this function's ``relforge-default`` run (``make default-model``), which the
+    fair benchmark ranks first (docs/results.md, "Session 8")."""
     cfg.validate()
     work = Path(work)
     t0 = time.perf_counter()

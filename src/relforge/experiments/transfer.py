@@ -484,7 +484,9 @@ def markdown_seeds(res: dict) -> str:
 
 
 def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, log=print) -> dict:
-    """Pretrain the packaged default model on synthetic databases only and save it (safetensors).
+    """Pretrain the 2026-11-28 packaged default model on synthetic databases only and save it
+    (safetensors). Since session 8 the packaged model comes from the prior benchmark instead
+    (``make default-model``: :func:`relforge.experiments.prior.make_prior_model`).
 
     The record (steps, first/last loss, databases, embedder, context length) goes into the
     checkpoint metadata; ``predict`` reads ``ctx_len`` from it.
@@ -501,11 +503,11 @@ def make_default_model(out: str | Path, cfg: TransferConfig | None = None, *, lo
     return dict(info, out=str(out), embedder=emb, params=int(model.get_num_params()))
 
 
-def main(argv=None) -> None:  # pragma: no cover - thin script wrapper (``make default-model``)
+def main(argv=None) -> None:  # pragma: no cover - thin script wrapper (the 2026-11-28 default model)
     import argparse
 
-    ap = argparse.ArgumentParser(description="Pretrain the packaged default model (synthetic databases only).")
-    ap.add_argument("--out", default="src/relforge/assets/default_model.safetensors")
+    ap = argparse.ArgumentParser(description="Pretrain the 2026-11-28 default model (synthetic databases only).")
+    ap.add_argument("--out", required=True, help="output file (the packaged model is made by make default-model)")
     ap.add_argument("--embedder", default=TransferConfig.embedder)
     ap.add_argument("--steps", type=int, default=TransferConfig.synth_steps)
     ap.add_argument("--dbs", type=int, default=TransferConfig.synth_dbs)
