@@ -163,3 +163,17 @@ def test_benchmark_workers_die_with_their_parent():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
     assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr[-500:]
+
+
+def test_corpus_folder_follows_the_embedder_record(tmp_path, monkeypatch):
+    """The same embedder name with another record (e.g. another precision) names another corpus
+    folder: stores holding other text vectors are never reused."""
+    import relforge.experiments.prior as P
+
+    cfg = QUICK.replace(tasks=TASKS)
+    first, _ = P.build_corpus_stores("relforge-default", cfg, tmp_path, log=lambda m: None)
+    again, _ = P.build_corpus_stores("relforge-default", cfg, tmp_path, log=lambda m: None)
+    assert again == first
+    monkeypatch.setattr(P, "embedder_tag", lambda name: "0000")  # as another record would hash
+    other, _ = P.build_corpus_stores("relforge-default", cfg, tmp_path, log=lambda m: None)
+    assert other != first and other.name.rsplit("-e", 1)[0] == first.name.rsplit("-e", 1)[0]

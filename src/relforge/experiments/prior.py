@@ -38,6 +38,7 @@ plurel by default), then its mean and standard deviation (ddof 1) over seeds.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -237,6 +238,13 @@ def plurel_databases(out: Path, seeds: list[int], *, anchors=None, log=print) ->
     return [out / f"plurel-{s}" for s in seeds]
 
 
+def embedder_tag(embedder: str) -> str:
+    """A short hash of the text embedder's full record (``describe()``): its precision once changed
+    under the same name, and stores made before hold other text vectors."""
+    rec = json.dumps(embedder_for(embedder).describe(), sort_keys=True)
+    return hashlib.sha1(rec.encode()).hexdigest()[:4]
+
+
 def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors=None, log=print) -> tuple[Path, dict]:
     """Tokenized stores of one contender's corpus (``WORK/stores/<key>/<db>/``, reused when
     complete); returns (folder, record)."""
@@ -254,6 +262,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
         key += f"-{gcfg.hash()[:8]}"  # the config itself, so a changed preset never reuses old stores
     if spec["forecast_tasks"]:  # and the task generator's settings, so changed defaults never reuse them
         key += f"-f{forecast_config(cfg).hash()[:6]}"
+    key += f"-e{embedder_tag(cfg.embedder)}"  # and the embedder's full record
     folder = work / "stores" / key
     if (folder / CORPUS_INDEX).is_file():
         meta = json.loads((folder / "prior_corpus.json").read_text())
