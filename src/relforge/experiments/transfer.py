@@ -363,13 +363,18 @@ def _rounded(r: dict) -> dict:
     return {k: (round(float(v), 4) if isinstance(v, (float, np.floating)) else v) for k, v in r.items()}
 
 
-def markdown(res: dict) -> str:
-    """The paper-style table: one row per (db, task); AUROC and R2 in percent, with the gain of
-    Synth + Real over Real only and the baselines."""
+def _table_head(res: dict) -> tuple[list[str], list[str]]:
+    """(baselines present in ``res``, the two header lines) of the transfer tables."""
     base = [b for b in ("constant", "lightgbm") if any(b in r for r in res["rows"])]
     head = ["Dataset", "Task", "Metric", "Real only", "Synth + Real", "Gain", "Synth only",
             *[{"constant": "Majority / mean", "lightgbm": "LightGBM"}[b] for b in base], "n"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
+    return base, ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
+
+
+def markdown(res: dict) -> str:
+    """The paper-style table: one row per (db, task); AUROC and R2 in percent, with the gain of
+    Synth + Real over Real only and the baselines."""
+    base, lines = _table_head(res)
     f = lambda v: "nan" if v is None or v != v else f"{100 * v:.1f}"  # noqa: E731
     for kind, title in (("roc_auc", "AUROC"), ("r2", "R2")):
         rs = [r for r in res["rows"] if r["metric"] == kind]
@@ -454,11 +459,8 @@ def aggregate_seeds(per_seed: list[dict], seeds: list[int]) -> dict:
 
 def markdown_seeds(res: dict) -> str:
     """:func:`markdown` with mean ± sd over seeds; the gain is Synth + Real minus Real only per seed."""
-    base = [b for b in ("constant", "lightgbm") if any(b in r for r in res["rows"])]
-    head = ["Dataset", "Task", "Metric", "Real only", "Synth + Real", "Gain", "Synth only",
-            *[{"constant": "Majority / mean", "lightgbm": "LightGBM"}[b] for b in base], "n"]
-    lines = [f"Mean ± sd over seeds {', '.join(map(str, res['seeds']))}; AUROC / R2 in %.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
+    base, head = _table_head(res)
+    lines = [f"Mean ± sd over seeds {', '.join(map(str, res['seeds']))}; AUROC / R2 in %.", "", *head]
 
     def ms(v):
         v = 100 * np.asarray(v, dtype=float)
