@@ -57,36 +57,33 @@ def main() -> None:
     import torch
 
     from relforge import realdata
-    from relforge.model import checkpoint
+    from relforge.errors import RelforgeError
+    from relforge.experiments.prior import cached_real_store, finished_model
     from relforge.inference import predict_task
     from relforge.model.checkpoint import ContextSettings
-    from relforge.tokenize.store import open_store
     from relforge.tokenize.tasks import resolve_task
 
     torch.set_num_threads(1)
+    try:
+        stores = {db: cached_real_store(a.cache, db) for db, _ in TASKS}
+        models = {f"{c}-s{s}": finished_model(a.work, c, s)
+                  for c in a.contenders.split(",") for s in (int(x) for x in a.seeds.split(","))}
+    except RelforgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     rows = []
     for db, tn in TASKS:
-        p = Path(a.cache) / f"{db}-minilm"
-        if not (p / "index.json").is_file():
-            print(f"error: no tokenized store {p}", file=sys.stderr)
-            raise SystemExit(2)
         task = realdata.get_task(db, tn)
         hist = closed_history(task)
         y_raw = task.splits["test"][task.target_col].to_numpy(float)
         has = np.isfinite(hist)
-        st = resolve_task(open_store(p), tn, "test", ctx_len=256)
+        st = resolve_task(stores[db], tn, "test", ctx_len=256)
         rec = dict(task=f"{db}/{tn}", n=int(len(y_raw)), n_history=int(has.sum()),
                    heuristic_r2=round(r2(y_raw[has], hist[has]), 1), models={})
-        for c in a.contenders.split(","):
-            for s in (int(x) for x in a.seeds.split(",")):
-                path = Path(a.work) / "runs" / f"{c}-s{s}" / "model.safetensors"
-                if not path.is_file():
-                    print(f"error: no model {path}", file=sys.stderr)
-                    raise SystemExit(2)
-                ck = checkpoint.load(path)
-                o = predict_task(ck.model, st, ContextSettings(ctx_len=256, peers=ck.context.peers), batch_size=32)
-                y, pr = o.target.astype(float), o.pred.astype(float)
-                rec["models"][f"{c}-s{s}"] = dict(all=round(r2(y, pr), 1), history_rows=round(r2(y[has], pr[has]), 1))
+        for name, ck in models.items():
+            o = predict_task(ck.model, st, ContextSettings(ctx_len=256, peers=ck.context.peers), batch_size=32)
+            y, pr = o.target.astype(float), o.pred.astype(float)
+            rec["models"][name] = dict(all=round(r2(y, pr), 1), history_rows=round(r2(y[has], pr[has]), 1))
         rows.append(rec)
         print(json.dumps(rec), flush=True)
     if a.json:

@@ -58,36 +58,29 @@ def main() -> None:
 
     import torch
 
-    from relforge.experiments.prior import PriorBenchConfig, REAL_TASKS
-    from relforge.model import checkpoint
-    from relforge.tokenize.store import open_store
+    from relforge.errors import RelforgeError
+    from relforge.experiments.prior import REAL_TASKS, PriorBenchConfig, cached_real_store, finished_model
     from relforge.tokenize.tasks import resolve_task
 
     torch.set_num_threads(1)
     cfg = PriorBenchConfig()
-    stores = {}
-    for db in {d for d, _ in REAL_TASKS}:
-        p = Path(a.cache) / f"{db}-minilm"
-        if not (p / "index.json").is_file():
-            print(f"error: no tokenized store {p} (run bench/prior.py with --cache first)", file=sys.stderr)
-            raise SystemExit(2)
-        stores[db] = open_store(p)
+    try:
+        stores = {db: cached_real_store(a.cache, db, cfg.embedder) for db in {d for d, _ in REAL_TASKS}}
+        models = {(c, s): finished_model(a.work, c, s).model.eval()
+                  for c in a.contenders.split(",") for s in (int(x) for x in a.seeds.split(","))}
+    except RelforgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     tasks = {f"{d}/{t}": resolve_task(stores[d], t, "test", ctx_len=cfg.ctx_len) for d, t in REAL_TASKS}
     rows = []
-    for c in a.contenders.split(","):
-        for s in (int(x) for x in a.seeds.split(",")):
-            path = Path(a.work) / "runs" / f"{c}-s{s}" / "model.safetensors"
-            if not path.is_file():
-                print(f"error: no model {path}", file=sys.stderr)
-                raise SystemExit(2)
-            model = checkpoint.load(path).model.eval()
-            for shuffled in (False, True):
-                t0 = time.perf_counter()
-                vals = {k: score(model, st, cfg, shuffled, a.scope) for k, st in tasks.items()}
-                rows.append(dict(contender=c, seed=s, names="permuted" if shuffled else "real", tasks=vals,
-                                 mean=float(np.mean(list(vals.values())))))
-                print(f"{c} s{s} {rows[-1]['names']}: " + ", ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in vals.items())
-                      + f" | mean {100 * rows[-1]['mean']:.1f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    for (c, s), model in models.items():
+        for shuffled in (False, True):
+            t0 = time.perf_counter()
+            vals = {k: score(model, st, cfg, shuffled, a.scope) for k, st in tasks.items()}
+            rows.append(dict(contender=c, seed=s, names="permuted" if shuffled else "real", tasks=vals,
+                             mean=float(np.mean(list(vals.values())))))
+            print(f"{c} s{s} {rows[-1]['names']}: " + ", ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in vals.items())
+                  + f" | mean {100 * rows[-1]['mean']:.1f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     summary = {}
     for c in a.contenders.split(","):
         real = np.array([r["mean"] for r in rows if r["contender"] == c and r["names"] == "real"])

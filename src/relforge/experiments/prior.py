@@ -335,6 +335,23 @@ def real_stores(cfg: PriorBenchConfig, cache: Path, *, log=print) -> dict:
     return out
 
 
+def cached_real_store(cache: str | Path, db: str, embedder: str = "minilm"):
+    """The tokenized real store ``db`` that :func:`real_stores` left in ``cache``; a missing one is a
+    RelforgeError (for readers that must not tokenize, e.g. diagnostics of finished runs)."""
+    path = Path(cache) / f"{db}-{_emb_key(embedder)}"
+    if not (path / "index.json").is_file():
+        raise RelforgeError(f"no tokenized store {path} (run bench/prior.py with --cache first)")
+    return open_store(path)
+
+
+def finished_model(work: str | Path, contender: str, seed: int):
+    """The checkpoint record of a finished benchmark run (``WORK/runs/<contender>-s<seed>``)."""
+    path = Path(work) / "runs" / f"{contender}-s{seed}" / "model.safetensors"
+    if not path.is_file():
+        raise RelforgeError(f"no model {path}")
+    return checkpoint.load(path)
+
+
 # ------------------------------------------------------------------------------------ one run
 
 def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
