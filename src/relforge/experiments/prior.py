@@ -65,7 +65,7 @@ from relforge.tokenize.cells import build_cells, embed_store
 from relforge.tokenize.sampler import CONTEXT_VERSION, ContextSampler, SamplerConfig
 from relforge.tokenize.store import CORPUS_INDEX, open_store, write_store
 from relforge.tokenize.tasks import resolve_task
-from relforge.train.config import TrainConfig
+from relforge.train.config import NAME_SCOPES, TrainConfig
 from relforge.train.data import training_sampler
 from relforge.train.evaluate import evaluate_task
 from relforge.train.loop import train
@@ -127,7 +127,7 @@ class PriorBenchConfig:
     mask_rate: float = 0.0  # extra masked cells per training context; 0.3 until session 8 (docs/results.md)
     peers: int = 16
     name_shuffle: float = 0.0
-    name_scope: str = "all"  # which columns a shuffled context renames (relforge.train.masking.NAME_SCOPES)
+    name_scope: str = "all"  # which columns a shuffled context renames (relforge.train.config.NAME_SCOPES)
     max_bfs_width: int = 128
     task_share: float = 0.3  # forecast share of the contenders with forecast tasks
     forecast_tasks: int = 4  # synthetic forecast tasks per database of those contenders
@@ -162,8 +162,8 @@ class PriorBenchConfig:
         if not (0 <= self.mask_rate < 1 and 0 <= self.name_shuffle <= 1):
             raise RelforgeError(f"mask_rate must be in [0, 1) and name_shuffle in [0, 1], got {self.mask_rate!r}, "
                                 f"{self.name_shuffle!r}")
-        if self.name_scope not in ("all", "target", "other"):
-            raise RelforgeError(f"name_scope must be all, target or other, got {self.name_scope!r}")
+        if self.name_scope not in NAME_SCOPES:
+            raise RelforgeError(f"name_scope must be one of {', '.join(NAME_SCOPES)}, got {self.name_scope!r}")
         if not self.device.startswith(("cpu", "cuda")):
             raise RelforgeError(f"device must be cpu or cuda[:i], got {self.device!r}")
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from relforge.errors import RelforgeError
 from relforge.model.checkpoint import ContextSettings, LEGACY
 
+#: which columns of a name-shuffled context get new names: all, only the target's (the column of the
+#: masked cells: the forecast label or the autocompleted column), or all but the target's
+NAME_SCOPES = ("all", "target", "other")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -73,8 +77,8 @@ class TrainConfig:
             raise RelforgeError(f"TrainConfig.mask_rate must be in [0, 1), got {self.mask_rate!r}")
         if not 0 <= self.name_shuffle <= 1:
             raise RelforgeError(f"TrainConfig.name_shuffle must be in [0, 1], got {self.name_shuffle!r}")
-        if self.name_scope not in ("all", "target", "other"):
-            raise RelforgeError(f"TrainConfig.name_scope must be all, target or other, got {self.name_scope!r}")
+        if self.name_scope not in NAME_SCOPES:
+            raise RelforgeError(f"TrainConfig.name_scope must be one of {', '.join(NAME_SCOPES)}, got {self.name_scope!r}")
         if self.task_share is not None and not 0 <= self.task_share <= 1:
             raise RelforgeError(f"TrainConfig.task_share must be in [0, 1] or None, got {self.task_share!r}")
         if self.amp not in ("auto", "off", "bf16"):

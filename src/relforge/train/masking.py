@@ -26,6 +26,7 @@ import torch
 
 from relforge.batch import CellType
 from relforge.rng import child
+from relforge.train.config import NAME_SCOPES
 
 
 def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
@@ -45,9 +46,6 @@ def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
     return out
 
 
-#: which columns of a picked context get new names: all, only the target's (the column of the
-#: masked cells: the forecast label or the autocompleted column), or all but the target's
-NAME_SCOPES = ("all", "target", "other")
 
 
 def shuffle_names(batch: dict, rate: float, seed: int, step: int, scope: str = "all") -> dict:
