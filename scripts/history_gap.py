@@ -83,7 +83,13 @@ def main() -> None:
         for name, ck in models.items():
             o = predict_task(ck.model, st, ContextSettings(ctx_len=256, peers=ck.context.peers), batch_size=32)
             y, pr = o.target.astype(float), o.pred.astype(float)
-            rec["models"][name] = dict(all=round(r2(y, pr), 1), history_rows=round(r2(y[has], pr[has]), 1))
+            # calibration: the bias in the label's sd, the slope of the truth on the prediction and
+            # the R2 an affine recalibration would reach (an upper bound: fitted on the test rows)
+            sd = float(y.std()) or 1.0
+            slope, icpt = np.polyfit(pr, y, 1) if pr.std() > 0 else (0.0, float(y.mean()))
+            rec["models"][name] = dict(all=round(r2(y, pr), 1), history_rows=round(r2(y[has], pr[has]), 1),
+                                       bias_sd=round(float((pr - y).mean()) / sd, 3), slope=round(float(slope), 2),
+                                       affine_r2=round(r2(y, icpt + slope * pr), 1))
         rows.append(rec)
         print(json.dumps(rec), flush=True)
     if a.json:

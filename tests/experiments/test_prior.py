@@ -41,9 +41,21 @@ def test_summary_gain_is_the_per_seed_task_mean_difference():
     assert t["mean"] == pytest.approx(0.5) and t["sd"] == pytest.approx(np.std([0.6, 0.4], ddof=1), abs=1e-4)
 
 
+def test_ablation_runs_without_relforge_new_report_each_contender_over_the_reference():
+    cfg = QUICK.replace(contenders=("relforge-default", "v1+latent"), reference="relforge-default", seeds=(0, 1),
+                        tasks=TASKS)
+    runs = _fake_runs({"relforge-default": {0: [0.7, 0.1, 0.6], 1: [0.8, 0.2, 0.5]},
+                       "v1+latent": {0: [0.7, 0.4, 0.6], 1: [0.8, 0.2, 0.2]}})
+    res = summarize(runs, cfg)
+    assert "gain" not in res
+    g = res["gain_v1+latent_minus_relforge-default"]
+    assert g["values"] == pytest.approx([0.1, -0.1], abs=1e-4)
+    assert "gain" not in headline(dict(res, config=cfg.to_dict(), seconds=1.0))
+
+
 @pytest.mark.parametrize("kw,msg", [
     (dict(contenders=("relforge-new", "nosuch")), "unknown contender"),
-    (dict(contenders=("relforge-default", "plurel")), "relforge-new"),
+    (dict(contenders=("relforge-new", "relforge-default")), "reference"),
     (dict(tasks=("f1/nosuch",)), "unknown real task"),
     (dict(seeds=()), "seeds"),
     (dict(device="tpu"), "device"),

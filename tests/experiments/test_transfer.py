@@ -109,3 +109,23 @@ def test_cli_bad_seeds_one_line(tmp_path):
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--seeds" in r.stderr
     r = CliRunner().invoke(app, ["transfer", "--out", str(tmp_path / "o"), "--quick", "--seeds", "1,1"])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "distinct" in r.stderr
+
+
+def test_real_store_cache_key_follows_data_and_embedder(real_data_dir, tmp_path, monkeypatch):
+    """The tokenized-real-store cache is keyed by content, not by name: the same data give the same
+    folder, one changed byte of one data file or another embedder give another (a stale cache was
+    once reused after the embedder's precision changed under the same name)."""
+    import shutil
+
+    from relforge.experiments.transfer import real_store_path
+
+    data = tmp_path / "data"
+    shutil.copytree(real_data_dir / "chinook", data / "chinook")
+    monkeypatch.setenv("RELFORGE_DATA", str(data))
+    a = real_store_path(tmp_path / "cache", "chinook", "hash")
+    assert a == real_store_path(tmp_path / "cache", "chinook", "hash")
+    assert a.name.startswith("chinook-hash384-")
+    assert real_store_path(tmp_path / "cache", "chinook", "hash:64") != a
+    f = data / "chinook" / "Invoice.csv"
+    f.write_bytes(f.read_bytes() + b"\n")
+    assert real_store_path(tmp_path / "cache", "chinook", "hash") != a

@@ -55,7 +55,7 @@ from relforge.db.io import load_database
 from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.experiments.task_corpus import too_many_fkeys
-from relforge.experiments.transfer import TransferConfig, real_store
+from relforge.experiments.transfer import TransferConfig, real_store, real_store_path
 from relforge.generate import config as C
 from relforge.generate.pipeline import generate_database
 from relforge.generate.tasks import ForecastTaskConfig, forecast_tasks, seed_of
@@ -97,6 +97,40 @@ CONTENDERS = {
     "relforge-new-halfshuffled-nomask": dict(source="relforge", preset="v2", forecast_tasks=4, task_share="cfg",
                                              name_shuffle=0.5, mask_rate=0.0),
 }
+# one-component ablations (session 9): today's default v1 plus one of v2's generator changes each
+# (``gen``: generator overrides applied over the preset and the sizes), autocomplete only
+_V2_PARTS = {
+    "fanout": {"relational": {"fanout": (1.5, 5.0)}},
+    "latent": {"relational": {"latent_dim": 6}},
+    "state": {"relational": {"latent_dim": 6, "state_prob": 0.7}},
+    "aggregates": {"relational": {"aggregate_prob": 0.5}},
+    "gains": {"scm": {"temporal_gain": (3.0, 12.0), "fk_gain": (0.5, 6.0), "fk_reader_share": (0.5, 1.0)}},
+    "names": {"relational": {"structured_names": True}},
+}
+CONTENDERS.update({f"v1+{k}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None, gen=v)
+                   for k, v in _V2_PARTS.items()})
+# more children per parent (session 9): the benchmark's sizes give about 4 activity rows per
+# entity row, where the real tasks' entities have 30-160 events; a model that learned to shrink
+# towards the column mean with 4 noisy siblings may under-trust a long label history
+CONTENDERS.update({
+    "v1+deep": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                    gen={"schema": {"entity_rows": (50, 150), "activity_rows": (1500, 4000)}}),
+    "v1+deeper": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                      gen={"schema": {"entity_rows": (30, 80), "activity_rows": (2000, 5000)}}),
+})
+# other draws of today's default (session 9): the same generator, databases from other seeds
+# (``db_seed``), to see how much of a contender's figure is its particular 16 databases
+CONTENDERS.update({f"relforge-default-draw{k}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                                      db_seed=1000 * k) for k in (2, 3, 4)})
+# forecast-task ablations on v1 (session 9): which synthetic tasks teach, which mislead
+CONTENDERS.update({
+    "v1+tasks-cls": dict(source="relforge", preset="v1", forecast_tasks=4, task_share="cfg",
+                         tasks={"kinds": ("churn", "any")}),
+    "v1+tasks-mean-strong": dict(source="relforge", preset="v1", forecast_tasks=4, task_share="cfg",
+                                 tasks={"kinds": ("mean",), "entity_signal": 3.0}),
+    "v1+tasks-strong": dict(source="relforge", preset="v1", forecast_tasks=4, task_share="cfg",
+                            tasks={"entity_signal": 3.0}),
+})
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope")
 #: the real forecast tasks, in report order
@@ -146,8 +180,8 @@ class PriorBenchConfig:
         bad = [c for c in self.contenders if c not in CONTENDERS]
         if bad or not self.contenders:
             raise RelforgeError(f"unknown contender(s) {bad} (known: {', '.join(CONTENDERS)})")
-        if self.reference not in self.contenders or "relforge-new" not in self.contenders:
-            raise RelforgeError(f"the gain needs relforge-new and the reference {self.reference!r} among the contenders")
+        if self.reference not in self.contenders:
+            raise RelforgeError(f"the reference {self.reference!r} must be among the contenders")
         known = {f"{d}/{t}" for d, t in REAL_TASKS}
         bad = [t for t in self.tasks if t not in known]
         if bad or not self.tasks:
@@ -255,13 +289,17 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     fallback = False
     if spec["source"] == "relforge":
         gcfg, fallback = generator_config(spec["preset"], cfg.sizes)
+        if spec.get("gen"):
+            gcfg = gcfg.replace(**spec["gen"])
         rec.update(config_hash=gcfg.hash(), preset=spec["preset"], preset_fallback=fallback)
         if fallback:
             log(f"{name}: this tree has no generator preset {spec['preset']!r}; using the current default config")
     if spec["source"] == "relforge":
         key += f"-{gcfg.hash()[:8]}"  # the config itself, so a changed preset never reuses old stores
+        if spec.get("db_seed", cfg.db_seed) != cfg.db_seed:
+            key += f"-s{spec['db_seed']}"
     if spec["forecast_tasks"]:  # and the task generator's settings, so changed defaults never reuse them
-        key += f"-f{forecast_config(cfg).hash()[:6]}"
+        key += f"-f{forecast_config(cfg, spec).hash()[:6]}"
     key += f"-e{embedder_tag(cfg.embedder)}"  # and the embedder's full record
     folder = work / "stores" / key
     if (folder / CORPUS_INDEX).is_file():
@@ -282,9 +320,9 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
                 if not too_many_fkeys(db):
                     dbs.append(db)
     else:
-        s = cfg.db_seed
+        s = s0 = spec.get("db_seed", cfg.db_seed)
         while len(dbs) < cfg.n_dbs:
-            if s > cfg.db_seed + 4 * cfg.n_dbs + 8:
+            if s > s0 + 4 * cfg.n_dbs + 8:
                 raise RelforgeError(f"{name}: could not draw {cfg.n_dbs} databases with at most 5 foreign keys per table")
             db = generate_database(s, gcfg)
             s += 1
@@ -294,7 +332,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     with fileio.atomic_dir(folder, overwrite=True) as tmp:
         names = []
         for db in dbs:
-            tasks = forecast_tasks(db, seed_of(db), forecast_config(cfg)) \
+            tasks = forecast_tasks(db, seed_of(db), forecast_config(cfg, spec)) \
                 if spec["forecast_tasks"] else []
             n_tasks += len(tasks)
             st = embed_store(build_cells(db, tasks, name=db.name), emb)
@@ -308,9 +346,10 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     return folder, {**rec, **meta}
 
 
-def forecast_config(cfg: PriorBenchConfig) -> ForecastTaskConfig:
-    """The synthetic forecast-task settings of the contenders with forecast tasks."""
-    return ForecastTaskConfig(n_tasks=cfg.forecast_tasks)
+def forecast_config(cfg: PriorBenchConfig, spec: dict | None = None) -> ForecastTaskConfig:
+    """The synthetic forecast-task settings of the contenders with forecast tasks (a contender's
+    ``tasks`` overrides the task generator's defaults)."""
+    return ForecastTaskConfig(n_tasks=cfg.forecast_tasks).replace(**(spec or {}).get("tasks", {}))
 
 
 def _emb_key(embedder: str) -> str:
@@ -321,12 +360,19 @@ def _emb_key(embedder: str) -> str:
 
 def real_stores(cfg: PriorBenchConfig, cache: Path, *, log=print) -> dict:
     """``db name -> store folder`` of the real databases the tasks need, tokenized once into
-    ``cache`` (``CACHE/<db>-<embedder>/``). A complete cached store is used as it is: neither the
-    real-data folder nor the text model is needed then (e.g. on a GPU machine given the cache)."""
+    ``cache`` (:func:`relforge.experiments.transfer.real_store_path`: the folder's name carries a
+    hash of the data, the embedder and the tokenizer code)."""
     out = {}
     for db in sorted({t.split("/")[0] for t in cfg.tasks}):
         t0 = time.perf_counter()
-        path = Path(cache) / f"{db}-{_emb_key(cfg.embedder)}"
+        try:
+            path = real_store_path(cache, db, cfg.embedder)
+        except RelforgeError:  # no real-data folder here (a GPU machine given the cache): the one cached store, unverified
+            found = sorted(p.parent for p in Path(cache).glob(f"{db}-{_emb_key(cfg.embedder)}-*/index.json"))
+            if len(found) != 1:
+                raise
+            path = found[0]
+            log(f"real {db}: no data folder to check the cache against; using {path.name} as it is")
         if not (path / "index.json").is_file():
             store, _, _ = real_store(db, TransferConfig(embedder=cfg.embedder), cache)
             path = Path(store.path)
@@ -338,9 +384,9 @@ def real_stores(cfg: PriorBenchConfig, cache: Path, *, log=print) -> dict:
 def cached_real_store(cache: str | Path, db: str, embedder: str = "minilm"):
     """The tokenized real store ``db`` that :func:`real_stores` left in ``cache``; a missing one is a
     RelforgeError (for readers that must not tokenize, e.g. diagnostics of finished runs)."""
-    path = Path(cache) / f"{db}-{_emb_key(embedder)}"
+    path = real_store_path(cache, db, embedder)
     if not (path / "index.json").is_file():
-        raise RelforgeError(f"no tokenized store {path} (run bench/prior.py with --cache first)")
+        raise RelforgeError(f"no tokenized store {path} for the current data and code (run bench/prior.py with --cache first)")
     return open_store(path)
 
 
@@ -483,10 +529,18 @@ def summarize(runs: list[dict], cfg: PriorBenchConfig) -> dict:
                     for s in cfg.seeds]
         return _mean_sd(per_seed)
 
-    out = dict(contenders=contenders, gain=dict(gain("relforge-new", cfg.reference), vs=cfg.reference))
+    # the gain of relforge-new over the reference, or, in a run without relforge-new (ablations),
+    # of every other contender over the reference
+    new = "relforge-new" if "relforge-new" in cfg.contenders else None
+    out = dict(contenders=contenders)
+    if new and new != cfg.reference:
+        out["gain"] = dict(gain(new, cfg.reference), vs=cfg.reference)
     for c in cfg.contenders:
-        if c not in ("relforge-new", cfg.reference):
-            out[f"gain_vs_{c}"] = gain("relforge-new", c)
+        if c not in (new, cfg.reference):
+            if new:
+                out[f"gain_vs_{c}"] = gain(new, c)
+            else:
+                out[f"gain_{c}_minus_{cfg.reference}"] = gain(c, cfg.reference)
     return out
 
 
@@ -573,9 +627,10 @@ def markdown(res: dict) -> str:
         lines.append(f"| {t} | {first['metric']} | " + " | ".join(cells) + f" | {100 * first['constant']:.1f} |")
     lines.append("| **mean** | | " + " | ".join(f"{100 * res['contenders'][c]['mean']['mean']:.1f} ± "
                                                 f"{100 * res['contenders'][c]['mean']['sd']:.1f}" for c in cs) + " | |")
-    g = res["gain"]
-    lines.append(f"\ngain (relforge-new - {g['vs']}, mean over tasks): {100 * g['mean']:+.1f} ± {100 * g['sd']:.1f} "
-                 f"(per seed {', '.join(f'{100 * v:+.1f}' for v in g['values'])})")
+    g = res.get("gain")
+    if g:
+        lines.append(f"\ngain (relforge-new - {g['vs']}, mean over tasks): {100 * g['mean']:+.1f} ± {100 * g['sd']:.1f} "
+                     f"(per seed {', '.join(f'{100 * v:+.1f}' for v in g['values'])})")
     return "\n".join(lines)
 
 
@@ -589,7 +644,7 @@ def headline(res: dict) -> dict:
     return dict(contenders={c: {t: {"mean": v["mean"], "sd": v["sd"]} for t, v in d["tasks"].items()}
                             for c, d in res["contenders"].items()},
                 mean={c: d["mean"]["mean"] for c, d in res["contenders"].items()},
-                gain={k: res["gain"][k] for k in ("mean", "sd", "values", "vs")},
+                **({"gain": {k: res["gain"][k] for k in ("mean", "sd", "values", "vs")}} if "gain" in res else {}),
                 **{k: {"mean": v["mean"], "sd": v["sd"]} for k, v in res.items() if k.startswith("gain_")},
                 steps=res["config"]["steps"], tokens_per_run=res["config"]["steps"] * res["config"]["batch_size"]
                 * res["config"]["ctx_len"], seeds=res["config"]["seeds"], seconds=res["seconds"])

@@ -216,14 +216,34 @@ def synthetic_tasks(n_dbs: int, cfg: TransferConfig, *, generator_config=None, l
     return out
 
 
+def real_store_path(cache_dir: str | Path, name: str, embedder: str) -> Path:
+    """``CACHE/<name>-<embedder>-<key>``: where a tokenized real database is cached. The key hashes
+    the database's files and loader (:func:`relforge.realdata.fingerprint`), the text embedder's
+    full record and the source of the tokenizer, so a cache made from other data, another
+    embedder precision or older tokenizer code is never reused (the folder name alone once was the key)."""
+    import hashlib
+    import inspect
+
+    from relforge.db import database, table, task, timecols
+    from relforge.tokenize import cells, celltypes, stats, store
+
+    emb = embedder_for(embedder)
+    h = hashlib.sha256(realdata.fingerprint(name).encode())
+    h.update(json.dumps(emb.describe(), sort_keys=True).encode())
+    for m in (cells, celltypes, stats, store, database, table, task, timecols):
+        h.update(inspect.getsource(m).encode())
+    return Path(cache_dir) / f"{name}-{emb.name.replace(':', '')}-{h.hexdigest()[:8]}"
+
+
 def real_store(name: str, cfg: TransferConfig, cache_dir: Path | None = None):
-    """(store, tasks) of a real database tokenized with ``cfg.embedder`` (cached under ``cache_dir``)."""
+    """(store, tasks) of a real database tokenized with ``cfg.embedder`` (cached under ``cache_dir``
+    at :func:`real_store_path`)."""
     db = realdata.load(name)
     tasks = [realdata.get_task(name, t, db=db) for t in realdata.list_tasks(name)]
     emb = embedder_for(cfg.embedder)
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{name}-{emb.name.replace(':', '')}"
+        path = real_store_path(cache_dir, name, cfg.embedder)
         if (path / "index.json").is_file():
             return open_store(path), tasks, db
     store = tokenize_database(db, tasks, embedder=emb, name=name)

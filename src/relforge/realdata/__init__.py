@@ -18,7 +18,7 @@ from relforge.errors import RelforgeError
 from relforge.realdata.tasks import list_tasks, make_task, task_def
 
 __all__ = ["DATABASES", "load", "load_with_tasks", "list_databases", "get_task", "list_tasks", "make_task",
-           "task_def", "describe"]
+           "task_def", "describe", "fingerprint"]
 
 #: name -> (module, loader function, one-line description)
 DATABASES: dict[str, tuple[str, str, str]] = {
@@ -94,3 +94,26 @@ def get_task(db_name: str, task_name: str, db: Database | None = None, data_dir=
     if db is None:
         db = load(db_name, data_dir=data_dir)
     return make_task(d, db)
+
+
+def fingerprint(name: str, data_dir: str | Path | None = None) -> str:
+    """Short content hash of what ``load(name)`` and its tasks are made from: every file of the
+    database's folder (names and bytes) and the source of the loader and task modules. Caches of
+    derived data (tokenized stores) carry it, so edited data or loaders never reuse a stale cache."""
+    import hashlib
+    import importlib
+    import inspect
+
+    from relforge.realdata import _common, tasks
+    from relforge.realdata._common import source_dir
+
+    if name not in DATABASES:
+        raise RelforgeError(f"unknown real database {name!r} (known: {', '.join(DATABASES)})")
+    mod = importlib.import_module(DATABASES[name][0])
+    h = hashlib.sha256()
+    src = source_dir(mod.SUBDIR, data_dir)
+    for f in sorted(p for p in src.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes() + b"\0")
+    for m in (mod, _common, tasks):
+        h.update(inspect.getsource(m).encode())
+    return h.hexdigest()[:16]
