@@ -90,3 +90,16 @@ def write_results(out: str | Path, res: dict, table_md: str) -> Path:
     with atomic_file(out / "table.md") as tmp:
         tmp.write_text(table_md + "\n")
     return out
+
+
+def source_fingerprint(*modules) -> str:
+    """Short hash of the source files of ``modules`` (a package counts with every ``.py`` file under
+    it). Cache keys of derived data carry it, so a cache made by other code is never reused."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for m in modules:
+        files = sorted(Path(m.__file__).parent.rglob("*.py")) if hasattr(m, "__path__") else [Path(m.__file__)]
+        for f in files:
+            h.update(f"{m.__name__}:{f.name}\0".encode() + f.read_bytes())
+    return h.hexdigest()[:16]

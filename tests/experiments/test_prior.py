@@ -189,3 +189,23 @@ def test_corpus_folder_follows_the_embedder_record(tmp_path, monkeypatch):
     monkeypatch.setattr(P, "embedder_tag", lambda name: "0000")  # as another record would hash
     other, _ = P.build_corpus_stores("relforge-default", cfg, tmp_path, log=lambda m: None)
     assert other != first and other.name.rsplit("-e", 1)[0] == first.name.rsplit("-e", 1)[0]
+
+
+def test_source_fingerprint_follows_every_file_of_a_package(tmp_path, monkeypatch):
+    """Corpus and real-store folder names carry a hash of the code that made them
+    (``corpus_code_tag``, ``real_store_path``): editing any module of a package changes it."""
+    import importlib
+
+    from relforge.fileio import source_fingerprint
+
+    pkg = tmp_path / "fp_pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "gen.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    m = importlib.import_module("fp_pkg")
+    a = source_fingerprint(m)
+    assert a == source_fingerprint(m)
+    (pkg / "sub" / "gen.py").write_text("X = 2\n")
+    assert source_fingerprint(m) != a

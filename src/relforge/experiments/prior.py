@@ -118,6 +118,10 @@ CONTENDERS.update({
     "v1+deeper": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                       gen={"schema": {"entity_rows": (30, 80), "activity_rows": (2000, 5000)}}),
 })
+# today's default at its own sizes (the generator's defaults, not the benchmark's smaller SIZES)
+CONTENDERS["v1-fullsize"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                 gen={"schema": {"n_tables": (3, 20), "entity_rows": (500, 1000),
+                                                 "activity_rows": (2000, 5000), "n_features": (3, 40)}})
 # other draws of today's default (session 9): the same generator, databases from other seeds
 # (``db_seed``), to see how much of a contender's figure is its particular 16 databases
 CONTENDERS.update({f"relforge-default-draw{k}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
@@ -279,6 +283,17 @@ def embedder_tag(embedder: str) -> str:
     return hashlib.sha1(rec.encode()).hexdigest()[:4]
 
 
+def corpus_code_tag() -> str:
+    """A short hash of the source of the generator, the forecast-task generator, the tokenizer and
+    the database containers: a corpus folder made by other code (a generator fix, a changed task
+    rule) is never reused under the same settings."""
+    import relforge.db
+    import relforge.generate
+    from relforge.tokenize import cells, celltypes, stats, store
+
+    return fileio.source_fingerprint(relforge.generate, relforge.db, cells, celltypes, stats, store)[:6]
+
+
 def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors=None, log=print) -> tuple[Path, dict]:
     """Tokenized stores of one contender's corpus (``WORK/stores/<key>/<db>/``, reused when
     complete); returns (folder, record)."""
@@ -301,6 +316,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     if spec["forecast_tasks"]:  # and the task generator's settings, so changed defaults never reuse them
         key += f"-f{forecast_config(cfg, spec).hash()[:6]}"
     key += f"-e{embedder_tag(cfg.embedder)}"  # and the embedder's full record
+    key += f"-c{corpus_code_tag()}"  # and the code that makes the databases, their tasks and their stores
     folder = work / "stores" / key
     if (folder / CORPUS_INDEX).is_file():
         meta = json.loads((folder / "prior_corpus.json").read_text())

@@ -222,16 +222,14 @@ def real_store_path(cache_dir: str | Path, name: str, embedder: str) -> Path:
     full record and the source of the tokenizer, so a cache made from other data, another
     embedder precision or older tokenizer code is never reused (the folder name alone once was the key)."""
     import hashlib
-    import inspect
 
-    from relforge.db import database, table, task, timecols
+    import relforge.db
     from relforge.tokenize import cells, celltypes, stats, store
 
     emb = embedder_for(embedder)
     h = hashlib.sha256(realdata.fingerprint(name).encode())
     h.update(json.dumps(emb.describe(), sort_keys=True).encode())
-    for m in (cells, celltypes, stats, store, database, table, task, timecols):
-        h.update(inspect.getsource(m).encode())
+    h.update(fileio.source_fingerprint(cells, celltypes, stats, store, relforge.db).encode())
     return Path(cache_dir) / f"{name}-{emb.name.replace(':', '')}-{h.hexdigest()[:8]}"
 
 
