@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mask-rate", type=float, default=None,
                     help="extra masked cells per training context, every contender (default 0; the session-7 figures: 0.3)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    ap.add_argument("--draws", action="store_true",
+                    help="each training seed also gets its own corpus draw (the spread then covers the databases too)")
     ap.add_argument("--anchors", default=None, help="shared/anchors folder (default: found upwards, $RELFORGE_ANCHORS)")
     a = ap.parse_args(argv)
     try:
@@ -75,6 +77,8 @@ def main(argv=None) -> int:
                 kw[k] = v
         if a.tokens is not None:
             kw["tokens"] = int(a.tokens)
+        if a.draws:
+            kw["draws"] = True
         cfg = cfg.replace(**kw)
         work = Path(a.work)
         res = run_prior_benchmark(cfg, work=work, cache=a.cache, out=a.out or work / "results", workers=a.workers,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from relforge.errors import RelforgeError
-from relforge.experiments.prior import QUICK, finished_run, headline, run_prior_benchmark, summarize
+from relforge.experiments.prior import QUICK, PriorBenchConfig, finished_run, headline, run_prior_benchmark, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("f1/driver-dnf", "movielens/user-mean-rating", "chinook/customer-churn")
@@ -209,3 +209,22 @@ def test_source_fingerprint_follows_every_file_of_a_package(tmp_path, monkeypatc
     assert a == source_fingerprint(m)
     (pkg / "sub" / "gen.py").write_text("X = 2\n")
     assert source_fingerprint(m) != a
+
+
+def test_corpus_draws_are_other_databases_and_runs_never_share_a_folder(tmp_path):
+    """``draws``: seed s trains on its own corpus draw (other database seeds, another folder),
+    draw 0 is the usual corpus; run folders differ whenever the settings do (a small-model run
+    once overwrote a tiny-model run's side files in the same folder)."""
+    from relforge.experiments.prior import build_corpus_stores, run_dir
+
+    cfg = QUICK.replace(contenders=("relforge-default",), reference="relforge-default", draws=True)
+    f0, r0 = build_corpus_stores("relforge-default", cfg, tmp_path, log=lambda m: None)
+    f1, r1 = build_corpus_stores("relforge-default", cfg, tmp_path, draw=1, log=lambda m: None)
+    assert f0 != f1 and r1["draw"] == 1 and f1.name.endswith("-d1")
+    assert set(r0["databases"]).isdisjoint(r1["databases"])
+    assert build_corpus_stores("relforge-default", cfg, tmp_path, draw=1, log=lambda m: None)[0] == f1  # reused
+    base = PriorBenchConfig()
+    assert run_dir(tmp_path, base, "plurel", 0).name == "plurel-s0"
+    names = {run_dir(tmp_path, c, "plurel", 0).name for c in (base, base.replace(preset="small"),
+                                                               base.replace(draws=True), base.replace(tokens=9_000_000))}
+    assert len(names) == 4

@@ -167,6 +167,7 @@ class PriorBenchConfig:
     name_shuffle: float = 0.0
     name_scope: str = "all"  # which columns a shuffled context renames (relforge.train.config.NAME_SCOPES)
     max_bfs_width: int = 128
+    draws: bool = False  # each training seed s also gets its own corpus draw (relforge db_seed + 1000 s, plurel seeds from 100 s)
     task_share: float = 0.3  # forecast share of the contenders with forecast tasks
     forecast_tasks: int = 4  # synthetic forecast tasks per database of those contenders
     embedder: str = "minilm"
@@ -213,6 +214,8 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
+        if not d["draws"]:
+            d.pop("draws")
         return json.loads(json.dumps(d, default=list))
 
 
@@ -294,9 +297,11 @@ def corpus_code_tag() -> str:
     return fileio.source_fingerprint(relforge.generate, relforge.db, cells, celltypes, stats, store)[:6]
 
 
-def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors=None, log=print) -> tuple[Path, dict]:
+def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, draw: int = 0, anchors=None,
+                        log=print) -> tuple[Path, dict]:
     """Tokenized stores of one contender's corpus (``WORK/stores/<key>/<db>/``, reused when
-    complete); returns (folder, record)."""
+    complete); returns (folder, record). ``draw`` k > 0: another corpus from the same source
+    (relforge databases from seeds ``db_seed + 1000 k``, plurel's from ``100 k``)."""
     spec = CONTENDERS[name]
     key = f"{spec['source']}-{spec['preset'] or 'plurel'}-n{cfg.n_dbs}-t{spec['forecast_tasks'] and cfg.forecast_tasks}" \
           f"-{_emb_key(cfg.embedder)}"
@@ -317,6 +322,9 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
         key += f"-f{forecast_config(cfg, spec).hash()[:6]}"
     key += f"-e{embedder_tag(cfg.embedder)}"  # and the embedder's full record
     key += f"-c{corpus_code_tag()}"  # and the code that makes the databases, their tasks and their stores
+    if draw:
+        key += f"-d{draw}"
+    rec["draw"] = draw
     folder = work / "stores" / key
     if (folder / CORPUS_INDEX).is_file():
         meta = json.loads((folder / "prior_corpus.json").read_text())
@@ -325,9 +333,9 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
     emb = embedder_for(cfg.embedder)
     dbs = []
     if spec["source"] == "plurel":
-        nxt = 0
+        nxt = first = 100 * draw
         while len(dbs) < cfg.n_dbs:  # seeds 0, 1, ... generated as needed (a few are skipped)
-            if nxt > 2 * cfg.n_dbs + 8:
+            if nxt > first + 2 * cfg.n_dbs + 8:
                 raise RelforgeError(f"plurel: could not get {cfg.n_dbs} databases with at most 5 foreign keys per table")
             want = list(range(nxt, nxt + cfg.n_dbs - len(dbs)))
             nxt += len(want)
@@ -336,7 +344,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, anchors
                 if not too_many_fkeys(db):
                     dbs.append(db)
     else:
-        s = s0 = spec.get("db_seed", cfg.db_seed)
+        s = s0 = spec.get("db_seed", cfg.db_seed) + 1000 * draw
         while len(dbs) < cfg.n_dbs:
             if s > s0 + 4 * cfg.n_dbs + 8:
                 raise RelforgeError(f"{name}: could not draw {cfg.n_dbs} databases with at most 5 foreign keys per table")
@@ -597,6 +605,20 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
     return out
 
 
+#: run settings that name a run folder apart when they differ from the defaults
+_RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
+                 "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws")
+
+
+def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:
+    """``WORK/runs/<contender>-s<seed>`` for the default settings, with a short hash of the settings
+    that differ from them otherwise (a small-model run never lands in a tiny-model run's folder)."""
+    base, mine = PriorBenchConfig().to_dict(), cfg.to_dict()
+    diff = {k: mine.get(k) for k in _RUN_DIR_KEYS if mine.get(k) != base.get(k)}
+    tag = "-" + hashlib.sha1(json.dumps(diff, sort_keys=True).encode()).hexdigest()[:6] if diff else ""
+    return Path(work) / "runs" / f"{contender}-s{seed}{tag}"
+
+
 def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str | Path, cache: str | Path | None = None,
                         out: str | Path | None = None, workers: int = 1, anchors=None, log=print) -> dict:
     """Prepare the corpora and real stores, run every (contender, seed) pretraining + evaluation
@@ -610,14 +632,17 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
     t0 = time.perf_counter()
     with torch_threads(max(1, cfg.threads)):
         real = real_stores(cfg, cache, log=log)
-        corpora = {c: build_corpus_stores(c, cfg, work, anchors=anchors, log=log) for c in cfg.contenders}
+        draws = {s: (s if cfg.draws else 0) for s in cfg.seeds}
+        corpora = {(c, d): build_corpus_stores(c, cfg, work, draw=d, anchors=anchors, log=log)
+                   for c in cfg.contenders for d in sorted(set(draws.values()))}
     t_prep = time.perf_counter() - t0
-    jobs = [dict(contender=c, seed=s, cfg=cfg.to_dict(), stores=str(corpora[c][0]), real=real,
-                 run_dir=str(work / "runs" / f"{c}-s{s}")) for s in cfg.seeds for c in cfg.contenders]
+    jobs = [dict(contender=c, seed=s, cfg=cfg.to_dict(), stores=str(corpora[c, draws[s]][0]), real=real,
+                 run_dir=str(run_dir(work, cfg, c, s))) for s in cfg.seeds for c in cfg.contenders]
     runs = run_jobs(jobs, workers, on_result=lambda r: log(_run_line(r)))
     runs.sort(key=lambda r: (cfg.contenders.index(r["contender"]), r["seed"]))
     res = summarize(runs, cfg)
-    res.update(config=cfg.to_dict(), corpora={c: v[1] for c, v in corpora.items()}, runs=runs, workers=workers,
+    res.update(config=cfg.to_dict(), corpora={(c if not d else f"{c} draw {d}"): v[1] for (c, d), v in corpora.items()},
+               runs=runs, workers=workers,
                prepare_s=round(t_prep, 1), seconds=round(time.perf_counter() - t0, 1),
                python=sys.version.split()[0])
     if out is not None:
@@ -687,7 +712,7 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
     with torch_threads(max(1, cfg.threads)):
         folder, rec = build_corpus_stores(contender, cfg, work, log=log)
     job = dict(contender=contender, seed=int(seed), cfg=cfg.to_dict(), stores=str(folder), real=None,
-               run_dir=str(work / "runs" / f"{contender}-s{seed}"))
+               run_dir=str(run_dir(work, cfg, contender, seed)))
     r = run_one(job)
     ck = checkpoint.load(Path(job["run_dir"]) / "model.safetensors")
     spec = CONTENDERS[contender]
