@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from relforge.errors import RelforgeError
-from relforge.experiments.prior import QUICK, PriorBenchConfig, finished_run, headline, run_prior_benchmark, summarize
+from relforge.experiments.prior import (QUICK, PriorBenchConfig, finished_run, headline, run_dir, run_prior_benchmark,
+                                        summarize)
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("f1/driver-dnf", "movielens/user-mean-rating", "chinook/customer-churn")
@@ -90,7 +91,7 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
     share = {r["contender"]: r["forecast_share"] for r in res["runs"]}
     assert share["relforge-new-autocomplete"] == 0 and share["relforge-new"] == pytest.approx(cfg.task_share, abs=0.02)
     assert share["relforge-new-shuffled"] == share["relforge-new"]  # same corpus and mix, names shuffled
-    shuffle = {c: json.loads((tmp_path / "w" / "runs" / f"{c}-s0" / "train_config.json").read_text())["name_shuffle"]
+    shuffle = {c: json.loads((run_dir(tmp_path / "w", cfg, c, 0) / "train_config.json").read_text())["name_shuffle"]
                for c in ("relforge-new", "relforge-new-shuffled")}
     assert shuffle == {"relforge-new": 0.0, "relforge-new-shuffled": 1.0}
     line = json.loads(json.dumps(headline(res)))
@@ -109,7 +110,7 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
     assert all(r.get("reused") for r in again["runs"]) and again["gain"] == res["gain"]
     corpus = next((tmp_path / "w" / "stores").glob("relforge-v2-*-f*"))  # relforge-new's corpus (with tasks)
     job = dict(cfg=cfg.replace(lr=cfg.lr * 2).to_dict(), contender="relforge-new", seed=0, stores=str(corpus),
-               run_dir=str(tmp_path / "w" / "runs" / "relforge-new-s0"))
+               run_dir=str(run_dir(tmp_path / "w", cfg, "relforge-new", 0)))
     assert finished_run(job) is None
     assert finished_run(dict(job, cfg=cfg.to_dict())) is not None
 
@@ -154,7 +155,7 @@ def test_contender_training_overrides_reach_the_run(tmp_path):
     got = {}
     for c in ("relforge-new", "relforge-new-nomask-shuffled-target"):
         make_prior_model(tmp_path / f"{c}.safetensors", tmp_path / "w", cfg, contender=c, log=lambda m: None)
-        tc = json.loads((tmp_path / "w" / "runs" / f"{c}-s0" / "train_config.json").read_text())
+        tc = json.loads((run_dir(tmp_path / "w", cfg, c, 0) / "train_config.json").read_text())
         got[c] = (tc["mask_rate"], tc["name_shuffle"], tc["name_scope"])
         assert checkpoint.read(tmp_path / f"{c}.safetensors").context.mask_rate == tc["mask_rate"]
     assert got == {"relforge-new": (cfg.mask_rate, 0.0, "all"), "relforge-new-nomask-shuffled-target": (0.0, 1.0, "target")}
@@ -215,7 +216,7 @@ def test_corpus_draws_are_other_databases_and_runs_never_share_a_folder(tmp_path
     """``draws``: seed s trains on its own corpus draw (other database seeds, another folder),
     draw 0 is the usual corpus; run folders differ whenever the settings do (a small-model run
     once overwrote a tiny-model run's side files in the same folder)."""
-    from relforge.experiments.prior import build_corpus_stores, run_dir
+    from relforge.experiments.prior import build_corpus_stores
 
     cfg = QUICK.replace(contenders=("relforge-default",), reference="relforge-default", draws=True)
     f0, r0 = build_corpus_stores("relforge-default", cfg, tmp_path, log=lambda m: None)
