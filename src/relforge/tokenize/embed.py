@@ -198,7 +198,12 @@ class MiniLMEmbedder(Embedder):
         self.device = str(device)
 
     def describe(self) -> dict:
-        return {"name": self.name, "dim": int(self.dim), "max_tokens": self.max_tokens, "precision": self.precision}
+        return {"name": self.name, "dim": int(self.dim), "max_tokens": self.max_tokens, "precision": self.precision,
+                "batching": self.BATCHING}
+
+    #: how texts are batched (recorded, so caches of other batching are not reused): ``fixed``, every
+    #: encoder call has ``batch_size`` rows padded to a power-of-two length chosen by the text alone
+    BATCHING = "fixed"
 
     #: characters kept per word piece when a long text is clipped before tokenization (see :meth:`clip`)
     CLIP_CHARS_PER_TOKEN = 12
@@ -227,18 +232,50 @@ class MiniLMEmbedder(Embedder):
         return out
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        """Vectors of ``texts``, each a function of its own text only.
+
+        A batched encoder's output for one text depends on its batch: the padded length, and under
+        bf16 even the number of rows, change the kernels' summation order (differences of ~1e-3).
+        Which texts share a batch depends on what the disk cache already holds, so a corpus built on
+        a fresh machine and one built on a warm one differed. Here every encoder call has exactly
+        ``batch_size`` rows (the last batch of a length is filled with copies) padded to the
+        power of two at or above the text's own token count: a text always meets the same shapes
+        and its vector does not depend on its neighbours, their order or the cache."""
         import contextlib
 
         import torch
 
+        out = np.zeros((len(texts), self.dim), np.float32)
+        if not texts:
+            return out
         ctx = (torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
                if self.precision == "bf16" else contextlib.nullcontext())
         texts = self.clip(texts)
+        limit = int(self.model.max_seq_length)
+        ids = self.model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=limit,
+                                   verbose=False)["input_ids"]
+        n = np.fromiter((len(x) for x in ids), np.int64, len(ids))
+        length = np.minimum(limit, 2 ** np.ceil(np.log2(np.maximum(n, 8))).astype(np.int64))
+        pad = int(self.model.tokenizer.pad_token_id or 0)
+        B = int(self.batch_size)
         threads = torch_threads(_TEXT_THREADS[-1]) if _TEXT_THREADS else contextlib.nullcontext()
-        with threads, ctx:
-            out = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(out, dtype=np.float32)
+        with threads, ctx, torch.inference_mode():
+            for L in np.unique(length):
+                idx = np.nonzero(length == L)[0]
+                for a in range(0, len(idx), B):
+                    sel = idx[a:a + B]
+                    rows = [ids[i] for i in sel] + [ids[sel[0]]] * (B - len(sel))
+                    tok = torch.full((B, int(L)), pad, dtype=torch.long)
+                    mask = torch.zeros((B, int(L)), dtype=torch.long)
+                    for r, x in enumerate(rows):
+                        tok[r, :len(x)] = torch.as_tensor(x)
+                        mask[r, :len(x)] = 1
+                    feats = {"input_ids": tok.to(self.device), "attention_mask": mask.to(self.device),
+                             "token_type_ids": torch.zeros_like(tok).to(self.device)}
+                    emb = self.model(feats)["sentence_embedding"].float()
+                    emb = torch.nn.functional.normalize(emb, dim=1)
+                    out[sel] = emb[:len(sel)].cpu().numpy()
+        return out
 
 
 class DiskCache:
