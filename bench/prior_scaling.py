@@ -6,7 +6,8 @@ real tasks per N, mean and sd over training seeds (the scaling study's real-task
     python bench/prior_scaling.py --n 2,4,8,16,32 --seeds 0,1,2 --workers 2 --work out/prior_scaling
 
 Runs are the prior benchmark's (``relforge.experiments.prior.run_one``): resumable, one folder per
-(N, seed). The LAST line printed is one JSON object: per N the 7-task mean metric and the mean
+(N, seed, settings) named as the benchmark names its own (``run_dir``), so the N = 16 runs are the
+benchmark's runs and two sweeps with other settings never share a folder. The LAST line printed is one JSON object: per N the 7-task mean metric and the mean
 real-task loss (mean and sd over seeds).
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     from relforge.errors import RelforgeError
-    from relforge.experiments.prior import CONTENDERS, PriorBenchConfig, build_corpus_stores, real_stores, run_jobs
+    from relforge.experiments.prior import (CONTENDERS, PriorBenchConfig, build_corpus_stores, real_stores, run_dir,
+                                            run_jobs)
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", default="2,4,8,16,32", help="corpus sizes (databases)")
@@ -49,7 +51,7 @@ def main(argv=None) -> int:
             cfg = base.replace(n_dbs=n)
             folder, _ = build_corpus_stores(a.contender, cfg, work, log=print)
             jobs += [dict(contender=a.contender, seed=s, cfg=cfg.to_dict(), stores=str(folder), real=real, n=n,
-                          run_dir=str(work / "runs" / f"{a.contender}-n{n}-s{s}")) for s in seeds]
+                          run_dir=str(run_dir(work, cfg, a.contender, s))) for s in seeds]
     except (RelforgeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -117,6 +117,9 @@ CONTENDERS.update({
                     gen={"schema": {"entity_rows": (50, 150), "activity_rows": (1500, 4000)}}),
     "v1+deeper": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                       gen={"schema": {"entity_rows": (30, 80), "activity_rows": (2000, 5000)}}),
+    # and a wide range of rows per entity across the corpus (about 2 to 100)
+    "v1+mixdepth": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                        gen={"schema": {"entity_rows": (40, 500), "activity_rows": (800, 4000)}}),
 })
 # today's default at its own sizes (the generator's defaults, not the benchmark's smaller SIZES)
 CONTENDERS["v1-fullsize"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
@@ -414,9 +417,10 @@ def cached_real_store(cache: str | Path, db: str, embedder: str = "minilm"):
     return open_store(path)
 
 
-def finished_model(work: str | Path, contender: str, seed: int):
-    """The checkpoint record of a finished benchmark run (``WORK/runs/<contender>-s<seed>``)."""
-    path = Path(work) / "runs" / f"{contender}-s{seed}" / "model.safetensors"
+def finished_model(work: str | Path, contender: str, seed: int, cfg: "PriorBenchConfig | None" = None):
+    """The checkpoint record of a finished benchmark run (:func:`run_dir`: ``WORK/runs/<contender>-s<seed>``
+    for the default settings, ``cfg``'s folder otherwise)."""
+    path = run_dir(work, cfg or PriorBenchConfig(), contender, seed) / "model.safetensors"
     if not path.is_file():
         raise RelforgeError(f"no model {path}")
     return checkpoint.load(path)
