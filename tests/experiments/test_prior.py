@@ -60,6 +60,7 @@ def test_ablation_runs_without_relforge_new_report_each_contender_over_the_refer
     (dict(tasks=("f1/nosuch",)), "unknown real task"),
     (dict(seeds=()), "seeds"),
     (dict(device="tpu"), "device"),
+    (dict(draws=True, n_dbs=64), "draws"),
 ])
 def test_bad_settings_are_clear_errors(kw, msg):
     with pytest.raises(RelforgeError, match=msg):

@@ -204,6 +204,8 @@ class PriorBenchConfig:
         if not (0 <= self.mask_rate < 1 and 0 <= self.name_shuffle <= 1):
             raise RelforgeError(f"mask_rate must be in [0, 1) and name_shuffle in [0, 1], got {self.mask_rate!r}, "
                                 f"{self.name_shuffle!r}")
+        if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
+            raise RelforgeError(f"draws keep corpus draws apart for at most 45 databases, got n_dbs {self.n_dbs}")
         if self.name_scope not in NAME_SCOPES:
             raise RelforgeError(f"name_scope must be one of {', '.join(NAME_SCOPES)}, got {self.name_scope!r}")
         if not self.device.startswith(("cpu", "cuda")):

@@ -102,8 +102,8 @@ def fingerprint(name: str, data_dir: str | Path | None = None) -> str:
     derived data (tokenized stores) carry it, so edited data or loaders never reuse a stale cache."""
     import hashlib
     import importlib
-    import inspect
 
+    from relforge.fileio import source_fingerprint
     from relforge.realdata import _common, tasks
     from relforge.realdata._common import source_dir
 
@@ -114,6 +114,5 @@ def fingerprint(name: str, data_dir: str | Path | None = None) -> str:
     src = source_dir(mod.SUBDIR, data_dir)
     for f in sorted(p for p in src.rglob("*") if p.is_file()):
         h.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes() + b"\0")
-    for m in (mod, _common, tasks):
-        h.update(inspect.getsource(m).encode())
+    h.update(source_fingerprint(mod, _common, tasks).encode())
     return h.hexdigest()[:16]
