@@ -89,6 +89,8 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
         for r in res["runs"]:
             assert r["tasks"][key]["n"] == r["tasks"][key]["n_test"] == n_test, (r["contender"], key)
             assert math.isfinite(r["tasks"][key]["value"])
+            if r["tasks"][key]["metric"] == "r2":  # the level-free figure beside R2
+                assert 0 <= r["tasks"][key]["pearson_r2"] <= 1
     share = {r["contender"]: r["forecast_share"] for r in res["runs"]}
     assert share["relforge-new-autocomplete"] == 0 and share["relforge-new"] == pytest.approx(cfg.task_share, abs=0.02)
     assert share["relforge-new-shuffled"] == share["relforge-new"]  # same corpus and mix, names shuffled

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from relforge.train.evaluate import primary, score_predictions
 
@@ -8,6 +9,11 @@ from relforge.train.evaluate import primary, score_predictions
 def test_score_predictions_and_primary():
     r = score_predictions("regression", np.array([0.0, 1.0]), np.array([0.0, 2.0]))
     assert r["baseline_r2"] < 0 and r["r2"] < 1 and r["baseline_loss"] > 0
+    # Pearson r2 ignores level and scale: an offset, rescaled copy of the truth scores 1, its R2 does not
+    t = np.array([0.0, 1.0, 3.0, 2.0])
+    r = score_predictions("regression", 0.5 * t + 3.0, t)
+    assert r["pearson_r2"] == pytest.approx(1.0) and r["r2"] < 0
+    assert np.isnan(score_predictions("regression", np.zeros(4), t)["pearson_r2"])
     c = score_predictions("binary_classification", np.array([-1.0, 2.0, 0.5]), np.array([-1.0, 1.0, 1.0]))
     assert c["roc_auc"] == 1.0 and math.isclose(c["pos_rate"], 2 / 3)
     assert primary({"loss": 0.3, "roc_auc": 0.7}) == ("roc_auc", 0.7, True)

@@ -512,6 +512,8 @@ def run_one(job: dict) -> dict:
         metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
         res[key] = dict(metric=metric, value=float(r[metric]), n=int(r["n"]), n_test=int(st.n_seeds),
                         constant=0.5 if metric == "roc_auc" else float(r["baseline_r2"]), loss=float(r["loss"]))
+        if metric == "r2":
+            res[key]["pearson_r2"] = float(r["pearson_r2"])  # level-free: what the predictions rank
     result = dict(contender=name, seed=seed, tasks=res, train_s=round(t1 - t0, 1), eval_s=round(time.perf_counter() - t1, 1),
                   steps=tcfg.steps, tokens=tcfg.steps * cfg.batch_size * cfg.ctx_len, forecast_share=round(n_fc / n_all, 4),
                   loss_first=round(losses[0], 4) if losses else None, loss_last=round(losses[-1], 4) if losses else None,
@@ -549,7 +551,13 @@ def summarize(runs: list[dict], cfg: PriorBenchConfig) -> dict:
         per = {t: dict(_mean_sd([r["tasks"][t]["value"] for r in rs]), metric=rs[0]["tasks"][t]["metric"],
                        n=rs[0]["tasks"][t]["n"], constant=round(rs[0]["tasks"][t]["constant"], 4)) for t in cfg.tasks}
         task_mean = _mean_sd([np.mean([r["tasks"][t]["value"] for t in cfg.tasks]) for r in rs])
-        contenders[c] = dict(tasks=per, mean=task_mean, train_s=_mean_sd([r["train_s"] for r in rs])["mean"],
+        # the level-free regression figure (Pearson r2, mean over the regression tasks), where every run has it
+        reg = [t for t in cfg.tasks if rs[0]["tasks"][t]["metric"] == "r2"]
+        pearson = None
+        if reg and all("pearson_r2" in r["tasks"][t] for r in rs for t in reg):
+            pearson = _mean_sd([np.mean([r["tasks"][t]["pearson_r2"] for t in reg]) for r in rs])
+        contenders[c] = dict(tasks=per, mean=task_mean, regression_pearson_r2=pearson,
+                             train_s=_mean_sd([r["train_s"] for r in rs])["mean"],
                              loss_first=_mean_sd([r["loss_first"] for r in rs])["mean"],
                              loss_last=_mean_sd([r["loss_last"] for r in rs])["mean"],
                              forecast_share=rs[0]["forecast_share"])
@@ -674,6 +682,10 @@ def markdown(res: dict) -> str:
         lines.append(f"| {t} | {first['metric']} | " + " | ".join(cells) + f" | {100 * first['constant']:.1f} |")
     lines.append("| **mean** | | " + " | ".join(f"{100 * res['contenders'][c]['mean']['mean']:.1f} ± "
                                                 f"{100 * res['contenders'][c]['mean']['sd']:.1f}" for c in cs) + " | |")
+    if all(res["contenders"][c].get("regression_pearson_r2") for c in cs):
+        lines.append("| regression, Pearson r² (level-free) | | " + " | ".join(
+            f"{100 * res['contenders'][c]['regression_pearson_r2']['mean']:.1f} ± "
+            f"{100 * res['contenders'][c]['regression_pearson_r2']['sd']:.1f}" for c in cs) + " | |")
     g = res.get("gain")
     if g:
         lines.append(f"\ngain (relforge-new - {g['vs']}, mean over tasks): {100 * g['mean']:+.1f} ± {100 * g['sd']:.1f} "
@@ -691,6 +703,8 @@ def headline(res: dict) -> dict:
     return dict(contenders={c: {t: {"mean": v["mean"], "sd": v["sd"]} for t, v in d["tasks"].items()}
                             for c, d in res["contenders"].items()},
                 mean={c: d["mean"]["mean"] for c, d in res["contenders"].items()},
+                regression_pearson_r2={c: (d.get("regression_pearson_r2") or {}).get("mean")
+                                       for c, d in res["contenders"].items()},
                 **({"gain": {k: res["gain"][k] for k in ("mean", "sd", "values", "vs")}} if "gain" in res else {}),
                 **{k: {"mean": v["mean"], "sd": v["sd"]} for k, v in res.items() if k.startswith("gain_")},
                 steps=res["config"]["steps"], tokens_per_run=res["config"]["steps"] * res["config"]["batch_size"]

@@ -54,7 +54,11 @@ def score_predictions(task_type: str, pred: np.ndarray, target: np.ndarray, hube
     zero = np.zeros_like(target, dtype=np.float64)
     base_loss = float(torch.nn.functional.huber_loss(torch.as_tensor(zero), torch.as_tensor(target, dtype=torch.float64),
                                                      delta=huber_delta)) if target.size else float("nan")
-    return {"r2": r2(target, pred), "baseline_r2": r2(target, zero), "baseline_loss": base_loss}
+    # level-free figure: what the predictions rank, whatever their offset and scale (a model's level
+    # offset moves R2 from seed to seed more than the corpus does; docs/results.md, session 9)
+    ok = target.size > 1 and np.std(pred) > 0 and np.std(target) > 0
+    pearson = float(np.corrcoef(target.astype(np.float64), pred.astype(np.float64))[0, 1] ** 2) if ok else float("nan")
+    return {"r2": r2(target, pred), "baseline_r2": r2(target, zero), "baseline_loss": base_loss, "pearson_r2": pearson}
 
 
 def to_device(batch: dict, device) -> dict:
