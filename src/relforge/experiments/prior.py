@@ -121,6 +121,11 @@ CONTENDERS.update({
     "v1+mixdepth": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                         gen={"schema": {"entity_rows": (40, 500), "activity_rows": (800, 4000)}}),
 })
+# v1 without semantic names (table_i / feature_j), and v1 with fewer hidden causal nodes per column
+CONTENDERS["v1-nonames"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                gen={"schema": {"semantic_names": False}})
+CONTENDERS["v1+visible"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                gen={"scm": {"col_node_frac": (0.6, 1.0)}})
 # today's default at its own sizes (the generator's defaults, not the benchmark's smaller SIZES)
 CONTENDERS["v1-fullsize"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                                  gen={"schema": {"n_tables": (3, 20), "entity_rows": (500, 1000),
