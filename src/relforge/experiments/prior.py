@@ -300,11 +300,10 @@ def corpus_code_tag() -> str:
     """A short hash of the source of the generator, the forecast-task generator, the tokenizer and
     the database containers: a corpus folder made by other code (a generator fix, a changed task
     rule) is never reused under the same settings."""
-    import relforge.db
     import relforge.generate
-    from relforge.tokenize import cells, celltypes, stats, store
+    from relforge.tokenize.cells import code_fingerprint
 
-    return fileio.source_fingerprint(relforge.generate, relforge.db, cells, celltypes, stats, store)[:6]
+    return hashlib.sha1((fileio.source_fingerprint(relforge.generate) + code_fingerprint()).encode()).hexdigest()[:6]
 
 
 def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, draw: int = 0, anchors=None,

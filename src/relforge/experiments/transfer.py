@@ -223,13 +223,12 @@ def real_store_path(cache_dir: str | Path, name: str, embedder: str) -> Path:
     embedder precision or older tokenizer code is never reused (the folder name alone once was the key)."""
     import hashlib
 
-    import relforge.db
-    from relforge.tokenize import cells, celltypes, stats, store
+    from relforge.tokenize.cells import code_fingerprint
 
     emb = embedder_for(embedder)
     h = hashlib.sha256(realdata.fingerprint(name).encode())
     h.update(json.dumps(emb.describe(), sort_keys=True).encode())
-    h.update(fileio.source_fingerprint(cells, celltypes, stats, store, relforge.db).encode())
+    h.update(code_fingerprint().encode())
     return Path(cache_dir) / f"{name}-{emb.name.replace(':', '')}-{h.hexdigest()[:8]}"
 
 

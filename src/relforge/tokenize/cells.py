@@ -408,6 +408,18 @@ def embed_store(store: CellStore, embedder, progress=None, lazy: bool = False) -
     return CellStore(index, arrays, texts)
 
 
+def code_fingerprint() -> str:
+    """Hash of the source that decides what a store holds (this tokenizer, the cell types and
+    statistics, the store format, the database containers): caches of stores carry it."""
+    import sys
+
+    import relforge.db
+    from relforge.fileio import source_fingerprint
+    from relforge.tokenize import celltypes, stats, store
+
+    return source_fingerprint(sys.modules[__name__], celltypes, stats, store, relforge.db)
+
+
 def tokenize_database(db: Database, tasks=(), embedder="minilm", *, name: str | None = None,
                       progress=None, lazy: bool = False) -> CellStore:
     """Tokenize and embed: :func:`build_cells` then :func:`embed_store` (rt_pipeline.md §1)."""
