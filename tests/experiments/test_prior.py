@@ -232,3 +232,17 @@ def test_corpus_draws_are_other_databases_and_runs_never_share_a_folder(tmp_path
     names = {run_dir(tmp_path, c, "plurel", 0).name for c in (base, base.replace(preset="small"),
                                                                base.replace(draws=True), base.replace(tokens=9_000_000))}
     assert len(names) == 4
+
+
+def test_v2_part_ablations_differ_from_v1_only_in_v2_knobs():
+    """``v1+<part>`` takes its knobs' values from the v2 preset itself (not a copy of them): each
+    differs from v1 exactly in its own knobs, where it equals v2."""
+    from relforge.experiments.prior import CONTENDERS, SIZES, generator_config, generator_overrides
+
+    v1 = generator_config("v1", SIZES)[0].to_dict()
+    v2 = generator_config("v2", SIZES)[0].to_dict()
+    for name in ("v1+fanout", "v1+latent", "v1+state", "v1+aggregates", "v1+gains", "v1+names"):
+        got = generator_config("v1", SIZES)[0].replace(**generator_overrides(CONTENDERS[name])).to_dict()
+        changed = {f"{s}.{k}" for s in got for k in got[s] if got[s][k] != v1[s][k]}
+        assert changed and changed <= set(CONTENDERS[name]["v2_parts"]), name
+        assert all(got[s][k] == v2[s][k] for s, k in (p.split(".") for p in CONTENDERS[name]["v2_parts"]))

@@ -98,16 +98,17 @@ CONTENDERS = {
                                              name_shuffle=0.5, mask_rate=0.0),
 }
 # one-component ablations (session 9): today's default v1 plus one of v2's generator changes each
-# (``gen``: generator overrides applied over the preset and the sizes), autocomplete only
+# (``v2_parts``: "section.knob" names whose values come from the v2 preset, so the ablations follow
+# it; ``gen``: other generator overrides; both applied over the preset and the sizes), autocomplete only
 _V2_PARTS = {
-    "fanout": {"relational": {"fanout": (1.5, 5.0)}},
-    "latent": {"relational": {"latent_dim": 6}},
-    "state": {"relational": {"latent_dim": 6, "state_prob": 0.7}},
-    "aggregates": {"relational": {"aggregate_prob": 0.5}},
-    "gains": {"scm": {"temporal_gain": (3.0, 12.0), "fk_gain": (0.5, 6.0), "fk_reader_share": (0.5, 1.0)}},
-    "names": {"relational": {"structured_names": True}},
+    "fanout": ("relational.fanout",),
+    "latent": ("relational.latent_dim",),
+    "state": ("relational.latent_dim", "relational.state_prob"),
+    "aggregates": ("relational.aggregate_prob",),
+    "gains": ("scm.temporal_gain", "scm.fk_gain", "scm.fk_reader_share"),
+    "names": ("relational.structured_names",),
 }
-CONTENDERS.update({f"v1+{k}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None, gen=v)
+CONTENDERS.update({f"v1+{k}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None, v2_parts=v)
                    for k, v in _V2_PARTS.items()})
 # more children per parent (session 9): the benchmark's sizes give about 4 activity rows per
 # entity row, where the real tasks' entities have 30-160 events; a model that learned to shrink
@@ -296,6 +297,18 @@ def embedder_tag(embedder: str) -> str:
     return hashlib.sha1(rec.encode()).hexdigest()[:4]
 
 
+def generator_overrides(spec: dict) -> dict:
+    """A contender's generator overrides: its ``gen`` sections, plus the ``v2_parts`` knobs
+    ("section.knob") at their values in the v2 preset."""
+    gen = {k: dict(v) for k, v in spec.get("gen", {}).items()}
+    if spec.get("v2_parts"):
+        v2 = C.preset("v2").to_dict()
+        for part in spec["v2_parts"]:
+            section, knob = part.split(".")
+            gen.setdefault(section, {})[knob] = v2[section][knob]
+    return gen
+
+
 def corpus_code_tag() -> str:
     """A short hash of the source of the generator, the forecast-task generator, the tokenizer and
     the database containers: a corpus folder made by other code (a generator fix, a changed task
@@ -318,8 +331,9 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, draw: i
     fallback = False
     if spec["source"] == "relforge":
         gcfg, fallback = generator_config(spec["preset"], cfg.sizes)
-        if spec.get("gen"):
-            gcfg = gcfg.replace(**spec["gen"])
+        gen = generator_overrides(spec)
+        if gen:
+            gcfg = gcfg.replace(**gen)
         rec.update(config_hash=gcfg.hash(), preset=spec["preset"], preset_fallback=fallback)
         if fallback:
             log(f"{name}: this tree has no generator preset {spec['preset']!r}; using the current default config")
