@@ -46,8 +46,6 @@ def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
     return out
 
 
-
-
 def shuffle_names(batch: dict, rate: float, seed: int, step: int, scope: str = "all") -> dict:
     """A copy of ``batch`` in which each context, with probability ``rate``, has its column names
     replaced: every distinct column of that context gets a fresh ``col_id`` whose embedding is a
