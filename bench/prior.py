@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name-shuffle", type=float, default=None)
     ap.add_argument("--mask-rate", type=float, default=None,
                     help="extra masked cells per training context, every contender (default 0; the session-7 figures: 0.3)")
+    ap.add_argument("--huber-delta", type=float, default=None,
+                    help="Huber delta of the regression loss in label sd (default 1, RT's; large: squared error)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
     ap.add_argument("--draws", action="store_true",
                     help="each training seed also gets its own corpus draw (the spread then covers the databases too)")
@@ -72,7 +74,8 @@ def main(argv=None) -> int:
         for k, v in (("reference", a.reference), ("n_dbs", a.n_dbs), ("preset", a.model), ("ctx_len", a.ctx_len),
                      ("batch_size", a.batch_size), ("lr", a.lr), ("embedder", a.embedder), ("device", a.device),
                      ("task_share", a.task_share), ("forecast_tasks", a.forecast_tasks),
-                     ("name_shuffle", a.name_shuffle), ("mask_rate", a.mask_rate), ("threads", a.threads)):
+                     ("name_shuffle", a.name_shuffle), ("mask_rate", a.mask_rate), ("threads", a.threads),
+                     ("huber_delta", a.huber_delta)):
             if v is not None:
                 kw[k] = v
         if a.tokens is not None:

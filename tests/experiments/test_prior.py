@@ -246,3 +246,42 @@ def test_v2_part_ablations_differ_from_v1_only_in_v2_knobs():
         changed = {f"{s}.{k}" for s in got for k in got[s] if got[s][k] != v1[s][k]}
         assert changed and changed <= set(CONTENDERS[name]["v2_parts"]), name
         assert all(got[s][k] == v2[s][k] for s, k in (p.split(".") for p in CONTENDERS[name]["v2_parts"]))
+
+
+def test_mixture_contender_alternates_its_generators(tmp_path):
+    """``mix``: database seed ``s0 + i`` is drawn with the i-th config in turn, so a mixture holds
+    both generators' databases, each identical to the one its own contender draws for that seed."""
+    from relforge.experiments.prior import CONTENDERS, SIZES, contender_generator_configs, generator_config
+
+    cfgs, fallback = contender_generator_configs(CONTENDERS["mix-v1v2"], SIZES)
+    assert not fallback and [c.hash() for c in cfgs] == [generator_config(p, SIZES)[0].hash() for p in ("v1", "v2")]
+    assert len(contender_generator_configs(CONTENDERS["relforge-default"], SIZES)[0]) == 1
+    from relforge.experiments.prior import build_corpus_stores
+
+    cfg = QUICK.replace(contenders=("mix-v1v2",), reference="mix-v1v2", n_dbs=2)
+    folder, rec = build_corpus_stores("mix-v1v2", cfg, tmp_path, log=lambda m: None)
+    assert rec["config_hashes"] == [c.hash() for c in contender_generator_configs(CONTENDERS["mix-v1v2"], cfg.sizes)[0]]
+    one, _ = build_corpus_stores("relforge-default", cfg.replace(contenders=("relforge-default",),
+                                                                 reference="relforge-default"), tmp_path, log=lambda m: None)
+    assert folder != one
+    # the first database (seed db_seed, config 0 = v1) is the default contender's first database
+    first = json.loads((folder / "prior_corpus.json").read_text())["databases"][0]
+    assert first == json.loads((one / "prior_corpus.json").read_text())["databases"][0]
+    assert (folder / first / "index.json").read_bytes() == (one / first / "index.json").read_bytes()
+
+
+def test_huber_delta_reaches_the_model_and_names_its_runs(tmp_path):
+    """The regression loss's Huber delta is a benchmark setting (and a contender override): the
+    trained checkpoint carries it, runs at another delta get their own folder, and the default
+    leaves earlier runs' keys as they were."""
+    from relforge.experiments.prior import make_prior_model
+    from relforge.model import checkpoint
+
+    base = PriorBenchConfig()
+    assert "huber_delta" not in base.to_dict()
+    assert run_dir(tmp_path, base.replace(huber_delta=100.0), "plurel", 0) != run_dir(tmp_path, base, "plurel", 0)
+    with pytest.raises(RelforgeError, match="huber_delta"):
+        QUICK.replace(huber_delta=0.0).validate()
+    cfg = QUICK.replace(tasks=TASKS)
+    make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="v1-huber100", log=lambda m: None)
+    assert checkpoint.read(tmp_path / "m.safetensors").config.huber_delta == 100.0

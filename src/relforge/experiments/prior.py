@@ -144,8 +144,18 @@ CONTENDERS.update({
     "v1+tasks-strong": dict(source="relforge", preset="v1", forecast_tasks=4, task_share="cfg",
                             tasks={"entity_signal": 3.0}),
 })
+# mixtures (session 10): half the databases from each of two generators; v2 carries the relational
+# signal the learnability probe asks for, v1 what transfers best at this budget
+CONTENDERS.update({
+    "mix-v1v2": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                     mix=(dict(preset="v2"),)),
+})
+# the regression loss (session 10): RT's Huber delta of 1 label sd pulls a skewed target's
+# prediction towards its median, where R2 rewards the mean (Chinook spend: median 0, mean 0.5 sd)
+CONTENDERS.update({f"v1-huber{d:g}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                          huber_delta=float(d)) for d in (3, 100)})
 #: training settings a contender may set for itself (over the benchmark config's)
-TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope")
+TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -185,6 +195,7 @@ class PriorBenchConfig:
     device: str = "cpu"
     threads: int = 1  # torch threads per run
     attention: str = "auto"
+    huber_delta: float = 1.0  # the regression loss's Huber delta (label sd); RT's 1 leans towards the median
 
     @property
     def steps(self) -> int:
@@ -210,6 +221,8 @@ class PriorBenchConfig:
         if not (0 <= self.mask_rate < 1 and 0 <= self.name_shuffle <= 1):
             raise RelforgeError(f"mask_rate must be in [0, 1) and name_shuffle in [0, 1], got {self.mask_rate!r}, "
                                 f"{self.name_shuffle!r}")
+        if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
+            raise RelforgeError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
             raise RelforgeError(f"draws keep corpus draws apart for at most 45 databases, got n_dbs {self.n_dbs}")
         if self.name_scope not in NAME_SCOPES:
@@ -225,6 +238,8 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
+        if d["huber_delta"] == 1.0:
+            d.pop("huber_delta")
         if not d["draws"]:
             d.pop("draws")
         return json.loads(json.dumps(d, default=list))
@@ -309,6 +324,19 @@ def generator_overrides(spec: dict) -> dict:
     return gen
 
 
+def contender_generator_configs(spec: dict, sizes: dict) -> tuple[list, bool]:
+    """The generator configs of a relforge contender: its preset with its overrides, then one per
+    entry of its ``mix`` (each a dict with ``preset`` and optional ``gen`` / ``v2_parts``); database
+    seed ``s0 + i`` is drawn with config ``i mod len``. Returns (configs, preset fallback used)."""
+    out, fallback = [], False
+    for part in (spec, *spec.get("mix", ())):
+        g, fb = generator_config(part["preset"], sizes)
+        gen = generator_overrides(part)
+        out.append(g.replace(**gen) if gen else g)
+        fallback = fallback or fb
+    return out, fallback
+
+
 def corpus_code_tag() -> str:
     """A short hash of the source of the generator, the forecast-task generator, the tokenizer and
     the database containers: a corpus folder made by other code (a generator fix, a changed task
@@ -330,15 +358,15 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, draw: i
     rec = dict(contender=name, key=key)
     fallback = False
     if spec["source"] == "relforge":
-        gcfg, fallback = generator_config(spec["preset"], cfg.sizes)
-        gen = generator_overrides(spec)
-        if gen:
-            gcfg = gcfg.replace(**gen)
-        rec.update(config_hash=gcfg.hash(), preset=spec["preset"], preset_fallback=fallback)
+        gcfgs, fallback = contender_generator_configs(spec, cfg.sizes)
+        chash = gcfgs[0].hash() if len(gcfgs) == 1 else hashlib.sha1(
+            "".join(g.hash() for g in gcfgs).encode()).hexdigest()
+        rec.update(config_hash=chash, preset=spec["preset"], preset_fallback=fallback)
+        if len(gcfgs) > 1:
+            rec["config_hashes"] = [g.hash() for g in gcfgs]
         if fallback:
             log(f"{name}: this tree has no generator preset {spec['preset']!r}; using the current default config")
-    if spec["source"] == "relforge":
-        key += f"-{gcfg.hash()[:8]}"  # the config itself, so a changed preset never reuses old stores
+        key += f"-{chash[:8]}"  # the config itself, so a changed preset never reuses old stores
         if spec.get("db_seed", cfg.db_seed) != cfg.db_seed:
             key += f"-s{spec['db_seed']}"
     if spec["forecast_tasks"]:  # and the task generator's settings, so changed defaults never reuse them
@@ -371,7 +399,7 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, draw: i
         while len(dbs) < cfg.n_dbs:
             if s > s0 + 4 * cfg.n_dbs + 8:
                 raise RelforgeError(f"{name}: could not draw {cfg.n_dbs} databases with at most 5 foreign keys per table")
-            db = generate_database(s, gcfg)
+            db = generate_database(s, gcfgs[(s - s0) % len(gcfgs)])
             s += 1
             if not too_many_fkeys(db):
                 dbs.append(db)
@@ -452,7 +480,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
     return TrainConfig(preset=cfg.preset, attention=cfg.attention, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
                        mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope,
-                       task_share=task_share, seed=seed,
+                       task_share=task_share, seed=seed, huber_delta=cfg.huber_delta,
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -639,7 +667,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 
 #: run settings that name a run folder apart when they differ from the defaults
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
-                 "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws")
+                 "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:
