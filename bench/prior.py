@@ -57,6 +57,7 @@ def main(argv=None) -> int:
                     help="extra masked cells per training context, every contender (default 0; the session-7 figures: 0.3)")
     ap.add_argument("--huber-delta", type=float, default=None,
                     help="Huber delta of the regression loss in label sd (default 1, RT's; large: squared error)")
+    ap.add_argument("--rel-time", action="store_true", help="the model's row-age input (RTConfig.rel_time)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
     ap.add_argument("--draws", action="store_true",
                     help="each training seed also gets its own corpus draw (the spread then covers the databases too)")
@@ -82,6 +83,8 @@ def main(argv=None) -> int:
             kw["tokens"] = int(a.tokens)
         if a.draws:
             kw["draws"] = True
+        if a.rel_time:
+            kw["rel_time"] = True
         cfg = cfg.replace(**kw)
         work = Path(a.work)
         res = run_prior_benchmark(cfg, work=work, cache=a.cache, out=a.out or work / "results", workers=a.workers,

@@ -116,6 +116,15 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
                run_dir=str(run_dir(tmp_path / "w", cfg, "relforge-new", 0)))
     assert finished_run(job) is None
     assert finished_run(dict(job, cfg=cfg.to_dict())) is not None
+    # a run trained by other model code (a changed model input once reused old runs) is not reused
+    import relforge.experiments.prior as prior_mod
+
+    orig = prior_mod.model_code_tag
+    try:
+        prior_mod.model_code_tag = lambda: "other"
+        assert finished_run(dict(job, cfg=cfg.to_dict())) is None
+    finally:
+        prior_mod.model_code_tag = orig
 
 
 @pytest.mark.slow

@@ -392,3 +392,41 @@ def test_rms_norm_matches_torch(with_weight):
     want = [x.grad] + ([w.grad] if with_weight else [])
     for a, b in zip(got, want):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def _timed_batch(seed: int = 3):
+    """synthetic_batch with row times: each local row its own day, the seed row (row 0) last."""
+    batch = synthetic_batch(2, 64, d_text=16, seed=seed)
+    node = batch["node_idx"].long()
+    ts = torch.where(node >= 0, 1_700_000_000 - node * 86_400 * 7, torch.iinfo(torch.int64).min)
+    batch["timestamp"] = ts
+    return batch
+
+
+def test_rel_time_sees_only_time_differences_and_changes_outputs():
+    """``rel_time``: each cell gets its row's age before the seed row. Shifting every time of a
+    context by the same amount changes nothing; changing one row's age changes the outputs; a model
+    without it ignores times; untimed rows are flagged, not read as age 0's neighbours."""
+    from relforge.model.rt import row_age
+
+    batch = _timed_batch()
+    torch.manual_seed(0)
+    model = RelationalTransformer(preset("tiny", d_text=16, attention="dense", rel_time=True))
+    base = model(batch)[0]
+    shifted = dict(batch, timestamp=torch.where(batch["timestamp"] > 0, batch["timestamp"] + 10 ** 9,
+                                                batch["timestamp"]))
+    assert torch.allclose(model(shifted)[0], base, atol=1e-6)
+    older = dict(batch, timestamp=torch.where(batch["node_idx"] == 1, batch["timestamp"] - 86_400 * 400,
+                                              batch["timestamp"]))
+    assert not torch.allclose(model(older)[0], base, atol=1e-5)
+    plain = RelationalTransformer(preset("tiny", d_text=16, attention="dense"))
+    assert torch.allclose(plain(older)[0], plain(batch)[0])
+    age = row_age(batch["timestamp"], batch["node_idx"])
+    assert (age[..., 0][batch["node_idx"] == 0] == 0).all() and (age[..., 0] >= 0).all()
+    assert (age[..., 1][batch["is_padding"]] == 1).all() and (age[..., 1][~batch["is_padding"]] == 0).all()
+    untimed_seed = dict(batch, timestamp=torch.full_like(batch["timestamp"], torch.iinfo(torch.int64).min))
+    assert (row_age(untimed_seed["timestamp"], batch["node_idx"])[..., 1] == 1).all()
+    # the same function under the sparse implementation; a checkpoint without it keeps its shapes
+    model.config = model.config.replace(attention="sparse")
+    assert torch.allclose(model(batch)[0], base, atol=1e-5)
+    assert plain.config.shape_dict()["rel_time"] is False

@@ -150,12 +150,21 @@ CONTENDERS.update({
     "mix-v1v2": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                      mix=(dict(preset="v2"),)),
 })
+# how little does the benchmark need (session 10): v1 with 2-3 tables of 1-3 columns each
+CONTENDERS["v1-minimal"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                gen={"schema": {"n_tables": (2, 3), "n_features": (1, 3)}})
+# an entity's recent children predict its next ones more than its old ones (session 10): in the real
+# tasks the mean of the last 3-10 closed labels ranks better than the mean of all of them (F1
+# driver-position Pearson r2 57.8 vs 39.4); v1 with a strong, fast time-varying entity state
+CONTENDERS["v1+drift"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                              v2_parts=("relational.latent_dim",),
+                              gen={"relational": {"state_prob": 1.0, "state_gain": (1.5, 3.0), "state_period": (0.03, 0.3)}})
 # the regression loss (session 10): RT's Huber delta of 1 label sd pulls a skewed target's
 # prediction towards its median, where R2 rewards the mean (Chinook spend: median 0, mean 0.5 sd)
 CONTENDERS.update({f"v1-huber{d:g}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                                           huber_delta=float(d)) for d in (3, 100)})
 #: training settings a contender may set for itself (over the benchmark config's)
-TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta")
+TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -196,6 +205,7 @@ class PriorBenchConfig:
     threads: int = 1  # torch threads per run
     attention: str = "auto"
     huber_delta: float = 1.0  # the regression loss's Huber delta (label sd); RT's 1 leans towards the median
+    rel_time: bool = False  # the model's row-age input (RTConfig.rel_time)
 
     @property
     def steps(self) -> int:
@@ -238,8 +248,9 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
-        if d["huber_delta"] == 1.0:
-            d.pop("huber_delta")
+        for k, off in (("huber_delta", 1.0), ("rel_time", False)):
+            if d[k] == off:
+                d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
             d.pop("draws")
         return json.loads(json.dumps(d, default=list))
@@ -421,6 +432,15 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, draw: i
     return folder, {**rec, **meta}
 
 
+def model_code_tag() -> str:
+    """A short hash of the source of the model, the sampler and the training loop and evaluation."""
+    import relforge.model
+    import relforge.train
+    from relforge.tokenize import _bfs, sampler
+
+    return fileio.source_fingerprint(relforge.model, relforge.train, sampler, _bfs)[:8]
+
+
 def forecast_config(cfg: PriorBenchConfig, spec: dict | None = None) -> ForecastTaskConfig:
     """The synthetic forecast-task settings of the contenders with forecast tasks (a contender's
     ``tasks`` overrides the task generator's defaults)."""
@@ -480,7 +500,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
     return TrainConfig(preset=cfg.preset, attention=cfg.attention, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
                        mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope,
-                       task_share=task_share, seed=seed, huber_delta=cfg.huber_delta,
+                       task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time,
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -492,12 +512,13 @@ def _job_key(job: dict) -> dict:
     """What a finished run's result depends on: the benchmark config, the contender and the seed
     (corpora and real stores are deterministic functions of the config; the corpus folder's name
     also carries the generator and forecast-task settings) and the sampler's context
-    rule (:data:`relforge.tokenize.sampler.CONTEXT_VERSION`)."""
+    rule (:data:`relforge.tokenize.sampler.CONTEXT_VERSION`), and the source of the model and the
+    training loop (:func:`model_code_tag`: a run trained by other model code is never reused)."""
     cfg = {k: v for k, v in job["cfg"].items() if k not in ("contenders", "reference", "seeds")}  # not read by one run
     if not CONTENDERS[job["contender"]]["forecast_tasks"]:  # nor are these, without forecast tasks
         cfg.pop("task_share", None)
         cfg.pop("forecast_tasks", None)
-    return dict(cfg=cfg, contender=job["contender"], seed=int(job["seed"]), context=CONTEXT_VERSION,
+    return dict(cfg=cfg, contender=job["contender"], seed=int(job["seed"]), context=CONTEXT_VERSION, code=model_code_tag(),
                 corpus=Path(job["stores"]).name if job.get("stores") else None)
 
 
@@ -667,7 +688,8 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 
 #: run settings that name a run folder apart when they differ from the defaults
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
-                 "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta")
+                 "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
+                 "rel_time")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:

@@ -121,6 +121,21 @@ class Block(nn.Module):
 
 
 # ----------------------------------------------------------------------------------- model
+UNTIMED = torch.iinfo(torch.int64).min  # the sampler's timestamp of untimed rows and padding
+
+
+def row_age(timestamp: torch.Tensor, node_idx: torch.Tensor) -> torch.Tensor:
+    """Per cell, how long before its context's seed row its row happened: (B, S) -> (B, S, 2) of
+    (``sign * log1p(|days|) / 4``, untimed flag). The seed row is local row 0 (the sampler's
+    layout); a cell is untimed when its row or the seed is. Only differences of timestamps enter, so
+    a context shifted in time looks the same."""
+    seed_t = torch.where(node_idx == 0, timestamp, UNTIMED).amax(dim=1, keepdim=True)  # (B, 1)
+    timed = (timestamp != UNTIMED) & (seed_t != UNTIMED)
+    diff = (seed_t - torch.where(timed, timestamp, seed_t)).double() / 86400.0
+    age = (torch.sign(diff) * torch.log1p(diff.abs()) / 4).float() * timed
+    return torch.stack([age, (~timed).float()], dim=-1)
+
+
 class RelationalTransformer(nn.Module):
     """Cell embeddings -> n_blocks relational blocks -> output norm -> per-type decoders.
 
@@ -141,6 +156,8 @@ class RelationalTransformer(nn.Module):
         self.enc_norms = nn.ModuleDict(
             {t: RMSNorm(d, config.norm_eps) for t in ("col", "number", "text", "datetime", "boolean")})
         self.mask_emb = nn.Parameter(torch.randn(N_CELL_TYPES, d))  # learned per-type mask embedding, no norm
+        if config.rel_time:  # row age before the seed (log days) and an untimed flag -> d (no norm: the age's size counts)
+            self.age_enc = nn.Linear(2, d)
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_blocks)])
         self.norm_out = RMSNorm(d, config.norm_eps)
         self.dec = nn.ModuleDict({"number": nn.Linear(d, 1), "datetime": nn.Linear(d, 1),
@@ -204,6 +221,9 @@ class RelationalTransformer(nn.Module):
             text_h = self.enc_norms["text"](self.text_enc(batch["text_emb"].to(dtype)))  # (V, d)
             x = x + text_h[text_id.clamp(min=0)] * is_text[:, None]
         x = x + self.mask_emb[sem.clamp(0, N_CELL_TYPES - 1)] * (masked & real)[:, None]
+        if self.config.rel_time:
+            age = row_age(batch["timestamp"], batch["node_idx"]).reshape(-1, 2)[sel].to(dtype)  # (T, 2)
+            x = x + self.age_enc(age) * real[:, None]
         return x
 
     def forward(self, batch: dict, ctx: AttentionContext | None = None, *, targets_only: bool = False):
