@@ -298,15 +298,17 @@ def test_property_on_generated_databases(db_seed, seed, ctx, width, pick, split,
     check_peers(store, s, b)
 
 
-@pytest.mark.parametrize("ctx", [40, 64, 256])
-def test_forecast_label_history_comes_first(ctx):
+@pytest.mark.parametrize("ctx,history", [(40, 0), (64, 0), (256, 0), (64, 3), (256, 3), (256, 1)])
+def test_forecast_label_history_comes_first(ctx, history):
     """A forecast seed's label history (its entity's earlier rows of the same task whose windows
-    have closed) is in the context, newest first up to half the budget, however many other children
-    the entity has: busy users here have ~40 events each, enough to crowd it out of a random bucket."""
+    have closed) is in the context, newest first up to half the budget (and up to ``history`` rows),
+    however many other children the entity has: busy users here have ~40 events each, enough to
+    crowd it out of a random bucket. With a ``history`` cap no older label of the entity enters."""
     db = make_db(3, n_users=12, n_events=500)
     store = embed_store(build_cells(db, [make_forecast_task(db, horizon_days=10)]), "hash:16")
     t = resolve_task(store, "user-active", "test")
-    s = ContextSampler([t], SamplerConfig(ctx_len=ctx, max_bfs_width=128, batch_size=len(t.seeds), shuffle=False))
+    s = ContextSampler([t], SamplerConfig(ctx_len=ctx, max_bfs_width=128, batch_size=len(t.seeds), shuffle=False,
+                                          history=history))
     b = s.batch(0)
     tm, nt = np.asarray(store["node_time"]), np.asarray(store["node_table"])
     f2p, ptr = np.asarray(store["node_f2p"]), np.asarray(store["cell_ptr"])
@@ -319,10 +321,15 @@ def test_forecast_label_history_comes_first(ctx):
         hist = task_rows[(f2p[task_rows, 0] == ent) & (tm[task_rows] + max(t.label_delay_s, 1) <= tm[seed])]
         hist = hist[np.argsort(-tm[hist], kind="stable")]
         size = np.cumsum(ptr[hist + 1] - ptr[hist])
-        want = set(hist[size <= ctx // 2].tolist())
+        want = set(hist[size <= ctx // 2][: history or None].tolist())
         got = set(b["row_node"][i][: b["n_rows"][i]].tolist())
         assert want <= got, f"context {i} lacks {len(want - got)} of its {len(want)} most recent earlier labels"
+        if history:
+            assert len(want) <= history and not (got & set(hist.tolist())) - want, "an older label entered"
+            # and no row of the task from after the seed's label is known (the leak-free rule holds)
+            later = task_rows[(f2p[task_rows, 0] == ent) & (tm[task_rows] + max(t.label_delay_s, 1) > tm[seed])]
+            assert not (got & set(later.tolist())) - {seed}
         assert np.all(nt[list(got - {seed})] >= 0)
         checked += len(want)
-    assert checked >= 3 * b["true_batch_size"]  # most seeds have a history to check
+    assert checked >= min(3, history or 3) * b["true_batch_size"]  # most seeds have a history to check
     check_batch(store, s, b)

@@ -154,8 +154,8 @@ def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, dr
 @njit(cache=True)
 def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                    p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
-                   seed, target_col, drop, has_drop, task_table, label_delay, ctx_len, width, peers, n_peers, rng_seed,
-                   mark, local, pick, ctr, col_off, table_off, text_off, b,
+                   seed, target_col, drop, has_drop, task_table, label_delay, max_history, ctx_len, width, peers, n_peers,
+                   rng_seed, mark, local, pick, ctr, col_off, table_off, text_off, b,
                    o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_rows):
     """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
 
@@ -298,6 +298,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         # them out of the context); older ones join the next breadth-first bucket.
         if task_table >= 0 and seed_time != UNTIMED:
             hist = 0
+            nhist = 0
             for i in range(p2t_ptr[node + 1] - 1, p2t_ptr[node] - 1, -1):  # newest first
                 c = p2t_child[i]
                 if node_table[c] != task_table:
@@ -305,6 +306,9 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                 tc = node_time[c]
                 if tc == UNTIMED or tc > seed_time - delay or mark[c] == stamp:
                     continue
+                if max_history > 0 and nhist >= max_history:
+                    break  # only the most recent ``max_history`` closed labels
+                nhist += 1
                 nc_h = _row_cells(cell_ptr, cell_col, drop, False, c)
                 if hist + nc_h <= ctx_len // 2:
                     hist += nc_h
@@ -368,7 +372,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
 @njit(cache=True)
 def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
-               seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
+               seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, max_history, ctx_len, width,
                peers, n_peers, mark, local, pick, ctr, col_off, table_off, text_off,
                o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows,
                o_npeers):
@@ -376,7 +380,8 @@ def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table,
     for i in range(len(seeds)):
         nr, _, npr = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time,
                                     node_f2p, p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
-                                    seeds[i], target_col, drop, has_drop, task_table, label_delay, ctx_len, width,
+                                    seeds[i], target_col, drop, has_drop, task_table, label_delay, max_history,
+                                    ctx_len, width,
                                     peers, n_peers, rng_seeds[i], mark, local, pick, ctr, col_off, table_off,
                                     text_off, brows[i], o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text,
                                     o_is_tgt, o_tgt, o_pad, o_time, o_rows)
