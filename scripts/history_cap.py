@@ -1,0 +1,59 @@
+"""How much label history should a forecast context hold? Re-score finished prior-benchmark models.
+
+For each finished run (``bench/prior.py``'s run folders) and each cap K, evaluate the model on
+every real forecast task with contexts that hold only the entity's K most recent closed labels
+(``SamplerConfig.history``; 0 = all of them up to half the context, the rule before context
+version 3), on the ``--split`` rows. Nothing is retrained. One JSON line per (run, K): the
+7-task mean and each task's AUROC / R2 in percent. Choose K on ``val``; report ``test``.
+
+    python scripts/history_cap.py --work out/prior_bench --cache out/prior_bench/real \\
+        --contender relforge-default --seeds 0,1,2 --caps 0,3,5,7,10,20 --split val
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", required=True, help="the prior benchmark's work folder")
+    ap.add_argument("--cache", required=True, help="its real-store cache")
+    ap.add_argument("--contender", default="relforge-default")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--caps", default="0,3,5,10")
+    ap.add_argument("--split", default="val", choices=("val", "test"))
+    a = ap.parse_args()
+
+    import torch
+
+    from relforge.experiments.prior import PriorBenchConfig, finished_model, real_stores
+    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
+    from relforge.tokenize.store import open_store
+    from relforge.tokenize.tasks import resolve_task
+    from relforge.train.evaluate import evaluate_task
+
+    torch.set_num_threads(1)
+    cfg = PriorBenchConfig()
+    real = real_stores(cfg, Path(a.cache), log=lambda m: None)
+    for seed in (int(s) for s in a.seeds.split(",")):
+        model = finished_model(a.work, a.contender, seed).model
+        for cap in (int(k) for k in a.caps.split(",")):
+            vals = {}
+            for key in cfg.tasks:
+                dbn, tn = key.split("/")
+                st = resolve_task(open_store(real[dbn]), tn, a.split, ctx_len=cfg.ctx_len)
+                es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
+                                                        batch_size=16, seed=0, shuffle=False, peers=cfg.peers,
+                                                        history=cap))
+                r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches)
+                vals[key] = round(100 * r["roc_auc" if "roc_auc" in r else "r2"], 1)
+            print(json.dumps(dict(contender=a.contender, seed=seed, split=a.split, history=cap,
+                                  mean=round(float(np.mean(list(vals.values()))), 2), **vals)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
