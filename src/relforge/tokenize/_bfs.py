@@ -295,7 +295,8 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         # rows of the seed's own task (forecast in-context examples), labels already known: the
         # entity's label history. The most recent ones, up to half of ``ctx_len`` cells, go on the
         # priority stack (emitted before the entity's other children, which would otherwise crowd
-        # them out of the context); older ones join the next breadth-first bucket.
+        # them out of the context); older ones join the next breadth-first bucket. With a cap
+        # ``max_history`` > 0 (the default rule, 3) only that many of the most recent enter at all.
         if task_table >= 0 and seed_time != UNTIMED:
             hist = 0
             nhist = 0
