@@ -103,6 +103,24 @@ def test_cli_forecast_example_taskfile(chinook, ckpt, tmp_path):
     assert df["churn_pred"].between(0, 1).all() and not df.duplicated(["CustomerId", "timestamp"]).any()
 
 
+def test_forecast_history_option(chinook, ckpt, tmp_path):
+    """``--history N``: each forecast context shows the entity's N most recent closed labels (the
+    default 3, recorded in the checkpoint's context settings; 0: all of them). Other values change
+    the contexts and so the predictions; bad values and autocomplete runs get one error line."""
+    tf, db, ck = load_taskfile(EXAMPLE), load_user_db(chinook), load_checkpoint(ckpt)
+    assert ck.context.history == 3
+    got = {h: forecast(db, tf, ckpt=ck, history=h).frame["churn_pred"].to_numpy() for h in (None, 3, 0, 1)}
+    assert np.array_equal(got[None], got[3])
+    assert not np.allclose(got[3], got[0]) and not np.allclose(got[3], got[1])
+    r = run("predict", "--db", chinook, "--task", EXAMPLE, "--checkpoint", ckpt, "--out", tmp_path / "o.csv",
+            "--history", "-1")
+    one_line_error(r, "--history")
+    r = run("predict", "--db", chinook, "--table", "Invoice", "--target", "Total", "--checkpoint", ckpt,
+            "--out", tmp_path / "o.csv", "--history", "2")
+    one_line_error(r, "--history", "forecast")
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_forecast_future_rows_without_truth(chinook, ckpt, tmp_path):
     tf = load_taskfile(EXAMPLE)
     from dataclasses import replace

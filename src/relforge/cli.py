@@ -410,6 +410,9 @@ def predict_cmd(
     baselines: bool = typer.Option(True, "--baselines/--no-baselines",
                                    help="when scored, also score a constant and LightGBM on the same rows"),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: the model on one, text embedding on all cores)"),
+    history: Optional[int] = typer.Option(None, "--history",
+                                          help="forecast: the entity's most recent closed labels each context shows "
+                                               "(default 3; 0: all of them)"),
     quiet: bool = typer.Option(False, "--quiet", help="no stage lines on stderr"),
 ):
     """Predict on your own database: fill a column (autocomplete) or a TOML forecast task."""
@@ -418,7 +421,7 @@ def predict_cmd(
 
     r = run_predict(db, out=out, table=table, target=target, taskfile=task, checkpoint=checkpoint, embedder=embedder,
                     holdout_after=holdout_after, ctx_len=ctx_len, seed=seed, holdout_frac=holdout_frac, time_cols=time_col,
-                    finetune_steps=finetune_steps, baselines=baselines, threads=threads,
+                    finetune_steps=finetune_steps, baselines=baselines, threads=threads, history=history,
                     progress=Progress(enabled=not quiet))
     m = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r["metrics"].items())
     typer.echo(f"{r['rows']} predictions ({r['task_type']})" + (f"; {m}" if m else "")

@@ -60,14 +60,17 @@ class ContextSettings:
     peers: int = 0  # labelled training rows of the seed's table per autocomplete context
     mask_rate: float = 0.0  # share of other cells also masked per training context (training only)
     name_shuffle: float = 0.0  # share of training contexts with shuffled column names (training only)
+    history: int = 3  # forecast: the entity's most recent closed labels a context shows (0: all; sampler rule 3)
 
     def __post_init__(self):
         for k in ("ctx_len", "max_bfs_width"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RelforgeError(f"context setting {k} must be a positive integer, got {v!r}")
-        if isinstance(self.peers, bool) or not isinstance(self.peers, int) or self.peers < 0:
-            raise RelforgeError(f"context setting peers must be an integer >= 0, got {self.peers!r}")
+        for k in ("peers", "history"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise RelforgeError(f"context setting {k} must be an integer >= 0, got {v!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

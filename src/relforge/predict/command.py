@@ -16,7 +16,8 @@ from relforge.predict.userdb import load_user_db, write_frame
 def run_predict(db_path, *, out, table: str | None = None, target: str | None = None, taskfile=None,
                 checkpoint=None, embedder: str | None = None, holdout_after=None, ctx_len: int | None = None,
                 batch_size: int = 16, seed: int = 0, threads: int = 0, holdout_frac: float | None = None,
-                finetune_steps: int = 0, baselines: bool = True, progress=None, time_cols=None) -> dict:
+                finetune_steps: int = 0, baselines: bool = True, progress=None, time_cols=None,
+                history: int | None = None) -> dict:
     """The ``relforge predict`` command: load, (fine-tune,) predict, write ``out`` and, when scored,
     ``<out>.scores.json``; returns a summary dict (``line``: the model and baseline scores)."""
     from relforge.tokenize.embed import text_threads
@@ -26,11 +27,11 @@ def run_predict(db_path, *, out, table: str | None = None, target: str | None = 
         return _run_predict(db_path, out=out, table=table, target=target, taskfile=taskfile, checkpoint=checkpoint,
                             embedder=embedder, holdout_after=holdout_after, ctx_len=ctx_len, batch_size=batch_size,
                             seed=seed, holdout_frac=holdout_frac, finetune_steps=finetune_steps, baselines=baselines,
-                            progress=progress, time_cols=time_cols)
+                            progress=progress, time_cols=time_cols, history=history)
 
 
 def _run_predict(db_path, *, out, table, target, taskfile, checkpoint, embedder, holdout_after, ctx_len, batch_size,
-                 seed, holdout_frac, finetune_steps, baselines, progress, time_cols=None) -> dict:
+                 seed, holdout_frac, finetune_steps, baselines, progress, time_cols=None, history=None) -> dict:
     from relforge.progress import SILENT
 
     prog = progress or SILENT
@@ -42,6 +43,10 @@ def _run_predict(db_path, *, out, table, target, taskfile, checkpoint, embedder,
         raise RelforgeError(f"output {str(out)!r} must end in .csv or .parquet")
     if finetune_steps is None or int(finetune_steps) < 0:
         raise RelforgeError(f"--finetune-steps must be >= 0, got {finetune_steps!r}")
+    if history is not None and (isinstance(history, bool) or not isinstance(history, int) or history < 0):
+        raise RelforgeError(f"--history must be an integer >= 0, got {history!r}")
+    if history is not None and taskfile is None:
+        raise RelforgeError("--history applies to forecast task files (--task), not to autocomplete")
     if holdout_frac is not None and holdout_after is not None:
         raise RelforgeError("give --holdout-after or --holdout-frac, not both")
     if holdout_frac is not None and not 0 < float(holdout_frac) < 1:
@@ -55,7 +60,7 @@ def _run_predict(db_path, *, out, table, target, taskfile, checkpoint, embedder,
     kw = dict(embedder=embedder, ctx_len=ctx_len, batch_size=batch_size, seed=seed, ckpt=ck, holdout_frac=holdout_frac,
               finetune_steps=int(finetune_steps), baselines=baselines, progress=prog)
     if tf is not None:
-        res = forecast(db, tf, **kw)
+        res = forecast(db, tf, history=history, **kw)
     else:
         res = autocomplete(db, table, target, holdout_after=holdout_after, **kw)
     prog.release()

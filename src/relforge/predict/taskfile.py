@@ -101,7 +101,7 @@ MAX_HISTORY = 400  # history cut-offs at most
 def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder: str | None = None,
              ctx_len: int | None = None, batch_size: int = 16, seed: int = 0, ckpt: Checkpoint | None = None,
              finetune_steps: int = 0, baselines: bool = False, progress=None,
-             holdout_frac: float | None = None) -> Prediction:
+             holdout_frac: float | None = None, history: int | None = None) -> Prediction:
     """Predict a task file's target for every (entity, cut-off) row of ``predict_at``.
 
     History cut-offs ``t0 - h, t0 - h - every, ...`` (``t0`` the first prediction time, ``h`` the
@@ -185,7 +185,7 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
     store = tokenize_database(db2, [task], embedder=embedder_for(emb), progress=prog, lazy=True)
     st = resolve_task(store, task, "test")
     L = ctx_len or ck.context.ctx_len
-    context = ck.context.replace(ctx_len=L)
+    context = ck.context.replace(ctx_len=L, history=history)  # history: labels per context (default the checkpoint's)
     model, tuned = ck.model, {}
     if finetune_steps:
         from relforge.finetune import finetune
@@ -193,7 +193,7 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
         # history rows only: a row to predict (cut-off >= predict_at[0]) is never admissible in a
         # history seed's context (its label is known only after cut-off + horizon)
         res = finetune(ck.model, resolve_task(store, task, "train"), steps=int(finetune_steps), ctx_len=L,
-                       max_bfs_width=context.max_bfs_width, seed=seed, progress=prog)
+                       max_bfs_width=context.max_bfs_width, history=context.history, seed=seed, progress=prog)
         model, tuned = res.model, res.to_dict()
         prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} history rows, loss {res.loss_first:.4f} -> "
                                f"{res.loss_last:.4f}")
