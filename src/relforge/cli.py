@@ -333,6 +333,8 @@ def pretrain_cmd(
     task_share: Optional[float] = typer.Option(None, "--task-share", help="share of training contexts from forecast "
                                                "task tables, the rest from autocomplete tasks (default: the stores' "
                                                "recorded tasks as they come)"),
+    history: int = typer.Option(3, "--history", help="forecast contexts: the entity's most recent closed labels "
+                                "(0: all of them); recorded with the weights"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
@@ -347,7 +349,7 @@ def pretrain_cmd(
 
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
                       eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, peers=peers,
-                      name_shuffle=name_shuffle, task_share=task_share, seed=seed, num_workers=workers, threads=threads, compile=compile_,
+                      name_shuffle=name_shuffle, task_share=task_share, history=history, seed=seed, num_workers=workers, threads=threads, compile=compile_,
                       tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data or None, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:

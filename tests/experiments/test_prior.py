@@ -294,3 +294,21 @@ def test_huber_delta_reaches_the_model_and_names_its_runs(tmp_path):
     cfg = QUICK.replace(tasks=TASKS)
     make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="v1-huber100", log=lambda m: None)
     assert checkpoint.read(tmp_path / "m.safetensors").config.huber_delta == 100.0
+
+
+def test_label_history_setting_reaches_training_and_the_checkpoint(tmp_path):
+    """``history`` (forecast contexts: the entity's most recent closed labels) is a benchmark
+    setting: it names its runs apart, reaches the training config and is recorded with the weights
+    (so ``relforge predict`` builds the same contexts); the default leaves run keys as they were."""
+    from relforge.experiments.prior import make_prior_model
+    from relforge.model import checkpoint
+
+    base = PriorBenchConfig()
+    assert "history" not in base.to_dict() and base.replace(history=0).to_dict()["history"] == 0
+    assert run_dir(tmp_path, base.replace(history=0), "plurel", 0) != run_dir(tmp_path, base, "plurel", 0)
+    with pytest.raises(RelforgeError, match="history"):
+        QUICK.replace(history=-1).validate()
+    cfg = QUICK.replace(tasks=TASKS, history=1)
+    make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="relforge-new", log=lambda m: None)
+    tc = json.loads((run_dir(tmp_path / "w", cfg, "relforge-new", 0) / "train_config.json").read_text())
+    assert tc["history"] == 1 and checkpoint.read(tmp_path / "m.safetensors").context.history == 1

@@ -206,6 +206,7 @@ class PriorBenchConfig:
     attention: str = "auto"
     huber_delta: float = 1.0  # the regression loss's Huber delta (label sd); RT's 1 leans towards the median
     rel_time: bool = False  # the model's row-age input (RTConfig.rel_time)
+    history: int = 3  # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all)
 
     @property
     def steps(self) -> int:
@@ -231,6 +232,8 @@ class PriorBenchConfig:
         if not (0 <= self.mask_rate < 1 and 0 <= self.name_shuffle <= 1):
             raise RelforgeError(f"mask_rate must be in [0, 1) and name_shuffle in [0, 1], got {self.mask_rate!r}, "
                                 f"{self.name_shuffle!r}")
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0:
+            raise RelforgeError(f"history must be an integer >= 0, got {self.history!r}")
         if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
             raise RelforgeError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
@@ -248,7 +251,7 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
-        for k, off in (("huber_delta", 1.0), ("rel_time", False)):
+        for k, off in (("huber_delta", 1.0), ("rel_time", False), ("history", 3)):
             if d[k] == off:
                 d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
@@ -500,7 +503,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
     return TrainConfig(preset=cfg.preset, attention=cfg.attention, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
                        mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope,
-                       task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time,
+                       task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time, history=cfg.history,
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -557,7 +560,8 @@ def run_one(job: dict) -> dict:
     tcfg = _train_config(cfg, seed, share)
     t0 = time.perf_counter()
     sampler = training_sampler(job["stores"], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
-                               max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share)
+                               max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share,
+                               history=cfg.history)
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])
@@ -572,7 +576,8 @@ def run_one(job: dict) -> dict:
         store = open_store(job["real"][dbn])
         st = resolve_task(store, tn, "test", ctx_len=cfg.ctx_len)
         es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                                batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers))
+                                                batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
+                                                history=cfg.history))
         use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
             r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
@@ -689,7 +694,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 #: run settings that name a run folder apart when they differ from the defaults
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
                  "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
-                 "rel_time")
+                 "rel_time", "history")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:

@@ -31,6 +31,7 @@ class TrainConfig:
     ctx_len: int = 1024  # cells per context (spec §3)
     max_bfs_width: int = 128  # children followed per row (spec §3)
     peers: int = 16  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
+    history: int = 3  # forecast contexts: the entity's most recent closed labels (0: all; sampler rule 3)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
     task_share: float | None = None  # share of contexts from forecast task tables, the rest autocomplete (None: recorded tasks as they come)
     num_workers: int = 0  # DataLoader workers building batches (0 = in the training process)
@@ -112,7 +113,8 @@ class TrainConfig:
 
     def context(self) -> ContextSettings:
         """How this run builds its training contexts (recorded with its weights)."""
-        return ContextSettings(self.ctx_len, self.max_bfs_width, self.peers, self.mask_rate, self.name_shuffle)
+        return ContextSettings(self.ctx_len, self.max_bfs_width, self.peers, self.mask_rate, self.name_shuffle,
+                               self.history)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

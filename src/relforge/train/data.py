@@ -49,7 +49,7 @@ def open_stores(path: str | Path) -> list:
 
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
                      tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0,
-                     task_share: float | None = None):
+                     task_share: float | None = None, history: int = 3):
     """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train.
 
     ``task_share`` (None: every recorded task, as always) trains on the stores' forecast task tables
@@ -81,16 +81,18 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
         raise RelforgeError(f"task(s) {', '.join(missing)} not found (with training rows) in {str(path)!r}")
     if not resolved:
         raise RelforgeError(f"no trainable task in {str(path)!r}")
-    cfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=seed, peers=peers)
+    cfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=seed, peers=peers,
+                        history=history)
     return ContextSampler(resolved, cfg, rank=rank, world_size=world_size)
 
 
 def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: int, max_bfs_width: int,
-               max_tasks: int = 10, tasks: tuple = (), peers: int = 0) -> list[EvalTask]:
+               max_tasks: int = 10, tasks: tuple = (), peers: int = 0, history: int = 3) -> list[EvalTask]:
     """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
     and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
     out = []
-    scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0, peers=peers)
+    scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0, peers=peers,
+                         history=history)
     for st in open_stores(path):
         cands = {"clf": [], "reg": []}
         for t in _task_names(st):
