@@ -26,7 +26,17 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--caps", default="0,3,5,10")
     ap.add_argument("--split", default="val", choices=("val", "test"))
+    ap.add_argument("--draws", action="store_true", help="the runs of a --draws benchmark (their own run folders)")
     a = ap.parse_args()
+    from relforge.errors import RelforgeError
+
+    try:
+        run(a)
+    except RelforgeError as e:
+        raise SystemExit(f"error: {e}")
+
+
+def run(a) -> None:
 
     import torch
 
@@ -37,10 +47,10 @@ def main() -> None:
     from relforge.train.evaluate import evaluate_task
 
     torch.set_num_threads(1)
-    cfg = PriorBenchConfig()
+    cfg = PriorBenchConfig(draws=a.draws)
     real = real_stores(cfg, Path(a.cache), log=lambda m: None)
     for seed in (int(s) for s in a.seeds.split(",")):
-        model = finished_model(a.work, a.contender, seed).model
+        model = finished_model(a.work, a.contender, seed, cfg).model
         for cap in (int(k) for k in a.caps.split(",")):
             vals = {}
             for key in cfg.tasks:
