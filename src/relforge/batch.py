@@ -37,6 +37,12 @@ import numpy as np
 #: databases with a table of more foreign keys are skipped by the experiments
 MAX_F2P = 5
 
+#: a forecast context's label history: the entity's most recent closed labels it shows (0: all of
+#: them, up to half the context). One default for the sampler, training, fine-tuning and the
+#: settings a checkpoint records; chosen on the real tasks' validation splits (docs/results.md,
+#: prior benchmark, session 10)
+LABEL_HISTORY = 3
+
 BATCH_FIELDS = ("node_idx", "f2p", "col_id", "table_id", "sem_type", "value", "text_id", "is_target", "target",
                 "is_padding", "timestamp", "col_emb", "text_emb", "task_idx", "seed_row", "true_batch_size",
                 "row_node", "n_rows", "n_peers")

@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
+from relforge.batch import LABEL_HISTORY
 from relforge.errors import RelforgeError
 
 
@@ -333,7 +334,7 @@ def pretrain_cmd(
     task_share: Optional[float] = typer.Option(None, "--task-share", help="share of training contexts from forecast "
                                                "task tables, the rest from autocomplete tasks (default: the stores' "
                                                "recorded tasks as they come)"),
-    history: int = typer.Option(3, "--history", help="forecast contexts: the entity's most recent closed labels "
+    history: int = typer.Option(LABEL_HISTORY, "--history", help="forecast contexts: the entity's most recent closed labels "
                                 "(0: all of them); recorded with the weights"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
@@ -414,7 +415,7 @@ def predict_cmd(
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: the model on one, text embedding on all cores)"),
     history: Optional[int] = typer.Option(None, "--history",
                                           help="forecast: the entity's most recent closed labels each context shows "
-                                               "(default 3; 0: all of them)"),
+                                               f"(default {LABEL_HISTORY}; 0: all of them)"),
     quiet: bool = typer.Option(False, "--quiet", help="no stage lines on stderr"),
 ):
     """Predict on your own database: fill a column (autocomplete) or a TOML forecast task."""

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from relforge.batch import LABEL_HISTORY
 from relforge.errors import RelforgeError
 
 DEFAULTS = dict(batch_size=32, lr=1e-3, weight_decay=0.1, grad_clip=1.0, mask_rate=0.0, column_targets=False)
@@ -149,7 +150,7 @@ class _BlankedSource:
                                   targets=bool(DEFAULTS["column_targets"]))
 
 
-def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128, peers: int = 0, history: int = 3,
+def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128, peers: int = 0, history: int = LABEL_HISTORY,
              hidden_nodes: np.ndarray | None = None, seed: int = 0, batch_size: int | None = None,
              lr: float | None = None, column_mask: float = 0.0, progress=None, quiet: bool = True) -> FinetuneResult:
     """Continue training a copy of ``model`` for ``steps`` steps on the seeds of ``task`` (a

@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from relforge import fileio
+from relforge.batch import LABEL_HISTORY
 from relforge.db.io import load_database
 from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
@@ -206,7 +207,7 @@ class PriorBenchConfig:
     attention: str = "auto"
     huber_delta: float = 1.0  # the regression loss's Huber delta (label sd); RT's 1 leans towards the median
     rel_time: bool = False  # the model's row-age input (RTConfig.rel_time)
-    history: int = 3  # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all)
+    history: int = LABEL_HISTORY  # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all)
 
     @property
     def steps(self) -> int:
@@ -251,8 +252,8 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
-        for k, off in (("huber_delta", 1.0), ("rel_time", False), ("history", 3)):
-            if d[k] == off:
+        for k in ("huber_delta", "rel_time", "history"):
+            if d[k] == getattr(PriorBenchConfig, k):
                 d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
             d.pop("draws")

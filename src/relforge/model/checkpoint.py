@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from relforge.batch import LABEL_HISTORY
 from relforge.errors import RelforgeError
 from relforge.model.config import RTConfig
 from relforge.model.rt import RelationalTransformer
@@ -60,7 +61,7 @@ class ContextSettings:
     peers: int = 0  # labelled training rows of the seed's table per autocomplete context
     mask_rate: float = 0.0  # share of other cells also masked per training context (training only)
     name_shuffle: float = 0.0  # share of training contexts with shuffled column names (training only)
-    history: int = 3  # forecast: the entity's most recent closed labels a context shows (0: all; sampler rule 3)
+    history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels a context shows (0: all)
 
     def __post_init__(self):
         for k in ("ctx_len", "max_bfs_width"):

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from relforge.batch import BATCH_FIELDS, MAX_F2P  # noqa: F401 (BATCH_FIELDS: re-exported)
+from relforge.batch import BATCH_FIELDS, LABEL_HISTORY, MAX_F2P  # noqa: F401 (BATCH_FIELDS: re-exported)
 from relforge.errors import RelforgeError
 from relforge.rng import child
 from relforge.tokenize import _bfs
@@ -69,7 +69,7 @@ _NO_PEERS = np.zeros(0, dtype=np.int64)
 #: version of the context rule; results that depend on what contexts hold (the prior benchmark's
 #: runs) record it. 2: a forecast seed's label history (its entity's earlier rows of the same task)
 #: comes first, up to half of the context (1: in the breadth-first bucket with the other children).
-#: 3: only its ``SamplerConfig.history`` (3) most recent labels.
+#: 3: only its ``SamplerConfig.history`` (``relforge.batch.LABEL_HISTORY``) most recent labels.
 CONTEXT_VERSION = 3
 
 
@@ -83,7 +83,7 @@ class SamplerConfig:
     seed: int = 0  # item order and context randomness
     shuffle: bool = True  # False: items in task order (evaluation)
     peers: int = 0  # autocomplete: labelled training rows of the seed's table added after the seed (0: RT's contexts)
-    history: int = 3  # forecast: the entity's most recent closed labels in a context (0: all, up to half of it)
+    history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels in a context (0: all, up to half of it)
 
     def validate(self) -> None:
         for k in ("ctx_len", "max_bfs_width", "batch_size"):

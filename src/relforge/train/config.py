@@ -10,6 +10,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from relforge.batch import LABEL_HISTORY
 from relforge.errors import RelforgeError
 from relforge.model.checkpoint import ContextSettings, LEGACY
 
@@ -31,7 +32,7 @@ class TrainConfig:
     ctx_len: int = 1024  # cells per context (spec §3)
     max_bfs_width: int = 128  # children followed per row (spec §3)
     peers: int = 16  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
-    history: int = 3  # forecast contexts: the entity's most recent closed labels (0: all; sampler rule 3)
+    history: int = LABEL_HISTORY  # forecast contexts: the entity's most recent closed labels (0: all)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
     task_share: float | None = None  # share of contexts from forecast task tables, the rest autocomplete (None: recorded tasks as they come)
     num_workers: int = 0  # DataLoader workers building batches (0 = in the training process)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from relforge.batch import LABEL_HISTORY
 from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.rng import child
@@ -49,7 +50,7 @@ def open_stores(path: str | Path) -> list:
 
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
                      tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0,
-                     task_share: float | None = None, history: int = 3):
+                     task_share: float | None = None, history: int = LABEL_HISTORY):
     """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train.
 
     ``task_share`` (None: every recorded task, as always) trains on the stores' forecast task tables
@@ -87,7 +88,7 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
 
 
 def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: int, max_bfs_width: int,
-               max_tasks: int = 10, tasks: tuple = (), peers: int = 0, history: int = 3) -> list[EvalTask]:
+               max_tasks: int = 10, tasks: tuple = (), peers: int = 0, history: int = LABEL_HISTORY) -> list[EvalTask]:
     """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
     and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
     out = []
