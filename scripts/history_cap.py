@@ -37,14 +37,9 @@ def main() -> None:
 
 
 def run(a) -> None:
-
     import torch
 
-    from relforge.experiments.prior import PriorBenchConfig, finished_model, real_stores
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
-    from relforge.tokenize.store import open_store
-    from relforge.tokenize.tasks import resolve_task
-    from relforge.train.evaluate import evaluate_task
+    from relforge.experiments.prior import PriorBenchConfig, evaluate_real, finished_model, real_stores
 
     torch.set_num_threads(1)
     cfg = PriorBenchConfig(draws=a.draws)
@@ -52,15 +47,8 @@ def run(a) -> None:
     for seed in (int(s) for s in a.seeds.split(",")):
         model = finished_model(a.work, a.contender, seed, cfg).model
         for cap in (int(k) for k in a.caps.split(",")):
-            vals = {}
-            for key in cfg.tasks:
-                dbn, tn = key.split("/")
-                st = resolve_task(open_store(real[dbn]), tn, a.split, ctx_len=cfg.ctx_len)
-                es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                                        batch_size=16, seed=0, shuffle=False, peers=cfg.peers,
-                                                        history=cap))
-                r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches)
-                vals[key] = round(100 * r["roc_auc" if "roc_auc" in r else "r2"], 1)
+            vals = {k: round(100 * r["value"], 1) for k, r in evaluate_real(model, real, cfg.replace(history=cap),
+                                                                            a.split).items()}
             print(json.dumps(dict(contender=a.contender, seed=seed, split=a.split, history=cap,
                                   mean=round(float(np.mean(list(vals.values()))), 2), **vals)), flush=True)
 

@@ -542,6 +542,30 @@ def finished_run(job: dict) -> dict | None:
     return dict(rec["result"], reused=True)
 
 
+def evaluate_real(model, real: dict, cfg: PriorBenchConfig, split: str = "test") -> dict:
+    """Zero-shot scores of ``model`` on every row of ``split`` of each real task in ``cfg.tasks``
+    (``real``: db name -> store folder, :func:`real_stores`), contexts built as ``cfg`` says:
+    ``task -> {metric, value, n, n_test, constant, loss[, pearson_r2]}``."""
+    import torch
+
+    res = {}
+    for key in cfg.tasks:
+        dbn, tn = key.split("/")
+        st = resolve_task(open_store(real[dbn]), tn, split, ctx_len=cfg.ctx_len)
+        es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
+                                                batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
+                                                history=cfg.history))
+        use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
+            r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
+        metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
+        res[key] = dict(metric=metric, value=float(r[metric]), n=int(r["n"]), n_test=int(st.n_seeds),
+                        constant=0.5 if metric == "roc_auc" else float(r["baseline_r2"]), loss=float(r["loss"]))
+        if metric == "r2":
+            res[key]["pearson_r2"] = float(r["pearson_r2"])  # level-free: what the predictions rank
+    return res
+
+
 def run_one(job: dict) -> dict:
     """Pretrain one contender with one seed and evaluate it on the full real test sets; a run that
     already finished with the same settings (:func:`finished_run`) is returned without rerunning."""
@@ -571,22 +595,8 @@ def run_one(job: dict) -> dict:
     losses = [json.loads(line)["loss_avg"] for line in (out / "metrics.jsonl").read_text().splitlines()
               if '"train"' in line]
     model = checkpoint.load(out / "model.safetensors", attention=cfg.attention, device=cfg.device).model
-    res = {}
-    for key in (cfg.tasks if job.get("real") else ()):  # no real stores: pretraining only (make_prior_model)
-        dbn, tn = key.split("/")
-        store = open_store(job["real"][dbn])
-        st = resolve_task(store, tn, "test", ctx_len=cfg.ctx_len)
-        es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                                batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
-                                                history=cfg.history))
-        use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
-            r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
-        metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
-        res[key] = dict(metric=metric, value=float(r[metric]), n=int(r["n"]), n_test=int(st.n_seeds),
-                        constant=0.5 if metric == "roc_auc" else float(r["baseline_r2"]), loss=float(r["loss"]))
-        if metric == "r2":
-            res[key]["pearson_r2"] = float(r["pearson_r2"])  # level-free: what the predictions rank
+    # no real stores: pretraining only (make_prior_model)
+    res = evaluate_real(model, job["real"], cfg) if job.get("real") else {}
     result = dict(contender=name, seed=seed, tasks=res, train_s=round(t1 - t0, 1), eval_s=round(time.perf_counter() - t1, 1),
                   steps=tcfg.steps, tokens=tcfg.steps * cfg.batch_size * cfg.ctx_len, forecast_share=round(n_fc / n_all, 4),
                   loss_first=round(losses[0], 4) if losses else None, loss_last=round(losses[-1], 4) if losses else None,
