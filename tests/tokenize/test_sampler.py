@@ -50,14 +50,17 @@ def check_batch(store, sampler, b):
         cells = np.arange(ptr[seed], ptr[seed + 1])
         true = cval[cells[ccol[cells] == task.target_col]]
         assert len(true) == 1 and b["target"][i][tgt[0]] == true[0] and b["value"][i][tgt[0]] == 0
-        # whole rows: each local row carries all its cells minus the drops
+        # whole rows: each local row carries all its cells minus the drops, and a timed seed's
+        # contemporaries (other rows at exactly its time) minus their target-column cell
         node_idx = b["node_idx"][i][real]
         per_row = np.bincount(node_idx, minlength=len(rows))
         for r, node in enumerate(rows):
             cols = ccol[ptr[node]:ptr[node + 1]]
             dropping = node == seed or tm_all[node] == ts
-            want = int((~task.drop[cols].astype(bool)).sum()) if dropping else len(cols)
-            assert per_row[r] == want
+            keep = ~task.drop[cols].astype(bool) if dropping else np.ones(len(cols), bool)
+            if node != seed and ts != UNTIMED and tm_all[node] == ts:
+                keep &= cols != task.target_col
+            assert per_row[r] == int(keep.sum())
         # f2p: local parents are the row's real parents present in the context
         loc = {int(nd): r for r, nd in enumerate(rows)}
         for q in np.nonzero(real)[0][:: max(1, n // 50)]:
@@ -92,8 +95,8 @@ def check_peers(store, sampler, b):
         assert set(peers.tolist()) <= set(task.peers.tolist())
         tm = np.asarray(store["node_time"])
         ts = tm[int(b["seed_row"][i])]
-        if ts != UNTIMED:  # timed seed: drawn among the 4 * peers most recent admissible training rows
-            ok = task.peers[(tm[task.peers] == UNTIMED) | (tm[task.peers] <= ts)]
+        if ts != UNTIMED:  # timed seed: drawn among the 4 * peers most recent strictly earlier training rows
+            ok = task.peers[(tm[task.peers] == UNTIMED) | (tm[task.peers] < ts)]
             assert set(peers.tolist()) <= set(ok[-4 * sampler.cfg.peers:].tolist())
         assert int(sum(ptr[p + 1] - ptr[p] for p in peers)) <= sampler.cfg.ctx_len // 2
         real = ~b["is_padding"][i]
@@ -248,6 +251,10 @@ def test_bad_tasks_give_one_line_errors(toy_store):
         ContextSampler([(toy_store, "users.age", "train")], SamplerConfig(ctx_len=3))
     with pytest.raises(RelforgeError, match="peers"):
         SamplerConfig(peers=-1).validate()
+    with pytest.raises(RelforgeError, match="history"):
+        SamplerConfig(history=-2).validate()
+    with pytest.raises(RelforgeError, match="history_dropout"):
+        SamplerConfig(history_dropout=1.5).validate()
     with pytest.raises(RelforgeError, match="unknown split"):
         resolve_task(toy_store, "users.age", "dev")
     with pytest.raises(RelforgeError, match="drop column"):
@@ -333,3 +340,70 @@ def test_forecast_label_history_comes_first(ctx, history):
         checked += len(want)
     assert checked >= min(3, history or 3) * b["true_batch_size"]  # most seeds have a history to check
     check_batch(store, s, b)
+
+
+def test_forecast_history_dropout():
+    """``history=-1`` shows a forecast seed none of its entity's labels; ``history_dropout`` does that
+    for a seeded share of contexts, the others keep the capped history, the rest of each context
+    (the entity's own rows) stays, and a context's draw depends only on its position, not on the
+    batch it is in."""
+    db = make_db(3, n_users=12, n_events=500)
+    store = embed_store(build_cells(db, [make_forecast_task(db, horizon_days=10)]), "hash:16")
+    t = resolve_task(store, "user-active", "test")
+    n = len(t.seeds)
+    a, e = store.node_range(t.task_table)
+    task_rows = set(range(a, e))
+
+    def contexts(**kw):
+        b = ContextSampler([t], SamplerConfig(ctx_len=256, max_bfs_width=128, batch_size=n, shuffle=False, **kw)).batch(0)
+        return b, [set(b["row_node"][i][: b["n_rows"][i]].tolist()) - {int(b["seed_row"][i])} for i in range(n)]
+
+    _, full = contexts()
+    _, blind = contexts(history=-1)
+    shown = [bool(c & task_rows) for c in full]
+    assert sum(shown) >= n // 2  # most seeds have a label history to hide
+    assert not any(c & task_rows for c in blind), "a label entered a context with history -1"
+    assert all(c - task_rows for c in blind)  # the entity's other rows are still there
+
+    b, mixed = contexts(history_dropout=0.5)
+    hidden = [s and not (m & task_rows) for s, m in zip(shown, mixed)]
+    kept = [s and m == f for s, m, f in zip(shown, mixed, full)]
+    assert all(h or k for h, k, s in zip(hidden, kept, shown) if s), "a context got part of its history"
+    assert 0.25 <= sum(hidden) / sum(shown) <= 0.75, f"{sum(hidden)} of {sum(shown)} hidden"
+    check_batch(store, ContextSampler([t], SamplerConfig(ctx_len=256, batch_size=n, shuffle=False, history_dropout=0.5)), b)
+    # the same draw for each context whatever the batch size
+    s2 = ContextSampler([t], SamplerConfig(ctx_len=256, max_bfs_width=128, batch_size=7, shuffle=False, history_dropout=0.5))
+    rows = [set(r[:k].tolist()) for i in range(s2.num_batches)
+            for r, k in zip(s2.batch(i)["row_node"], s2.batch(i)["n_rows"])][:n]
+    assert [bool(r & task_rows - {int(x)}) for r, x in zip(rows, t.seeds)] == [bool(m & task_rows) for m in mixed]
+
+
+def test_contemporaries_hide_their_target_cells():
+    """Rows at exactly a timed seed's time (the other results of its race) show no cell of the
+    target column, and its peers are strictly earlier rows: events here fall on 12 dates, so most
+    contexts reach several contemporaries through the seed's user, item and campaign. RT's rule
+    (children admitted up to and including the seed's time, every cell shown) fails this test."""
+    db = make_db(5, n_users=10, n_events=300)
+    ev = db["events"].df
+    ev["date"] = ev["date"].dt.floor("30D")
+    store = embed_store(build_cells(db, []), "hash:16")
+    for split, peers in (("train", 0), ("test", 0), ("train", 8)):
+        t = resolve_task(store, "events.amount", split)
+        s = ContextSampler([t], SamplerConfig(ctx_len=400, max_bfs_width=64, batch_size=len(t.seeds), shuffle=False,
+                                              peers=peers))
+        b = s.batch(0)
+        tm = np.asarray(store["node_time"])
+        ptr, ccol = np.asarray(store["cell_ptr"]), np.asarray(store["cell_col"])
+        seen = 0
+        for i in range(b["true_batch_size"]):
+            seed = int(b["seed_row"][i])
+            rows = b["row_node"][i][: b["n_rows"][i]]
+            same = [r for r, nd in enumerate(rows) if nd != seed and tm[seed] != UNTIMED and tm[nd] == tm[seed]]
+            seen += sum(t.target_col in ccol[ptr[rows[r]]:ptr[rows[r] + 1]] for r in same)
+            col = b["col_id"][i][b["is_target"][i]][0]
+            on = ~b["is_padding"][i] & (b["col_id"][i] == col)
+            assert not np.isin(b["node_idx"][i][on], same).any(), "a contemporary's target cell is visible"
+            assert not np.isin(np.arange(1, 1 + b["n_peers"][i]), same).any(), "a contemporary is a peer"
+        assert seen >= b["true_batch_size"], "too few contemporaries with a target cell to check"
+        check_batch(store, s, b)
+        check_peers(store, s, b)

@@ -97,16 +97,26 @@ def _nth_distinct(dups, s0, hi, j):
 
 
 @njit(cache=True)
-def _row_cells(cell_ptr, cell_col, drop, dropping, node):
-    """Cells row ``node`` emits: all of them, minus the drop columns when ``dropping``."""
+def _row_cells(cell_ptr, cell_col, drop, dropping, node, hide_col):
+    """Cells row ``node`` emits: all of them, minus the drop columns when ``dropping`` and minus
+    its cell of column ``hide_col`` (>= 0: the target column of a seed's contemporary)."""
     a = cell_ptr[node]
     e = cell_ptr[node + 1]
     nc = e - a
-    if dropping:
+    if dropping or hide_col >= 0:
         for c in range(a, e):
-            if drop[cell_col[c]]:
+            if (dropping and drop[cell_col[c]]) or cell_col[c] == hide_col:
                 nc -= 1
     return nc
+
+
+@njit(cache=True)
+def _hidden_col(node, seed, seed_time, node_time, target_col):
+    """The target column for a timed seed's contemporaries (other rows at exactly its time, such as
+    the other results of its race: not known before it), else -1."""
+    if node != seed and seed_time != UNTIMED and node_time[node] == seed_time:
+        return target_col
+    return -1
 
 
 @njit(cache=True)
@@ -125,7 +135,8 @@ def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, dr
                mark, local, pick, ctr, stamp, rows, nrows, total):
     """Append up to ``n_peers`` random admissible peer rows (whole rows, at most ctx_len // 2 cells),
     drawn from the ``4 * n_peers`` most recent admissible ones (all of them when untimed)."""
-    k = _upper(node_time, peers, 0, len(peers), lim)
+    # a timed seed's peers are strictly earlier rows: a contemporary's target is not known before it
+    k = _upper(node_time, peers, 0, len(peers), lim - 1 if seed_time != UNTIMED else lim)
     lo = max(0, k - 4 * n_peers) if seed_time != UNTIMED else 0  # peers sort by time, untimed first
     if k == 0:
         return total, nrows, rows
@@ -141,7 +152,7 @@ def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, dr
         if pick[c] == ps or mark[c] == stamp:
             continue
         pick[c] = ps
-        nc = _row_cells(cell_ptr, cell_col, drop, has_drop and node_time[c] == seed_time, c)
+        nc = _row_cells(cell_ptr, cell_col, drop, has_drop and node_time[c] == seed_time, c, -1)
         if used + nc > budget or total + nc > ctx_len:
             break
         used += nc
@@ -241,7 +252,8 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
             continue
         if mark[node] == stamp:
             continue
-        nc = _row_cells(cell_ptr, cell_col, drop, has_drop and (node == seed or node_time[node] == seed_time), node)
+        nc = _row_cells(cell_ptr, cell_col, drop, has_drop and (node == seed or node_time[node] == seed_time), node,
+                        _hidden_col(node, seed, seed_time, node_time, target_col))
         if total + nc > ctx_len or nrows >= ctx_len:
             break  # whole rows only; stop at the first row that does not fit (spec §2 / §6.7)
         total += nc
@@ -296,8 +308,9 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         # entity's label history. The most recent ones, up to half of ``ctx_len`` cells, go on the
         # priority stack (emitted before the entity's other children, which would otherwise crowd
         # them out of the context); older ones join the next breadth-first bucket. With a cap
-        # ``max_history`` > 0 (the default rule, 3) only that many of the most recent enter at all.
-        if task_table >= 0 and seed_time != UNTIMED:
+        # ``max_history`` > 0 (the default rule, 3) only that many of the most recent enter at all;
+        # -1: none (a diagnostic: what the rest of the context tells).
+        if task_table >= 0 and seed_time != UNTIMED and max_history >= 0:
             hist = 0
             nhist = 0
             for i in range(p2t_ptr[node + 1] - 1, p2t_ptr[node] - 1, -1):  # newest first
@@ -310,7 +323,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
                 if max_history > 0 and nhist >= max_history:
                     break  # only the most recent ``max_history`` closed labels
                 nhist += 1
-                nc_h = _row_cells(cell_ptr, cell_col, drop, False, c)
+                nc_h = _row_cells(cell_ptr, cell_col, drop, False, c, -1)
                 if hist + nc_h <= ctx_len // 2:
                     hist += nc_h
                     stack, sdep, sp = _push(stack, sdep, sp, c, d + 1, ctr)
@@ -329,11 +342,12 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
             p = node_f2p[node, j]
             fl[j] = local[p] if (p >= 0 and mark[p] == stamp) else -1
         dropping = has_drop and (node == seed or node_time[node] == seed_time)
+        hide = _hidden_col(node, seed, seed_time, node_time, target_col)
         tb = node_table[node] + table_off
         tm = node_time[node]
         for c in range(cell_ptr[node], cell_ptr[node + 1]):
             col = cell_col[c]
-            if dropping and drop[col]:
+            if (dropping and drop[col]) or col == hide:
                 continue
             o_node[b, pos] = r
             for j in range(MAX_F2P):

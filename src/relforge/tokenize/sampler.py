@@ -32,7 +32,11 @@ For a task (database, table, target column, split) and a seed row, a context hol
    through two keys counts once when that parent's children are subsampled;
 4. the seed's target cell is masked (``is_target``; its value moves to ``target``), columns in
    the task's drop list are removed from the seed row and from every row with the seed's
-   timestamp (untimed == untimed), and the sequence is padded to ``ctx_len``.
+   timestamp (untimed == untimed), and the sequence is padded to ``ctx_len``. A timed seed's
+   **contemporaries** (other rows at exactly its time) show no cell of the target column, and its
+   peers are strictly earlier rows: the other results of a race are decided together, so their
+   positions are not known when one of them is predicted (RT shows them; at prediction time they
+   are the rows being predicted, and a model that learned to read them had nothing to read).
 
 **Temporal rule (all rows, parents included).** An untimed row is always admissible. A timed row
 is admissible only if the seed is timed and the row's time is <= the seed's time; so a seed
@@ -70,7 +74,9 @@ _NO_PEERS = np.zeros(0, dtype=np.int64)
 #: runs) record it. 2: a forecast seed's label history (its entity's earlier rows of the same task)
 #: comes first, up to half of the context (1: in the breadth-first bucket with the other children).
 #: 3: only its ``SamplerConfig.history`` (``relforge.batch.LABEL_HISTORY``) most recent labels.
-CONTEXT_VERSION = 3
+#: 4: a timed seed's contemporaries (rows at exactly its time) hide their target-column cells, and
+#: its peers are strictly earlier rows.
+CONTEXT_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -83,16 +89,29 @@ class SamplerConfig:
     seed: int = 0  # item order and context randomness
     shuffle: bool = True  # False: items in task order (evaluation)
     peers: int = 0  # autocomplete: labelled training rows of the seed's table added after the seed (0: RT's contexts)
-    history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels in a context (0: all, up to half of it)
+    history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels in a context (0: all, up to half of it; -1: none)
+    history_dropout: float = 0.0  # forecast: share of contexts shown no label history at all (training: read the entity's rows)
 
     def validate(self) -> None:
         for k in ("ctx_len", "max_bfs_width", "batch_size"):
             if getattr(self, k) < 1:
                 raise RelforgeError(f"sampler {k} must be >= 1, got {getattr(self, k)}")
-        if self.peers < 0 or self.history < 0:
-            raise RelforgeError(f"sampler peers and history must be >= 0, got {self.peers}, {self.history}")
+        if self.peers < 0 or self.history < -1:
+            raise RelforgeError(f"sampler peers must be >= 0 and history >= -1, got {self.peers}, {self.history}")
+        if not 0.0 <= self.history_dropout <= 1.0:
+            raise RelforgeError(f"sampler history_dropout must be in [0, 1], got {self.history_dropout}")
         if not 0 <= self.seed < 2**63:
             raise RelforgeError(f"sampler seed must be in [0, 2**63), got {self.seed}")
+
+
+def _unit(rng_seeds: np.ndarray) -> np.ndarray:
+    """One uniform [0, 1) draw per context from its RNG seed, independent of the draws the kernel makes
+    from the same seed (one splitmix step of the seed xor a constant)."""
+    z = (rng_seeds.astype(np.uint64) ^ np.uint64(0x5851F42D4C957F2D)) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2 ** 53)
 
 
 class ContextSampler:
@@ -222,14 +241,21 @@ class ContextSampler:
             rows = np.nonzero(task_idx == ti)[0]
             if self._arrays[si] is None:
                 self._arrays[si] = self._kernel_arrays(self.stores[si])
-            _bfs.fill_batch(*self._arrays[si], seeds[rows].astype(np.int64), rows, rng_seeds[rows], t.target_col,
-                            t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, cfg.history, S, cfg.max_bfs_width,
-                            t.peers if t.peers is not None else _NO_PEERS, cfg.peers,
-                            self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
-                            int(self.table_off[si]), int(self.text_off[si]),
-                            out["node_idx"], out["f2p"], out["col_id"], out["table_id"], out["sem_type"],
-                            out["value"], out["text_id"], out["is_target"], out["target"], out["is_padding"],
-                            out["timestamp"], nrows, out["row_node"], npeers)
+            groups = [(rows, cfg.history)]
+            if cfg.history_dropout > 0 and t.task_table >= 0:  # forecast: some contexts without label history
+                blind = _unit(rng_seeds[rows]) < cfg.history_dropout
+                groups = [(rows[~blind], cfg.history), (rows[blind], -1)]
+            for rs, hist in groups:
+                if len(rs) == 0:
+                    continue
+                _bfs.fill_batch(*self._arrays[si], seeds[rs].astype(np.int64), rs, rng_seeds[rs], t.target_col,
+                                t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, hist, S, cfg.max_bfs_width,
+                                t.peers if t.peers is not None else _NO_PEERS, cfg.peers,
+                                self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
+                                int(self.table_off[si]), int(self.text_off[si]),
+                                out["node_idx"], out["f2p"], out["col_id"], out["table_id"], out["sem_type"],
+                                out["value"], out["text_id"], out["is_target"], out["target"], out["is_padding"],
+                                out["timestamp"], nrows, out["row_node"], npeers)
         self._stamp += 1
         for key, off, emb in (("col_id", self.col_off, "col_emb"), ("table_id", self.table_off, None),
                               ("text_id", self.text_off, "text_emb")):

@@ -33,6 +33,7 @@ class TrainConfig:
     max_bfs_width: int = 128  # children followed per row (spec §3)
     peers: int = 16  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
     history: int = LABEL_HISTORY  # forecast contexts: the entity's most recent closed labels (0: all)
+    history_dropout: float = 0.0  # share of forecast training contexts shown no label history (the entity's rows must tell)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
     task_share: float | None = None  # share of contexts from forecast task tables, the rest autocomplete (None: recorded tasks as they come)
     num_workers: int = 0  # DataLoader workers building batches (0 = in the training process)

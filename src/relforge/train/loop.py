@@ -405,7 +405,8 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
     rank, world, _ = dist_info()
     source = D.training_sampler(data, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
                                 seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world, peers=cfg.peers,
-                                task_share=cfg.task_share, history=cfg.history)
+                                task_share=cfg.task_share, history=cfg.history,
+                                history_dropout=cfg.history_dropout)
     ev = []
     if cfg.eval_every and rank == 0:
         if eval_data is None:
