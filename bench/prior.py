@@ -59,6 +59,8 @@ def main(argv=None) -> int:
                     help="Huber delta of the regression loss in label sd (default 1, RT's; large: squared error)")
     ap.add_argument("--history", type=int, default=None,
                     help="forecast contexts: the entity's most recent closed labels (default 3; 0: all, the rule before session 10)")
+    ap.add_argument("--history-dropout", type=float, default=None,
+                    help="share of forecast training contexts shown no label history (contenders with forecast tasks; default 0)")
     ap.add_argument("--rel-time", action="store_true", help="the model's row-age input (RTConfig.rel_time)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
     ap.add_argument("--draws", action="store_true",
@@ -78,7 +80,8 @@ def main(argv=None) -> int:
                      ("batch_size", a.batch_size), ("lr", a.lr), ("embedder", a.embedder), ("device", a.device),
                      ("task_share", a.task_share), ("forecast_tasks", a.forecast_tasks),
                      ("name_shuffle", a.name_shuffle), ("mask_rate", a.mask_rate), ("threads", a.threads),
-                     ("huber_delta", a.huber_delta), ("history", a.history)):
+                     ("huber_delta", a.huber_delta), ("history", a.history),
+                     ("history_dropout", a.history_dropout)):
             if v is not None:
                 kw[k] = v
         if a.tokens is not None:

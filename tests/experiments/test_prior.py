@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from relforge.errors import RelforgeError
-from relforge.experiments.prior import (QUICK, PriorBenchConfig, finished_run, headline, run_dir, run_prior_benchmark,
-                                        summarize)
+from relforge.experiments.prior import (CONTENDERS, QUICK, PriorBenchConfig, finished_run, headline, markdown,
+                                        run_dir, run_prior_benchmark, summarize)
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("f1/driver-dnf", "movielens/user-mean-rating", "chinook/customer-churn")
@@ -25,7 +25,9 @@ def _fake_runs(values: dict) -> list[dict]:
     for c, per_seed in values.items():
         for s, vals in per_seed.items():
             runs.append(dict(contender=c, seed=s, train_s=1.0, loss_first=1.0, loss_last=0.5, forecast_share=0.0,
-                             tasks={t: dict(metric="roc_auc", value=v, n=10, constant=0.5) for t, v in zip(TASKS, vals)}))
+                             tasks={t: dict(metric="roc_auc", value=v, n=10, constant=0.5) for t, v in zip(TASKS, vals)},
+                             autocomplete={"chinook/track-unitprice": dict(metric="r2", value=vals[0] / 2, n=10,
+                                                                           constant=0.0, pearson_r2=vals[1])}))
     return runs
 
 
@@ -40,6 +42,10 @@ def test_summary_gain_is_the_per_seed_task_mean_difference():
     assert res["gain"]["sd"] == pytest.approx(np.std([g0, g1], ddof=1), abs=1e-4)
     t = res["contenders"]["plurel"]["tasks"]["chinook/customer-churn"]
     assert t["mean"] == pytest.approx(0.5) and t["sd"] == pytest.approx(np.std([0.6, 0.4], ddof=1), abs=1e-4)
+    # the autocomplete suite: its own per-task mean and sd, outside the 7-task mean and the gain
+    a = res["contenders"]["relforge-new"]["autocomplete"]["chinook/track-unitprice"]
+    assert a["mean"] == pytest.approx(0.375) and a["pearson_r2"]["mean"] == pytest.approx(0.15)
+    assert "chinook/track-unitprice" in markdown(res) and "autocomplete" in markdown(res)
 
 
 def test_ablation_runs_without_relforge_new_report_each_contender_over_the_reference():
@@ -91,6 +97,11 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
             assert math.isfinite(r["tasks"][key]["value"])
             if r["tasks"][key]["metric"] == "r2":  # the level-free figure beside R2
                 assert 0 <= r["tasks"][key]["pearson_r2"] <= 1
+    # the autocomplete suite: evenly spaced test rows of the real column, scored apart
+    (ac,) = cfg.autocomplete
+    for r in res["runs"]:
+        a = r["autocomplete"][ac]
+        assert a["n"] == cfg.autocomplete_rows < a["n_test"] and math.isfinite(a["value"]) and 0 <= a["pearson_r2"] <= 1
     share = {r["contender"]: r["forecast_share"] for r in res["runs"]}
     assert share["relforge-new-autocomplete"] == 0 and share["relforge-new"] == pytest.approx(cfg.task_share, abs=0.02)
     assert share["relforge-new-shuffled"] == share["relforge-new"]  # same corpus and mix, names shuffled
@@ -102,6 +113,7 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
     for c in cfg.contenders:
         assert set(line["contenders"][c]) == set(TASKS)
         assert all(math.isfinite(v["mean"]) and v["sd"] == 0 for v in line["contenders"][c].values())
+        assert set(line["autocomplete"][c]) == {ac}
     assert line["gain"]["vs"] == "relforge-default" and math.isfinite(line["gain"]["mean"])
     assert line["tokens_per_run"] == cfg.steps * cfg.batch_size * cfg.ctx_len
     saved = json.loads((tmp_path / "o" / "results.json").read_text())
@@ -312,3 +324,21 @@ def test_label_history_setting_reaches_training_and_the_checkpoint(tmp_path):
     make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="relforge-new", log=lambda m: None)
     tc = json.loads((run_dir(tmp_path / "w", cfg, "relforge-new", 0) / "train_config.json").read_text())
     assert tc["history"] == 1 and checkpoint.read(tmp_path / "m.safetensors").context.history == 1
+
+
+def test_history_dropout_reaches_training_and_names_its_runs(tmp_path):
+    """``history_dropout`` (the share of forecast training contexts shown no label history) is a
+    benchmark setting and a contender override: it reaches the training config and the sampler,
+    names its runs apart, and the default leaves earlier runs' keys as they were."""
+    from relforge.experiments.prior import make_prior_model
+
+    base = PriorBenchConfig()
+    assert "history_dropout" not in base.to_dict()
+    assert run_dir(tmp_path, base.replace(history_dropout=0.5), "relforge-new", 0) != run_dir(tmp_path, base, "relforge-new", 0)
+    with pytest.raises(RelforgeError, match="history_dropout"):
+        QUICK.replace(history_dropout=1.5).validate()
+    assert CONTENDERS["relforge-new-blind"]["history_dropout"] == 0.5
+    cfg = QUICK.replace(tasks=TASKS)
+    make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="relforge-new-blind", log=lambda m: None)
+    tc = json.loads((run_dir(tmp_path / "w", cfg, "relforge-new-blind", 0) / "train_config.json").read_text())
+    assert tc["history_dropout"] == 0.5

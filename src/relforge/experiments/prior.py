@@ -164,12 +164,27 @@ CONTENDERS["v1+drift"] = dict(source="relforge", preset="v1", forecast_tasks=0, 
 # prediction towards its median, where R2 rewards the mean (Chinook spend: median 0, mean 0.5 sd)
 CONTENDERS.update({f"v1-huber{d:g}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                                           huber_delta=float(d)) for d in (3, 100)})
+# forecast contexts without the label history (session 11): with it the label history answers every
+# forecast context, so no prior taught reading the entity's own rows (zero-shot without history every
+# model is at chance on the real tasks); half of the forecast contexts hide it
+CONTENDERS["relforge-new-blind"] = dict(CONTENDERS["relforge-new"], history_dropout=0.5)
+CONTENDERS["v1+tasks-blind"] = dict(source="relforge", preset="v1", forecast_tasks=4, task_share="cfg", history_dropout=0.5)
+# row-internal mechanisms a model can identify from 16 peer rows (session 11): zero-shot autocomplete
+# of real columns (F1 results.position from grid / laps / rank) is at chance for every prior
+CONTENDERS["v1+linear"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                               gen={"relational": {"mechanisms": ("linear",), "mechanism_weights": (1.0,)}})
+CONTENDERS["v1+mechmix"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                gen={"relational": {"mechanisms": ("mlp", "tree", "linear", "periodic")}})
 #: training settings a contender may set for itself (over the benchmark config's)
-TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time")
+TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
               ("chinook", "customer-spend"), ("chinook", "customer-churn"))
+#: real autocomplete tasks (one column of a real table, realdata.tasks), scored beside the forecast
+#: tasks and reported apart (not in the 7-task mean or the gain): they ask for what the label
+#: history cannot give, reading the row, its parents and the peer rows of its table
+REAL_AUTOCOMPLETE = (("f1", "results-position"), ("movielens", "ratings-rating"), ("chinook", "track-unitprice"))
 #: database sizes of the relforge contenders (the shipped default model's corpus sizes)
 SIZES = {"schema": {"n_tables": (3, 8), "entity_rows": (200, 500), "activity_rows": (800, 2000),
                     "n_features": (3, 15)}}
@@ -202,12 +217,15 @@ class PriorBenchConfig:
     embedder: str = "minilm"
     eval_batch_size: int = 32
     tasks: tuple = tuple(f"{d}/{t}" for d, t in REAL_TASKS)  # real tasks evaluated
+    autocomplete: tuple = tuple(f"{d}/{t}" for d, t in REAL_AUTOCOMPLETE)  # real autocomplete tasks, reported apart
+    autocomplete_rows: int = 2000  # test rows scored per autocomplete task, evenly spaced (0: all)
     device: str = "cpu"
     threads: int = 1  # torch threads per run
     attention: str = "auto"
     huber_delta: float = 1.0  # the regression loss's Huber delta (label sd); RT's 1 leans towards the median
     rel_time: bool = False  # the model's row-age input (RTConfig.rel_time)
-    history: int = LABEL_HISTORY  # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all)
+    history: int = LABEL_HISTORY  # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all; -1, evaluate_real only: none)
+    history_dropout: float = 0.0  # share of forecast training contexts without label history (contenders with forecast tasks)
 
     @property
     def steps(self) -> int:
@@ -223,6 +241,12 @@ class PriorBenchConfig:
         bad = [t for t in self.tasks if t not in known]
         if bad or not self.tasks:
             raise RelforgeError(f"unknown real task(s) {bad} (known: {', '.join(sorted(known))})")
+        known = {f"{d}/{t}" for d, t in REAL_AUTOCOMPLETE}
+        bad = [t for t in self.autocomplete if t not in known]
+        if bad:
+            raise RelforgeError(f"unknown real autocomplete task(s) {bad} (known: {', '.join(sorted(known))})")
+        if self.autocomplete_rows < 0:
+            raise RelforgeError(f"autocomplete_rows must be >= 0, got {self.autocomplete_rows}")
         for k in ("n_dbs", "ctx_len", "batch_size", "tokens", "eval_batch_size", "threads"):
             if getattr(self, k) < 1:
                 raise RelforgeError(f"prior benchmark {k} must be >= 1, got {getattr(self, k)}")
@@ -235,6 +259,8 @@ class PriorBenchConfig:
                                 f"{self.name_shuffle!r}")
         if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0:
             raise RelforgeError(f"history must be an integer >= 0, got {self.history!r}")
+        if not 0 <= self.history_dropout <= 1:
+            raise RelforgeError(f"history_dropout must be in [0, 1], got {self.history_dropout!r}")
         if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
             raise RelforgeError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
@@ -252,7 +278,7 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
-        for k in ("huber_delta", "rel_time", "history"):
+        for k in ("huber_delta", "rel_time", "history", "history_dropout"):
             if d[k] == getattr(PriorBenchConfig, k):
                 d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
@@ -262,8 +288,9 @@ class PriorBenchConfig:
 
 #: ``--quick``: minutes on 2 cores (hash embedder, 2 databases, a few steps, one seed) for tests
 QUICK = PriorBenchConfig(seeds=(0,), n_dbs=2, ctx_len=128, batch_size=4, tokens=4 * 128 * 6, embedder="hash",
-                         peers=4, sizes={"schema": {"n_tables": (3, 4), "entity_rows": (40, 80),
-                                                    "activity_rows": (150, 300), "n_features": (3, 5)}})
+                         peers=4, autocomplete=("chinook/track-unitprice",), autocomplete_rows=200,
+                         sizes={"schema": {"n_tables": (3, 4), "entity_rows": (40, 80), "activity_rows": (150, 300),
+                                           "n_features": (3, 5)}})
 
 
 # ------------------------------------------------------------------------------------ corpora
@@ -462,7 +489,7 @@ def real_stores(cfg: PriorBenchConfig, cache: Path, *, log=print) -> dict:
     ``cache`` (:func:`relforge.experiments.transfer.real_store_path`: the folder's name carries a
     hash of the data, the embedder and the tokenizer code)."""
     out = {}
-    for db in sorted({t.split("/")[0] for t in cfg.tasks}):
+    for db in sorted({t.split("/")[0] for t in cfg.tasks + cfg.autocomplete}):
         t0 = time.perf_counter()
         try:
             path = real_store_path(cache, db, cfg.embedder)
@@ -505,6 +532,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
                        mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope,
                        task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time, history=cfg.history,
+                       history_dropout=cfg.history_dropout,
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -522,6 +550,7 @@ def _job_key(job: dict) -> dict:
     if not CONTENDERS[job["contender"]]["forecast_tasks"]:  # nor are these, without forecast tasks
         cfg.pop("task_share", None)
         cfg.pop("forecast_tasks", None)
+        cfg.pop("history_dropout", None)
     return dict(cfg=cfg, contender=job["contender"], seed=int(job["seed"]), context=CONTEXT_VERSION, code=model_code_tag(),
                 corpus=Path(job["stores"]).name if job.get("stores") else None)
 
@@ -546,24 +575,47 @@ def evaluate_real(model, real: dict, cfg: PriorBenchConfig, split: str = "test")
     """Zero-shot scores of ``model`` on every row of ``split`` of each real task in ``cfg.tasks``
     (``real``: db name -> store folder, :func:`real_stores`), contexts built as ``cfg`` says:
     ``task -> {metric, value, n, n_test, constant, loss[, pearson_r2]}``."""
-    import torch
+    return {key: _score(model, resolve_task(open_store(real[key.split("/")[0]]), key.split("/")[1], split,
+                                            ctx_len=cfg.ctx_len), cfg) for key in cfg.tasks}
+
+
+def evaluate_real_autocomplete(model, real: dict, cfg: PriorBenchConfig, split: str = "test") -> dict:
+    """Zero-shot scores of ``model`` on each real autocomplete task in ``cfg.autocomplete``
+    (:data:`REAL_AUTOCOMPLETE`: the task's leaky columns dropped as it declares, ``cfg.peers``
+    training rows of the table in each context), on ``cfg.autocomplete_rows`` evenly spaced rows
+    of ``split`` (0: all); the same record as :func:`evaluate_real`."""
+    from relforge.realdata.tasks import task_def
 
     res = {}
-    for key in cfg.tasks:
-        dbn, tn = key.split("/")
-        st = resolve_task(open_store(real[dbn]), tn, split, ctx_len=cfg.ctx_len)
-        es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                                batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
-                                                history=cfg.history))
-        use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
-            r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
-        metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
-        res[key] = dict(metric=metric, value=float(r[metric]), n=int(r["n"]), n_test=int(st.n_seeds),
-                        constant=0.5 if metric == "roc_auc" else float(r["baseline_r2"]), loss=float(r["loss"]))
-        if metric == "r2":
-            res[key]["pearson_r2"] = float(r["pearson_r2"])  # level-free: what the predictions rank
+    for key in cfg.autocomplete:
+        d = task_def(*key.split("/"))
+        st = resolve_task(open_store(real[d.db_name]), dict(table=d.table, target_col=d.target_col,
+                                                          drop_cols=list(d.drop_cols), task_type=d.task_type),
+                          split, ctx_len=cfg.ctx_len)
+        n = st.n_seeds
+        if 0 < cfg.autocomplete_rows < n:
+            st = dataclasses.replace(st, seeds=st.seeds[np.unique(np.linspace(0, n - 1, cfg.autocomplete_rows).round()
+                                                                  .astype(np.int64))])
+        res[key] = dict(_score(model, st, cfg), n_test=n)
     return res
+
+
+def _score(model, st, cfg: PriorBenchConfig) -> dict:
+    """Zero-shot score of ``model`` on every seed of the resolved task ``st``."""
+    import torch
+
+    es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
+                                            batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
+                                            history=cfg.history))
+    use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
+        r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
+    metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
+    out = dict(metric=metric, value=float(r[metric]), n=int(r["n"]), n_test=int(st.n_seeds),
+               constant=0.5 if metric == "roc_auc" else float(r["baseline_r2"]), loss=float(r["loss"]))
+    if metric == "r2":
+        out["pearson_r2"] = float(r["pearson_r2"])  # level-free: what the predictions rank
+    return out
 
 
 def run_one(job: dict) -> dict:
@@ -586,7 +638,7 @@ def run_one(job: dict) -> dict:
     t0 = time.perf_counter()
     sampler = training_sampler(job["stores"], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                                max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share,
-                               history=cfg.history)
+                               history=cfg.history, history_dropout=cfg.history_dropout)
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])
@@ -597,7 +649,8 @@ def run_one(job: dict) -> dict:
     model = checkpoint.load(out / "model.safetensors", attention=cfg.attention, device=cfg.device).model
     # no real stores: pretraining only (make_prior_model)
     res = evaluate_real(model, job["real"], cfg) if job.get("real") else {}
-    result = dict(contender=name, seed=seed, tasks=res, train_s=round(t1 - t0, 1), eval_s=round(time.perf_counter() - t1, 1),
+    ac = evaluate_real_autocomplete(model, job["real"], cfg) if job.get("real") else {}
+    result = dict(contender=name, seed=seed, tasks=res, autocomplete=ac, train_s=round(t1 - t0, 1), eval_s=round(time.perf_counter() - t1, 1),
                   steps=tcfg.steps, tokens=tcfg.steps * cfg.batch_size * cfg.ctx_len, forecast_share=round(n_fc / n_all, 4),
                   loss_first=round(losses[0], 4) if losses else None, loss_last=round(losses[-1], 4) if losses else None,
                   params=int(summary.get("params", 0)) if summary else None, device=cfg.device,
@@ -639,7 +692,11 @@ def summarize(runs: list[dict], cfg: PriorBenchConfig) -> dict:
         pearson = None
         if reg and all("pearson_r2" in r["tasks"][t] for r in rs for t in reg):
             pearson = _mean_sd([np.mean([r["tasks"][t]["pearson_r2"] for t in reg]) for r in rs])
-        contenders[c] = dict(tasks=per, mean=task_mean, regression_pearson_r2=pearson,
+        ac = {t: dict(_mean_sd([r["autocomplete"][t]["value"] for r in rs]), metric="r2",
+                      pearson_r2=_mean_sd([r["autocomplete"][t]["pearson_r2"] for r in rs]),
+                      n=rs[0]["autocomplete"][t]["n"], constant=round(rs[0]["autocomplete"][t]["constant"], 4))
+              for t in cfg.autocomplete}
+        contenders[c] = dict(tasks=per, mean=task_mean, regression_pearson_r2=pearson, autocomplete=ac,
                              train_s=_mean_sd([r["train_s"] for r in rs])["mean"],
                              loss_first=_mean_sd([r["loss_first"] for r in rs])["mean"],
                              loss_last=_mean_sd([r["loss_last"] for r in rs])["mean"],
@@ -705,7 +762,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 #: run settings that name a run folder apart when they differ from the defaults
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
                  "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
-                 "rel_time", "history")
+                 "rel_time", "history", "history_dropout")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:
@@ -770,6 +827,15 @@ def markdown(res: dict) -> str:
         lines.append("| regression, Pearson r² (level-free) | | " + " | ".join(
             f"{100 * res['contenders'][c]['regression_pearson_r2']['mean']:.1f} ± "
             f"{100 * res['contenders'][c]['regression_pearson_r2']['sd']:.1f}" for c in cs) + " | |")
+    ac = list(next(iter(res["contenders"].values())).get("autocomplete") or {})
+    if ac:  # the autocomplete suite: R2, then the level-free Pearson r2
+        lines += ["", "| autocomplete task (R2 / Pearson r²) | " + " | ".join(cs) + " | constant |",
+                  "|---|" + "---:|" * (len(cs) + 1)]
+        for t in ac:
+            d = {c: res["contenders"][c]["autocomplete"][t] for c in cs}
+            lines.append(f"| {t} | " + " | ".join(f"{100 * d[c]['mean']:.1f} ± {100 * d[c]['sd']:.1f} / "
+                                                  f"{100 * d[c]['pearson_r2']['mean']:.1f}" for c in cs)
+                         + f" | {100 * d[cs[0]]['constant']:.1f} |")
     g = res.get("gain")
     if g:
         lines.append(f"\ngain (relforge-new - {g['vs']}, mean over tasks): {100 * g['mean']:+.1f} ± {100 * g['sd']:.1f} "
@@ -789,6 +855,9 @@ def headline(res: dict) -> dict:
                 mean={c: d["mean"]["mean"] for c, d in res["contenders"].items()},
                 regression_pearson_r2={c: (d.get("regression_pearson_r2") or {}).get("mean")
                                        for c, d in res["contenders"].items()},
+                autocomplete={c: {t: {"r2": v["mean"], "sd": v["sd"], "pearson_r2": v["pearson_r2"]["mean"]}
+                                  for t, v in (d.get("autocomplete") or {}).items()}
+                              for c, d in res["contenders"].items()},
                 **({"gain": {k: res["gain"][k] for k in ("mean", "sd", "values", "vs")}} if "gain" in res else {}),
                 **{k: {"mean": v["mean"], "sd": v["sd"]} for k, v in res.items() if k.startswith("gain_")},
                 steps=res["config"]["steps"], tokens_per_run=res["config"]["steps"] * res["config"]["batch_size"]
