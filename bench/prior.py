@@ -2,7 +2,9 @@
 """The prior benchmark: pretrain the same RT at one token budget on each contender's synthetic
 corpus (the new relforge prior, today's default generator, plurel 1.1.0; optionally the new prior
 with synthetic forecast task tables), several training seeds each, then evaluate zero-shot on the
-full test sets of the 7 real forecast tasks (F1 3, MovieLens 2, Chinook 2).
+full test sets of the 7 real forecast tasks (F1 3, MovieLens 2, Chinook 2). Beside them, reported
+apart, three real autocomplete tasks (F1 results.position, MovieLens ratings.rating, Chinook
+Track.UnitPrice; 2,000 evenly spaced test rows each): what the label history cannot answer.
 
 Library: ``relforge.experiments.prior.run_prior_benchmark`` (its docstring has the details).
 Inputs are prepared here when missing and reused: plurel databases (the anchor script in the
@@ -13,7 +15,8 @@ folder and is not rerun while the settings are the same: a stopped benchmark res
 made on another machine (copy ``WORK/runs``) join those made here.
 
 The LAST line printed is one JSON object: per contender per task mean and sd over seeds, and
-``gain`` = mean over the tasks of (relforge-new - plurel), with its mean, sd and per-seed values.
+``gain`` = mean over the tasks of (relforge-new - plurel), with its mean, sd and per-seed values;
+``autocomplete``: per contender per autocomplete task R2 (mean, sd) and Pearson r2.
 
 Usage:
   python bench/prior.py --quick                                   # minutes; a smoke run for tests
@@ -59,6 +62,10 @@ def main(argv=None) -> int:
                     help="Huber delta of the regression loss in label sd (default 1, RT's; large: squared error)")
     ap.add_argument("--history", type=int, default=None,
                     help="forecast contexts: the entity's most recent closed labels (default 3; 0: all, the rule before session 10)")
+    ap.add_argument("--autocomplete", default=None,
+                    help="real autocomplete tasks scored beside the forecast tasks (comma list; 'none': skip; default: all three)")
+    ap.add_argument("--autocomplete-rows", type=int, default=None,
+                    help="evenly spaced test rows scored per autocomplete task (default 2000; 0: all)")
     ap.add_argument("--history-dropout", type=float, default=None,
                     help="share of forecast training contexts shown no label history (contenders with forecast tasks; default 0)")
     ap.add_argument("--rel-time", action="store_true", help="the model's row-age input (RTConfig.rel_time)")
@@ -76,12 +83,15 @@ def main(argv=None) -> int:
             kw["seeds"] = tuple(int(x) for x in a.seeds.split(","))
         if a.tasks:
             kw["tasks"] = tuple(x.strip() for x in a.tasks.split(",") if x.strip())
+        if a.autocomplete is not None:
+            kw["autocomplete"] = () if a.autocomplete == "none" else tuple(x.strip() for x in a.autocomplete.split(",")
+                                                                            if x.strip())
         for k, v in (("reference", a.reference), ("n_dbs", a.n_dbs), ("preset", a.model), ("ctx_len", a.ctx_len),
                      ("batch_size", a.batch_size), ("lr", a.lr), ("embedder", a.embedder), ("device", a.device),
                      ("task_share", a.task_share), ("forecast_tasks", a.forecast_tasks),
                      ("name_shuffle", a.name_shuffle), ("mask_rate", a.mask_rate), ("threads", a.threads),
                      ("huber_delta", a.huber_delta), ("history", a.history),
-                     ("history_dropout", a.history_dropout)):
+                     ("history_dropout", a.history_dropout), ("autocomplete_rows", a.autocomplete_rows)):
             if v is not None:
                 kw[k] = v
         if a.tokens is not None:

@@ -64,6 +64,8 @@ def test_ablation_runs_without_relforge_new_report_each_contender_over_the_refer
     (dict(contenders=("relforge-new", "nosuch")), "unknown contender"),
     (dict(contenders=("relforge-new", "relforge-default")), "reference"),
     (dict(tasks=("f1/nosuch",)), "unknown real task"),
+    (dict(autocomplete=("f1/driver-dnf",)), "unknown real autocomplete task"),
+    (dict(autocomplete_rows=-1), "autocomplete_rows"),
     (dict(seeds=()), "seeds"),
     (dict(device="tpu"), "device"),
     (dict(draws=True, n_dbs=64), "draws"),

@@ -168,7 +168,6 @@ CONTENDERS.update({f"v1-huber{d:g}": dict(source="relforge", preset="v1", foreca
 # forecast context, so no prior taught reading the entity's own rows (zero-shot without history every
 # model is at chance on the real tasks); half of the forecast contexts hide it
 CONTENDERS["relforge-new-blind"] = dict(CONTENDERS["relforge-new"], history_dropout=0.5)
-CONTENDERS["v1+tasks-blind"] = dict(source="relforge", preset="v1", forecast_tasks=4, task_share="cfg", history_dropout=0.5)
 # row-internal mechanisms a model can identify from 16 peer rows (session 11): zero-shot autocomplete
 # of real columns (F1 results.position from grid / laps / rank) is at chance for every prior
 CONTENDERS["v1+linear"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
