@@ -3,8 +3,9 @@
 For each finished run (``bench/prior.py``'s run folders) and each cap K, evaluate the model on
 every real forecast task with contexts that hold only the entity's K most recent closed labels
 (``SamplerConfig.history``; 0 = all of them up to half the context, the rule before context
-version 3; -1 = none, what the rest of the context tells without labels), on the ``--split`` rows. Nothing is retrained. One JSON line per (run, K): the
-7-task mean and each task's AUROC / R2 in percent. Choose K on ``val``; report ``test``.
+version 3; -1 = none, what the rest of the context tells without labels), on the ``--split``
+rows. Nothing is retrained. One JSON line per (run, K): the 7-task mean and each task's AUROC / R2
+in percent. Choose K on ``val``; report ``test``.
 
     python scripts/history_cap.py --work out/prior_bench --cache out/prior_bench/real \\
         --contender relforge-default --seeds 0,1,2 --caps 0,3,5,7,10,20 --split val

@@ -38,9 +38,9 @@ import numpy as np
 MAX_F2P = 5
 
 #: a forecast context's label history: the entity's most recent closed labels it shows (0: all of
-#: them, up to half the context; -1: none, a diagnostic of what the rest of the context tells). One default for the sampler, training, fine-tuning and the
-#: settings a checkpoint records; chosen on the real tasks' validation splits (docs/results.md,
-#: prior benchmark, session 10)
+#: them, up to half the context; -1: none, a diagnostic of what the rest of the context tells).
+#: One default for the sampler, training, fine-tuning and the settings a checkpoint records; chosen
+#: on the real tasks' validation splits (docs/results.md, prior benchmark, session 10)
 LABEL_HISTORY = 3
 
 BATCH_FIELDS = ("node_idx", "f2p", "col_id", "table_id", "sem_type", "value", "text_id", "is_target", "target",

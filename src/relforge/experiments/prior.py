@@ -223,7 +223,8 @@ class PriorBenchConfig:
     attention: str = "auto"
     huber_delta: float = 1.0  # the regression loss's Huber delta (label sd); RT's 1 leans towards the median
     rel_time: bool = False  # the model's row-age input (RTConfig.rel_time)
-    history: int = LABEL_HISTORY  # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all; -1, evaluate_real only: none)
+    # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all; -1, evaluate_real only: none)
+    history: int = LABEL_HISTORY
     history_dropout: float = 0.0  # share of forecast training contexts without label history (contenders with forecast tasks)
 
     @property
@@ -649,7 +650,8 @@ def run_one(job: dict) -> dict:
     # no real stores: pretraining only (make_prior_model)
     res = evaluate_real(model, job["real"], cfg) if job.get("real") else {}
     ac = evaluate_real_autocomplete(model, job["real"], cfg) if job.get("real") else {}
-    result = dict(contender=name, seed=seed, tasks=res, autocomplete=ac, train_s=round(t1 - t0, 1), eval_s=round(time.perf_counter() - t1, 1),
+    result = dict(contender=name, seed=seed, tasks=res, autocomplete=ac, train_s=round(t1 - t0, 1),
+                  eval_s=round(time.perf_counter() - t1, 1),
                   steps=tcfg.steps, tokens=tcfg.steps * cfg.batch_size * cfg.ctx_len, forecast_share=round(n_fc / n_all, 4),
                   loss_first=round(losses[0], 4) if losses else None, loss_last=round(losses[-1], 4) if losses else None,
                   params=int(summary.get("params", 0)) if summary else None, device=cfg.device,
