@@ -387,7 +387,8 @@ def ts_source(n: int, *, rng: np.random.Generator, temporal: bool, cfg) -> np.nd
         x = (trend + cycle + noise) / 3.0
     else:
         x = rng.standard_normal(n)
-    x = (x - x.mean()) / (x.std() + 1e-12)  # unit scale, then onto [lo, hi]
+    if n:  # an empty table (a SQL schema's) has nothing to scale; no draw depends on it
+        x = (x - x.mean()) / (x.std() + 1e-12)  # unit scale, then onto [lo, hi]
     return (lo + (hi - lo) * (0.5 + x / 6.0)).astype(F32)
 
 
@@ -432,7 +433,8 @@ def categorical_source(kind: str, n: int, k: int, *, rng: np.random.Generator, t
     u = rng.random(n)
     if kind == "ts" and temporal:
         logits = np.stack([ts_source(n, rng=rng, temporal=True, cfg=cfg) for _ in range(k)], 1).astype(np.float64)
-        logits = (logits - logits.mean(0)) / (logits.std(0) + 1e-12)
+        if n:
+            logits = (logits - logits.mean(0)) / (logits.std(0) + 1e-12)
         logits *= math.exp(rng.uniform(math.log(1.0), math.log(10.0)))
         logits -= logits.max(1, keepdims=True)
         p = np.exp(logits)
