@@ -134,7 +134,8 @@ def _take_row(node, rows, nrows, mark, local, stamp):
 def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop, has_drop, ctx_len, st,
                mark, local, pick, ctr, stamp, rows, nrows, total):
     """Append up to ``n_peers`` random admissible peer rows (whole rows, at most ctx_len // 2 cells),
-    drawn from the ``4 * n_peers`` most recent admissible ones (all of them when untimed)."""
+    drawn from the ``4 * n_peers`` most recent ones strictly before a timed seed (all of them when
+    the seed is untimed)."""
     # a timed seed's peers are strictly earlier rows: a contemporary's target is not known before it
     k = _upper(node_time, peers, 0, len(peers), lim - 1 if seed_time != UNTIMED else lim)
     lo = max(0, k - 4 * n_peers) if seed_time != UNTIMED else 0  # peers sort by time, untimed first
