@@ -86,6 +86,8 @@ class TrainConfig:
             raise RelforgeError(f"TrainConfig.name_scope must be one of {', '.join(NAME_SCOPES)}, got {self.name_scope!r}")
         if self.task_share is not None and not 0 <= self.task_share <= 1:
             raise RelforgeError(f"TrainConfig.task_share must be in [0, 1] or None, got {self.task_share!r}")
+        if not 0 <= self.history_dropout <= 1:
+            raise RelforgeError(f"TrainConfig.history_dropout must be in [0, 1], got {self.history_dropout!r}")
         if self.amp not in ("auto", "off", "bf16"):
             raise RelforgeError(f"TrainConfig.amp must be auto, off or bf16, got {self.amp!r}")
         bad = [s for s in self.eval_splits if s not in ("val", "test")]
