@@ -37,7 +37,7 @@ def main() -> None:
     from relforge.train.loop import train
 
     torch.set_num_threads(1)
-    cfg = PriorBenchConfig(tasks=(a.task,))
+    cfg = PriorBenchConfig(tasks=(a.task,), autocomplete=())  # one forecast task: one real store, no autocomplete suite
     if a.history is not None:
         cfg = cfg.replace(history=a.history)
     db, task = a.task.split("/")
