@@ -202,3 +202,32 @@ def test_mechanisms_are_mixed_per_column_and_off_in_v1():
         seen[name] = fams
     assert seen["v1"] == seen["v2"] == {"randommlp"}  # off by default
     assert {"randommlp", "trees", "linear", "periodic"} <= seen["mix"], seen
+
+
+def test_direct_cells_are_linear_in_their_parent_cells():
+    """A ``direct`` cell whose causes are all columns of its row is, up to its drawn noise share
+    (at most 0.6), a linear function of those columns: the signal a model can fit from peer rows."""
+    from relforge.generate import values as V
+    from relforge.generate.schema import ColumnSpec, Schema, TableSpec
+    from relforge.db import Stype
+
+    cols = [ColumnSpec(f"x{i}", Stype.numerical) for i in range(30)]
+    schema = Schema({"t": TableSpec("t", 400, "entity", columns=cols)})
+    cfg = preset("v1").replace(relational={"mechanisms": ("direct",), "mechanism_weights": (1.0,)})
+    checked = 0
+    for seed in range(6):
+        tr = {}
+        vals = V.table_values(schema.tables["t"], cfg, rng=np.random.default_rng(seed), temporal=False, trace=tr,
+                              entity_rng=np.random.default_rng(100 + seed))
+        col_of = {d["node"]: c for c, d in tr.items()}
+        for c, d in tr.items():
+            if d["mechanism"] != "direct" or d["fk_reads"] or d["temporal_inputs"]:
+                continue
+            if not d["parents"] or any(u not in col_of or tr[col_of[u]]["cat"] for u in d["parents"]):
+                continue
+            X = np.column_stack([vals[col_of[u]] for u in d["parents"]] + [np.ones(400)]).astype(np.float64)
+            y = vals[c].astype(np.float64)
+            resid = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+            assert 1 - resid.var() / y.var() > 0.3, (seed, c)
+            checked += 1
+    assert checked >= 5

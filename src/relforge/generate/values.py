@@ -350,6 +350,7 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
     def run(rows, cal_local, collect: bool) -> dict[int, np.ndarray]:
         """Evaluate every relevant node at ``rows``; statistics come from ``rows[cal_local]``."""
         emb: dict[int, np.ndarray] = {}
+        zs: dict[int, np.ndarray] = {}  # standardized values of numeric nodes, for direct readers
         left = n_kids.copy()
         fk_cache: dict[int, np.ndarray] = {}
         out = {}
@@ -357,6 +358,14 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
             nd = nodes[v]
             if nd.source is not None:
                 x = nd.source[rows]
+            elif isinstance(nd.dec, _Direct):
+                x = nd.dec.read(zs, [fk_cache.setdefault(j, foreign[j][0][fk_idx[j][rows]]) for j, _ in nd.fk_reads],
+                                None if nd.lat_w is None else entity[rows], noise[v][rows], stats, v, collect)
+                for u, _ in nd.parents:
+                    left[u] -= 1
+                    if left[u] == 0:
+                        del emb[u]
+                        zs.pop(u, None)
             else:
                 ins = []
                 for u, wv in nd.parents:
@@ -364,6 +373,7 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                     left[u] -= 1
                     if left[u] == 0:
                         del emb[u]
+                        zs.pop(u, None)
                 for j, w in nd.fk_reads:
                     if j not in fk_cache:
                         fk_cache[j] = foreign[j][0][fk_idx[j][rows]]
@@ -389,7 +399,8 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                     if collect:
                         stats["v", v] = _stats(x[cal_local])
                     m, inv = stats["v", v]
-                    emb[v] = nd.enc((x - m) * inv)
+                    zs[v] = (x - m) * inv
+                    emb[v] = nd.enc(zs[v])
             if v in node_col:
                 out[v] = x
         return out
@@ -519,13 +530,46 @@ class _Periodic:
         return (np.sin((x @ self.v) * self.f + self.phi) @ self.a)[:, None]
 
 
+class _Direct:
+    """A node that reads its numeric parents' standardized *values*, not their embeddings:
+    ``y = sqrt(1 - s) (sqrt(1 - f) z(sum_j w_j z_j) + sqrt(f) z(outer)) + sqrt(s) noise`` with
+    ``w ~ N(0, 1)``, noise share ``s ~ U(0.05, 0.6)``; ``outer`` sums the node's foreign-key reads
+    (``embedding @ u`` of each referenced row: parent-to-child propagation) and entity-latent read,
+    with a share ``f ~ U(0, 0.5)`` of the signal. Where the parents are columns, the cell is mostly a
+    linear function of cells of its own row, so a few peer rows identify it (in-context regression)."""
+
+    def __init__(self, parents: list, n_fk: int, lat_w: np.ndarray | None, h: int, rng):
+        self.parents = parents
+        self.w = rng.standard_normal(len(parents)).astype(F32)
+        self.fk_u = (rng.standard_normal((n_fk, h)) / math.sqrt(h)).astype(F32)
+        # the node's entity-latent read (d, H), projected to one output
+        self.lat_u = None if lat_w is None else lat_w @ (rng.standard_normal(h) / math.sqrt(h)).astype(F32)
+        self.share = F32(rng.uniform(0.05, 0.6))
+        self.outer = F32(rng.uniform(0.0, 0.5)) if n_fk or lat_w is not None else F32(0.0)
+
+    def read(self, zs, fks, lat, noise, stats, v, collect):
+        y = np.zeros(len(noise), dtype=F32)
+        for u, w in zip(self.parents, self.w):
+            y += w * zs[u]
+        o = np.zeros(len(noise), dtype=F32)
+        for i, e in enumerate(fks):
+            o += e @ self.fk_u[i]
+        if lat is not None:
+            o += lat @ self.lat_u
+        if collect:
+            stats["d", v], stats["o", v] = _stats(y[:, None]), _stats(o[:, None])
+        (m, inv), (mo, invo) = stats["d", v], stats["o", v]
+        y = np.sqrt(F32(1) - self.outer) * (y - m[0]) * inv[0] + np.sqrt(self.outer) * (o - mo[0]) * invo[0]
+        return np.sqrt(F32(1) - self.share) * y + np.sqrt(self.share) * noise
+
+
 _MECHS = {"linear": _Linear, "tree": _Trees, "periodic": _Periodic}
 
 
 def _mix_mechanisms(nodes: list, order: list, n_nodes: int, h: int, r, rng) -> None:
     """Give numeric scalar nodes a decoder family drawn per node from ``relational.mechanisms``
     (weights ``mechanism_weights``): the random MLP, a linear map, threshold trees or a periodic
-    map of the node's standardized signal. Draws come from the table's entity stream only."""
+    map of the node's standardized signal, or a direct linear read of its parents' values. Draws come from the table's entity stream only."""
     names = tuple(r.mechanisms)
     w = np.asarray(r.mechanism_weights[: len(names)], dtype=np.float64)
     w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1.0 / len(names))
@@ -534,7 +578,11 @@ def _mix_mechanisms(nodes: list, order: list, n_nodes: int, h: int, r, rng) -> N
         if v >= n_nodes or nd.source is not None or nd.cat or nd.vec or nd.dec is None:
             continue
         fam = names[int(rng.choice(len(names), p=w))]
-        if fam != "mlp":
+        if fam == "direct":
+            num = [u for u, _ in nd.parents if not nodes[u].cat and not nodes[u].vec]
+            if num:  # else the node keeps its MLP
+                nd.dec = _Direct(num, len(nd.fk_reads), nd.lat_w, h, rng)
+        elif fam != "mlp":
             nd.dec = _MECHS[fam](h, rng)
 
 
