@@ -68,6 +68,8 @@ def main(argv=None) -> int:
                     help="evenly spaced test rows scored per autocomplete task (default 2000; 0: all)")
     ap.add_argument("--history-dropout", type=float, default=None,
                     help="share of forecast training contexts shown no label history (contenders with forecast tasks; default 0)")
+    ap.add_argument("--peer-mask", type=float, default=None,
+                    help="share of peer rows whose target cell is also masked in training (autocomplete contexts; default 0)")
     ap.add_argument("--rel-time", action="store_true", help="the model's row-age input (RTConfig.rel_time)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
     ap.add_argument("--draws", action="store_true",
@@ -91,7 +93,8 @@ def main(argv=None) -> int:
                      ("task_share", a.task_share), ("forecast_tasks", a.forecast_tasks),
                      ("name_shuffle", a.name_shuffle), ("mask_rate", a.mask_rate), ("threads", a.threads),
                      ("huber_delta", a.huber_delta), ("history", a.history),
-                     ("history_dropout", a.history_dropout), ("autocomplete_rows", a.autocomplete_rows)):
+                     ("history_dropout", a.history_dropout), ("peer_mask", a.peer_mask),
+                     ("autocomplete_rows", a.autocomplete_rows)):
             if v is not None:
                 kw[k] = v
         if a.tokens is not None:

@@ -198,7 +198,8 @@ def test_real_subprocess_error_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("flag,value,needle", [("--peers", -1, "peers"), ("--mask-rate", 1.5, "mask_rate"),
                                                ("--name-shuffle", 2, "name_shuffle"), ("--steps", 0, "steps"),
-                                               ("--history-dropout", 1.5, "history_dropout")])
+                                               ("--history-dropout", 1.5, "history_dropout"),
+                                               ("--peer-mask", -0.1, "peer_mask")])
 def test_pretrain_bad_settings_are_one_line_and_write_nothing(tmp_path, db_dir, flag, value, needle):
     stores = tmp_path / "st"
     assert run("tokenize", db_dir, "--out", stores / "db0", "--embedder", "hash:8").exit_code == 0

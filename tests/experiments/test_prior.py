@@ -344,3 +344,21 @@ def test_history_dropout_reaches_training_and_names_its_runs(tmp_path):
     make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="relforge-new-blind", log=lambda m: None)
     tc = json.loads((run_dir(tmp_path / "w", cfg, "relforge-new-blind", 0) / "train_config.json").read_text())
     assert tc["history_dropout"] == 0.5
+
+
+def test_peer_mask_reaches_training_and_names_its_runs(tmp_path):
+    """``peer_mask`` (the share of peer rows whose target cell is also masked in training) is a
+    benchmark setting and a contender override: validated, in the run's training config, its runs
+    named apart, earlier runs' keys unchanged by its default."""
+    from relforge.experiments.prior import make_prior_model
+
+    base = PriorBenchConfig()
+    assert "peer_mask" not in base.to_dict()
+    assert run_dir(tmp_path, base.replace(peer_mask=0.25), "relforge-default", 0) != run_dir(tmp_path, base, "relforge-default", 0)
+    with pytest.raises(RelforgeError, match="peer_mask"):
+        QUICK.replace(peer_mask=1.5).validate()
+    assert CONTENDERS["v1+peermask"]["peer_mask"] == 0.25
+    cfg = QUICK.replace(tasks=TASKS)
+    make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="v1+peermask", log=lambda m: None)
+    tc = json.loads((run_dir(tmp_path / "w", cfg, "v1+peermask", 0) / "train_config.json").read_text())
+    assert tc["peer_mask"] == 0.25

@@ -132,3 +132,41 @@ def test_scoped_name_shuffle_renames_only_the_target_column_or_only_the_others()
         assert n_renamed >= 6, (scope, n_renamed)
     a, c = shuffle_names(b, 1.0, 0, 7, "target"), shuffle_names(b, 1.0, 0, 7, "target")
     assert torch.equal(a["col_emb"], c["col_emb"]) and torch.equal(a["col_id"], c["col_id"])
+
+
+def _peer_batch(peers=8):
+    import relforge
+    from relforge.batch import to_torch
+    from relforge.tokenize import ContextSampler, SamplerConfig, autocomplete_tasks, build_cells, embed_store, resolve_task
+
+    cfg = {"schema": {"n_tables": (3, 5), "entity_rows": (60, 90), "activity_rows": (150, 300)}}
+    st = embed_store(build_cells(relforge.synthesize(2, cfg)), "hash:8")
+    tasks = [resolve_task(st, t, "train", ctx_len=256) for t in autocomplete_tasks(st)[:4]]
+    s = ContextSampler(tasks, SamplerConfig(ctx_len=256, batch_size=16, seed=0, peers=peers))
+    return to_torch(s.batch(0))
+
+
+def test_peer_masks_hide_the_target_column_of_peer_rows_only():
+    from relforge.train.masking import add_peer_masks
+
+    b = _peer_batch()
+    m = add_peer_masks(b, 1.0, seed=0, step=0)
+    new = m["is_target"] & ~b["is_target"]
+    n_peers = torch.as_tensor(b["n_peers"])
+    assert int(n_peers.sum()) > 0 and new.any()
+    for i in range(b["is_target"].shape[0]):
+        seed_tgt = b["is_target"][i] & (b["node_idx"][i] == 0)
+        col = int(b["col_id"][i][seed_tgt][0])
+        rows = b["node_idx"][i][new[i]]
+        # every peer row loses exactly its target-column cell, and nothing else is hidden
+        assert sorted(rows.tolist()) == list(range(1, int(n_peers[i]) + 1))
+        assert bool((b["col_id"][i][new[i]] == col).all())
+    assert torch.equal(m["target"][new], b["value"][new]) and bool((m["value"][new] == 0).all())
+    assert torch.equal(m["value"][~new], b["value"][~new])
+    # a share of them at rate 0.5; a function of seed and step; rate 0 is a no-op
+    half = add_peer_masks(b, 0.5, seed=0, step=0)
+    k = int((half["is_target"] & ~b["is_target"]).sum())
+    assert 0.25 * int(new.sum()) < k < 0.75 * int(new.sum())
+    assert torch.equal(half["is_target"], add_peer_masks(b, 0.5, seed=0, step=0)["is_target"])
+    assert not torch.equal(half["is_target"], add_peer_masks(b, 0.5, seed=0, step=1)["is_target"])
+    assert add_peer_masks(b, 0.0, seed=0, step=0) is b

@@ -174,8 +174,24 @@ CONTENDERS["v1+linear"] = dict(source="relforge", preset="v1", forecast_tasks=0,
                                gen={"relational": {"mechanisms": ("linear",), "mechanism_weights": (1.0,)}})
 CONTENDERS["v1+mechmix"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                                 gen={"relational": {"mechanisms": ("mlp", "tree", "linear", "periodic")}})
+# cells that are linear in their parents' values (session 12): v1+linear is linear in the parents'
+# embeddings, so its cells are still random nonlinear functions of the cells a model sees
+CONTENDERS["v1+direct"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                               gen={"relational": {"mechanisms": ("direct",), "mechanism_weights": (1.0,)}})
+CONTENDERS["v1+direct50"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                 gen={"relational": {"mechanisms": ("mlp", "direct"), "mechanism_weights": (0.5, 0.5)}})
+# ... with most of a table's causal nodes stored as columns (a cell's causes are mostly cells a
+# model sees), and without foreign-key reads (the row alone decides the cell)
+CONTENDERS["v1+direct-vis"] = dict(CONTENDERS["v1+direct"], gen={**CONTENDERS["v1+direct"]["gen"],
+                                                                   "scm": {"col_node_frac": (0.9, 1.0)}})
+CONTENDERS["v1+direct-vis-nofk"] = dict(CONTENDERS["v1+direct"], gen={
+    **CONTENDERS["v1+direct"]["gen"], "scm": {"col_node_frac": (0.9, 1.0), "fk_reader_share": (0.0, 0.0)}})
+# denser in-context regression signal (session 12): each autocomplete context also asks for the
+# target cells of a quarter of its peer rows, answered from the other peers
+CONTENDERS["v1+peermask"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None, peer_mask=0.25)
+CONTENDERS["v1+direct-vis-nofk+peermask"] = dict(CONTENDERS["v1+direct-vis-nofk"], peer_mask=0.25)
 #: training settings a contender may set for itself (over the benchmark config's)
-TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout")
+TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -226,6 +242,7 @@ class PriorBenchConfig:
     # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all; -1, evaluate_real only: none)
     history: int = LABEL_HISTORY
     history_dropout: float = 0.0  # share of forecast training contexts without label history (contenders with forecast tasks)
+    peer_mask: float = 0.0  # share of peer rows whose target cell is also masked in training (autocomplete contexts)
 
     @property
     def steps(self) -> int:
@@ -261,6 +278,8 @@ class PriorBenchConfig:
             raise RelforgeError(f"history must be an integer >= 0, got {self.history!r}")
         if not 0 <= self.history_dropout <= 1:
             raise RelforgeError(f"history_dropout must be in [0, 1], got {self.history_dropout!r}")
+        if not 0 <= self.peer_mask <= 1:
+            raise RelforgeError(f"peer_mask must be in [0, 1], got {self.peer_mask!r}")
         if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
             raise RelforgeError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
@@ -278,7 +297,7 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
-        for k in ("huber_delta", "rel_time", "history", "history_dropout"):
+        for k in ("huber_delta", "rel_time", "history", "history_dropout", "peer_mask"):
             if d[k] == getattr(PriorBenchConfig, k):
                 d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
@@ -532,7 +551,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
                        mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope,
                        task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time, history=cfg.history,
-                       history_dropout=cfg.history_dropout,
+                       history_dropout=cfg.history_dropout, peer_mask=cfg.peer_mask,
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -763,7 +782,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 #: run settings that name a run folder apart when they differ from the defaults
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
                  "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
-                 "rel_time", "history", "history_dropout")
+                 "rel_time", "history", "history_dropout", "peer_mask")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:

@@ -49,6 +49,7 @@ class TrainConfig:
     cycle_momentum: bool = True  # OneCycleLR default: beta1 cycles 0.95 -> 0.85 -> 0.95
     grad_clip: float = 1.0  # max gradient norm (spec §3)
     mask_rate: float = 0.3  # share of other number/datetime/boolean cells also masked per context (0: seed target only, as RT)
+    peer_mask: float = 0.0  # autocomplete contexts: share of peer rows whose target-column cell is also masked
     name_shuffle: float = 0.0  # share of training contexts given column names drawn from the batch's other columns
     name_scope: str = "all"  # which columns of those contexts are renamed: all, target (its column only), other
     amp: str = "auto"  # auto: bf16 autocast on CUDA, float32 on CPU; "off"; "bf16"
@@ -80,6 +81,8 @@ class TrainConfig:
             raise RelforgeError(f"TrainConfig.peers must be an integer >= 0, got {self.peers!r}")
         if not 0 <= self.mask_rate < 1:
             raise RelforgeError(f"TrainConfig.mask_rate must be in [0, 1), got {self.mask_rate!r}")
+        if not 0 <= self.peer_mask <= 1:
+            raise RelforgeError(f"TrainConfig.peer_mask must be in [0, 1], got {self.peer_mask!r}")
         if not 0 <= self.name_shuffle <= 1:
             raise RelforgeError(f"TrainConfig.name_shuffle must be in [0, 1], got {self.name_shuffle!r}")
         if self.name_scope not in NAME_SCOPES:

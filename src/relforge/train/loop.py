@@ -44,7 +44,7 @@ from relforge.tokenize.dataset import make_loader
 from relforge.train import data as D
 from relforge.train.config import TrainConfig
 from relforge.train.evaluate import evaluate_task, primary, to_device
-from relforge.train.masking import add_masks, shuffle_names
+from relforge.train.masking import add_masks, add_peer_masks, shuffle_names
 from relforge.train.schedule import OneCycle
 
 
@@ -82,11 +82,11 @@ def train_step(model, opt, batch: dict, *, grad_clip: float, params=None, autoca
 
 
 def fit(model, opt, schedule, get_batch, steps: int, *, start: int = 0, grad_clip: float = 1.0,
-        mask_rate: float = 0.0, name_shuffle: float = 0.0, seed: int = 0, device=None, autocast=nullcontext,
+        mask_rate: float = 0.0, name_shuffle: float = 0.0, peer_mask: float = 0.0, seed: int = 0, device=None, autocast=nullcontext,
         params=None, name_scope: str = "all", skip_empty: bool = False, before_step=None, after_step=None) -> list[float]:
     """The training loop: steps ``start .. steps-1`` of ``get_batch(step)`` (torch batches).
 
-    Each step adds the extra masks (``mask_rate``) and shuffled names (``name_shuffle``) drawn from
+    Each step adds the extra masks (``mask_rate``), the peer masks (``peer_mask``) and shuffled names (``name_shuffle``) drawn from
     ``(seed, step)`` (``relforge.train.masking``), runs :func:`train_step` and advances ``schedule``
     (``relforge.train.schedule``, already attached to ``opt``). A batch without targets raises, or
     with ``skip_empty`` records NaN and takes no step; a non-finite loss raises. ``before_step(step)``
@@ -98,7 +98,8 @@ def fit(model, opt, schedule, get_batch, steps: int, *, start: int = 0, grad_cli
     for step in range(start, steps):
         if before_step is not None:
             before_step(step)
-        batch = shuffle_names(add_masks(get_batch(step), mask_rate, seed, step), name_shuffle, seed, step, name_scope)
+        batch = add_peer_masks(add_masks(get_batch(step), mask_rate, seed, step), peer_mask, seed, step)
+        batch = shuffle_names(batch, name_shuffle, seed, step, name_scope)
         if device is not None:
             batch = to_device(batch, device)
         loss = train_step(model, opt, batch, grad_clip=grad_clip, params=params, autocast=autocast)
@@ -357,7 +358,7 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
                 "torch_rng": torch.get_rng_state()}, **record)
 
     fit(model, opt, sched, get_batch, cfg.steps, start=start, grad_clip=cfg.grad_clip, mask_rate=cfg.mask_rate,
-        name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope, seed=cfg.seed, device=dev, autocast=autocast,
+        peer_mask=cfg.peer_mask, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope, seed=cfg.seed, device=dev, autocast=autocast,
         params=list(raw.parameters()),
         before_step=before_step, after_step=after_step)
     first_eval, last_eval = evals["first"], evals["last"]

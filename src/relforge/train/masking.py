@@ -46,6 +46,37 @@ def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
     return out
 
 
+def add_peer_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
+    """A copy of ``batch`` in which each peer row (local rows ``1 .. n_peers``: labelled training rows
+    of the seed's table, autocomplete contexts) also has its cell of the target's column masked
+    with probability ``rate``. The seed's target is one in-context regression example per
+    context; each masked peer is one more, answered from the other peers, as the seed's is.
+    Contexts are leak-free before masking, so this only hides cells."""
+    if rate <= 0 or "n_peers" not in batch:
+        return batch
+    tgt, node, col = batch["is_target"], batch["node_idx"], batch["col_id"]
+    n_peers = torch.as_tensor(batch["n_peers"], device=node.device)
+    if not bool((n_peers > 0).any()):
+        return batch
+    seed_tgt = tgt & (node == 0)
+    # the target's column per context (-2 where the seed row holds no target: nothing is masked)
+    tcol = torch.where(seed_tgt, col, torch.full_like(col, -1)).amax(dim=1)
+    tcol = torch.where(seed_tgt.any(dim=1), tcol, torch.full_like(tcol, -2))
+    R = int(batch["row_node"].shape[1]) if "row_node" in batch else int(node.max()) + 1
+    u = child(seed, "peer-masks", step).random((node.shape[0], max(R, 1)), dtype=np.float32)
+    hide_row = torch.from_numpy(u < rate).to(node.device)  # [B, R]: which local rows are hidden
+    local = node.clamp(min=0).long().clamp(max=hide_row.shape[1] - 1)
+    pick = (~batch["is_padding"] & ~tgt & (node >= 1) & (node <= n_peers[:, None]) & (col == tcol[:, None])
+            & torch.gather(hide_row, 1, local))
+    if not bool(pick.any()):
+        return batch
+    out = dict(batch)
+    out["is_target"] = tgt | pick
+    out["target"] = torch.where(pick, batch["value"], batch["target"])
+    out["value"] = batch["value"].masked_fill(pick, 0.0)
+    return out
+
+
 def shuffle_names(batch: dict, rate: float, seed: int, step: int, scope: str = "all") -> dict:
     """A copy of ``batch`` in which each context, with probability ``rate``, has its column names
     replaced: every distinct column of that context gets a fresh ``col_id`` whose embedding is a
