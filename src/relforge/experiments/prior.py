@@ -190,6 +190,9 @@ CONTENDERS["v1+direct-vis-nofk"] = dict(CONTENDERS["v1+direct"], gen={
 # target cells of a quarter of its peer rows, answered from the other peers
 CONTENDERS["v1+peermask"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None, peer_mask=0.25)
 CONTENDERS["v1+direct-vis-nofk+peermask"] = dict(CONTENDERS["v1+direct-vis-nofk"], peer_mask=0.25)
+# half the databases from v1 (parent reads, the skills behind Chinook's price), half direct cells
+CONTENDERS["mix-v1-direct+peermask"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
+                                            peer_mask=0.25, mix=(dict(preset="v1", gen=CONTENDERS["v1+direct-vis-nofk"]["gen"]),))
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask")
 #: the real forecast tasks, in report order
