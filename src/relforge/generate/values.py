@@ -354,6 +354,12 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
         left = n_kids.copy()
         fk_cache: dict[int, np.ndarray] = {}
         out = {}
+
+        def release(u):  # one reader of u done; drop u's embedding after its last one
+            left[u] -= 1
+            if left[u] == 0:
+                del emb[u]
+                zs.pop(u, None)
         for v in order:
             nd = nodes[v]
             if nd.source is not None:
@@ -362,18 +368,12 @@ def table_values(spec: TableSpec, cfg, *, rng: np.random.Generator, temporal: bo
                 x = nd.dec.read(zs, [fk_cache.setdefault(j, foreign[j][0][fk_idx[j][rows]]) for j, _ in nd.fk_reads],
                                 None if nd.lat_w is None else entity[rows], noise[v][rows], stats, v, collect)
                 for u, _ in nd.parents:
-                    left[u] -= 1
-                    if left[u] == 0:
-                        del emb[u]
-                        zs.pop(u, None)
+                    release(u)
             else:
                 ins = []
                 for u, wv in nd.parents:
                     ins.append(emb[u] if wv is None else emb[u] * wv)
-                    left[u] -= 1
-                    if left[u] == 0:
-                        del emb[u]
-                        zs.pop(u, None)
+                    release(u)
                 for j, w in nd.fk_reads:
                     if j not in fk_cache:
                         fk_cache[j] = foreign[j][0][fk_idx[j][rows]]
@@ -569,7 +569,8 @@ _MECHS = {"linear": _Linear, "tree": _Trees, "periodic": _Periodic}
 def _mix_mechanisms(nodes: list, order: list, n_nodes: int, h: int, r, rng) -> None:
     """Give numeric scalar nodes a decoder family drawn per node from ``relational.mechanisms``
     (weights ``mechanism_weights``): the random MLP, a linear map, threshold trees or a periodic
-    map of the node's standardized signal, or a direct linear read of its parents' values. Draws come from the table's entity stream only."""
+    map of the node's standardized signal, or a direct linear read of its parents' values (a node
+    without numeric parents keeps its MLP). Draws come from the table's entity stream only."""
     names = tuple(r.mechanisms)
     w = np.asarray(r.mechanism_weights[: len(names)], dtype=np.float64)
     w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1.0 / len(names))
