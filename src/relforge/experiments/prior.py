@@ -193,6 +193,10 @@ CONTENDERS["v1+direct-vis-nofk+peermask"] = dict(CONTENDERS["v1+direct-vis-nofk"
 # half the databases from v1 (parent reads, the skills behind Chinook's price), half direct cells
 CONTENDERS["mix-v1-direct+peermask"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                                             peer_mask=0.25, mix=(dict(preset="v1", gen=CONTENDERS["v1+direct-vis-nofk"]["gen"]),))
+# what keeps the parent reads that peer masks cost (Chinook's price): foreign-key reads kept in the
+# direct cells, or fewer masked peers
+CONTENDERS["v1+direct-vis+peermask"] = dict(CONTENDERS["v1+direct-vis"], peer_mask=0.25)
+CONTENDERS["v1+direct-vis-nofk+peermask10"] = dict(CONTENDERS["v1+direct-vis-nofk"], peer_mask=0.1)
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask")
 #: the real forecast tasks, in report order
