@@ -86,8 +86,8 @@ def fit(model, opt, schedule, get_batch, steps: int, *, start: int = 0, grad_cli
         params=None, name_scope: str = "all", skip_empty: bool = False, before_step=None, after_step=None) -> list[float]:
     """The training loop: steps ``start .. steps-1`` of ``get_batch(step)`` (torch batches).
 
-    Each step adds the extra masks (``mask_rate``), the peer masks (``peer_mask``) and shuffled names (``name_shuffle``) drawn from
-    ``(seed, step)`` (``relforge.train.masking``), runs :func:`train_step` and advances ``schedule``
+    Each step adds the extra masks (``mask_rate``), the peer masks (``peer_mask``) and shuffled
+    names (``name_shuffle``) drawn from ``(seed, step)`` (``relforge.train.masking``), runs :func:`train_step` and advances ``schedule``
     (``relforge.train.schedule``, already attached to ``opt``). A batch without targets raises, or
     with ``skip_empty`` records NaN and takes no step; a non-finite loss raises. ``before_step(step)``
     and ``after_step(step, loss, batch)`` are the caller's hooks (evaluation, logging, checkpoints).

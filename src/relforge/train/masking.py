@@ -38,7 +38,12 @@ def add_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
     cand = ~batch["is_padding"] & ~batch["is_target"] & (
         (sem == CellType.number) | (sem == CellType.datetime) | (sem == CellType.boolean))  # text cells are never targets
     u = child(seed, "extra-masks", step).random(tuple(sem.shape), dtype=np.float32)
-    pick = cand & torch.from_numpy(u < rate).to(cand.device)
+    return _hide(batch, cand & torch.from_numpy(u < rate).to(cand.device))
+
+
+def _hide(batch: dict, pick) -> dict:
+    """A copy of ``batch`` with the ``pick`` cells masked: value moved to ``target``, ``value``
+    zeroed, ``is_target`` set."""
     out = dict(batch)
     out["is_target"] = batch["is_target"] | pick
     out["target"] = torch.where(pick, batch["value"], batch["target"])
@@ -59,22 +64,15 @@ def add_peer_masks(batch: dict, rate: float, seed: int, step: int) -> dict:
     if not bool((n_peers > 0).any()):
         return batch
     seed_tgt = tgt & (node == 0)
-    # the target's column per context (-2 where the seed row holds no target: nothing is masked)
-    tcol = torch.where(seed_tgt, col, torch.full_like(col, -1)).amax(dim=1)
-    tcol = torch.where(seed_tgt.any(dim=1), tcol, torch.full_like(tcol, -2))
+    # the target's column per context (-2, no column, where the seed row holds no target)
+    tcol = torch.where(seed_tgt, col, torch.full_like(col, -2)).amax(dim=1)
     R = int(batch["row_node"].shape[1]) if "row_node" in batch else int(node.max()) + 1
     u = child(seed, "peer-masks", step).random((node.shape[0], max(R, 1)), dtype=np.float32)
     hide_row = torch.from_numpy(u < rate).to(node.device)  # [B, R]: which local rows are hidden
     local = node.clamp(min=0).long().clamp(max=hide_row.shape[1] - 1)
     pick = (~batch["is_padding"] & ~tgt & (node >= 1) & (node <= n_peers[:, None]) & (col == tcol[:, None])
             & torch.gather(hide_row, 1, local))
-    if not bool(pick.any()):
-        return batch
-    out = dict(batch)
-    out["is_target"] = tgt | pick
-    out["target"] = torch.where(pick, batch["value"], batch["target"])
-    out["value"] = batch["value"].masked_fill(pick, 0.0)
-    return out
+    return _hide(batch, pick) if bool(pick.any()) else batch
 
 
 def shuffle_names(batch: dict, rate: float, seed: int, step: int, scope: str = "all") -> dict:
