@@ -328,37 +328,23 @@ def test_label_history_setting_reaches_training_and_the_checkpoint(tmp_path):
     assert tc["history"] == 1 and checkpoint.read(tmp_path / "m.safetensors").context.history == 1
 
 
-def test_history_dropout_reaches_training_and_names_its_runs(tmp_path):
-    """``history_dropout`` (the share of forecast training contexts shown no label history) is a
-    benchmark setting and a contender override: it reaches the training config and the sampler,
-    names its runs apart, and the default leaves earlier runs' keys as they were."""
+@pytest.mark.parametrize("setting,value,base_contender,contender", [
+    ("history_dropout", 0.5, "relforge-new", "relforge-new-blind"),  # forecast contexts shown no label history
+    ("peer_mask", 0.25, "relforge-default", "v1+peermask"),  # peer rows whose target cell is also masked
+])
+def test_training_overrides_reach_training_and_name_their_runs(tmp_path, setting, value, base_contender, contender):
+    """``history_dropout`` and ``peer_mask`` are benchmark settings and contender overrides: each is
+    validated, reaches the run's training config, names its runs apart, and its default leaves
+    earlier runs' keys as they were."""
     from relforge.experiments.prior import make_prior_model
 
     base = PriorBenchConfig()
-    assert "history_dropout" not in base.to_dict()
-    assert run_dir(tmp_path, base.replace(history_dropout=0.5), "relforge-new", 0) != run_dir(tmp_path, base, "relforge-new", 0)
-    with pytest.raises(RelforgeError, match="history_dropout"):
-        QUICK.replace(history_dropout=1.5).validate()
-    assert CONTENDERS["relforge-new-blind"]["history_dropout"] == 0.5
+    assert setting not in base.to_dict()
+    assert run_dir(tmp_path, base.replace(**{setting: value}), base_contender, 0) != run_dir(tmp_path, base, base_contender, 0)
+    with pytest.raises(RelforgeError, match=setting):
+        QUICK.replace(**{setting: 1.5}).validate()
+    assert CONTENDERS[contender][setting] == value
     cfg = QUICK.replace(tasks=TASKS)
-    make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="relforge-new-blind", log=lambda m: None)
-    tc = json.loads((run_dir(tmp_path / "w", cfg, "relforge-new-blind", 0) / "train_config.json").read_text())
-    assert tc["history_dropout"] == 0.5
-
-
-def test_peer_mask_reaches_training_and_names_its_runs(tmp_path):
-    """``peer_mask`` (the share of peer rows whose target cell is also masked in training) is a
-    benchmark setting and a contender override: validated, in the run's training config, its runs
-    named apart, earlier runs' keys unchanged by its default."""
-    from relforge.experiments.prior import make_prior_model
-
-    base = PriorBenchConfig()
-    assert "peer_mask" not in base.to_dict()
-    assert run_dir(tmp_path, base.replace(peer_mask=0.25), "relforge-default", 0) != run_dir(tmp_path, base, "relforge-default", 0)
-    with pytest.raises(RelforgeError, match="peer_mask"):
-        QUICK.replace(peer_mask=1.5).validate()
-    assert CONTENDERS["v1+peermask"]["peer_mask"] == 0.25
-    cfg = QUICK.replace(tasks=TASKS)
-    make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="v1+peermask", log=lambda m: None)
-    tc = json.loads((run_dir(tmp_path / "w", cfg, "v1+peermask", 0) / "train_config.json").read_text())
-    assert tc["peer_mask"] == 0.25
+    make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender=contender, log=lambda m: None)
+    tc = json.loads((run_dir(tmp_path / "w", cfg, contender, 0) / "train_config.json").read_text())
+    assert tc[setting] == value
