@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def main(argv=None) -> int:
     cfg = P.PriorBenchConfig()
     gen = P.contender_generator_configs(P.CONTENDERS[a.prior], cfg.sizes)[0][0]  # its (first) generator
     models = {r: checkpoint.load(a.work / "runs" / r / "model.safetensors").model.eval() for r in a.runs}
+    # each run's contexts as its contender was trained and benchmarked (e.g. peer_parents)
+    cfgs = {}
+    for r in a.runs:
+        m = re.fullmatch(r"(.+)-s\d+(-[0-9a-f]{6})?", r)
+        spec = P.CONTENDERS.get(m.group(1) if m else r, {})
+        cfgs[r] = cfg.replace(**{k: spec[k] for k in P.TRAIN_OVERRIDES if k in spec})
     emb = embedder_for(cfg.embedder)
     rows = []
     for seed in range(a.db_seed, a.db_seed + a.dbs):
@@ -80,7 +87,7 @@ def main(argv=None) -> int:
                     st = dataclasses.replace(st, seeds=st.seeds[pick])
                 row = dict(db=seed, task=f"{tn}.{c}", ridge16=round(ridge, 3))
                 for r, m in models.items():
-                    sc = P._score(m, st, cfg)
+                    sc = P._score(m, st, cfgs[r])
                     row[r] = dict(r2=round(sc["value"], 4), pearson_r2=round(sc["pearson_r2"], 4))
                 rows.append(row)
                 print(json.dumps(row), flush=True)

@@ -98,7 +98,8 @@ def check_peers(store, sampler, b):
         if ts != UNTIMED:  # timed seed: drawn among the 4 * peers most recent strictly earlier training rows
             ok = task.peers[(tm[task.peers] == UNTIMED) | (tm[task.peers] < ts)]
             assert set(peers.tolist()) <= set(ok[-4 * sampler.cfg.peers:].tolist())
-        assert int(sum(ptr[p + 1] - ptr[p] for p in peers)) <= sampler.cfg.ctx_len // 2
+        budget = sampler.cfg.ctx_len // (4 if sampler.cfg.peer_parents else 2)
+        assert int(sum(ptr[p + 1] - ptr[p] for p in peers)) <= budget
         real = ~b["is_padding"][i]
         for r in range(1, 1 + k):  # the target column's value is visible on every peer row
             on_row = real & (b["node_idx"][i] == r) & (b["col_id"][i] == b["col_id"][i][b["is_target"][i]][0])
@@ -120,6 +121,41 @@ def test_peers_are_labelled_training_rows(toy_store, task, split):
     assert k.mean() >= 1  # most contexts get labelled examples
     again = ContextSampler([t], SamplerConfig(ctx_len=64, max_bfs_width=8, batch_size=16, seed=1, peers=4)).batch(0)
     assert all(np.array_equal(b[f], again[f]) for f in ("row_node", "value", "col_id", "is_target"))
+
+
+@pytest.mark.parametrize("db_seed", [0, 1, 2])
+def test_peer_parents_show_each_peer_with_the_rows_it_references(db_seed):
+    """With ``peer_parents`` every peer row is followed by its admissible parent rows (one hop) while
+    they fit, so a peer is seen as the seed is; peers stay the local rows right after the seed, the
+    peers and their parents take at most half the context, and the rest of the walk is unchanged in
+    kind (the seed's own parents are still there)."""
+    store, tasks = generated_store(db_seed)
+    f2p, tm = np.asarray(store["node_f2p"]), np.asarray(store["node_time"])
+    ptr = np.asarray(store["cell_ptr"])
+    with_parents = 0
+    for task in tasks:
+        t = resolve_task(store, task, "train", ctx_len=512)
+        s = ContextSampler([t], SamplerConfig(ctx_len=512, batch_size=8, seed=3, peers=4, peer_parents=True))
+        b = s.batch(0)
+        check_batch(store, s, b)
+        check_peers(store, s, b)
+        plain = ContextSampler([t], SamplerConfig(ctx_len=512, batch_size=8, seed=3, peers=4)).batch(0)
+        for i in range(b["true_batch_size"]):
+            rows = b["row_node"][i][: b["n_rows"][i]]
+            seed, k = int(rows[0]), int(b["n_peers"][i])
+            ts = tm[seed]
+            want = {int(p) for c in rows[1:1 + k] for p in f2p[c]
+                    if p >= 0 and (tm[p] == UNTIMED or (ts != UNTIMED and tm[p] <= ts))}
+            have = set(rows.tolist())
+            assert want <= have, "a peer's parent row is missing"
+            with_parents += len(want - {seed}) > 0
+            block = rows[: 1 + k + len(want - set(rows[:1 + k].tolist()))]
+            assert int(sum(ptr[r + 1] - ptr[r] for r in block[1:])) <= 512 // 2
+            assert set(int(p) for p in f2p[seed] if p >= 0 and (tm[p] == UNTIMED or tm[p] <= ts)) <= have
+            # the same peers as without parents, as far as the smaller peer budget goes
+            pk = int(plain["n_peers"][i])
+            assert rows[1:1 + k].tolist() == plain["row_node"][i][1:1 + min(k, pk)].tolist()[:k]
+    assert with_parents > 0  # the rule did something on these databases
 
 
 def test_peers_put_the_target_column_into_every_context():
@@ -290,8 +326,9 @@ def generated_store(seed: int):
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(db_seed=st_.integers(0, 3), seed=st_.integers(0, 2**31), ctx=st_.integers(16, 400), width=st_.integers(1, 64),
-       pick=st_.integers(0, 10**6), split=st_.sampled_from(["train", "val", "test"]), peers=st_.sampled_from([0, 0, 3, 16]))
-def test_property_on_generated_databases(db_seed, seed, ctx, width, pick, split, peers):
+       pick=st_.integers(0, 10**6), split=st_.sampled_from(["train", "val", "test"]), peers=st_.sampled_from([0, 0, 3, 16]),
+       peer_parents=st_.booleans())
+def test_property_on_generated_databases(db_seed, seed, ctx, width, pick, split, peers, peer_parents):
     store, tasks = generated_store(db_seed)
     task = tasks[pick % len(tasks)]
     try:
@@ -299,7 +336,8 @@ def test_property_on_generated_databases(db_seed, seed, ctx, width, pick, split,
     except RelforgeError as e:  # an empty split, or rows wider than this ctx_len: refused by design
         assert "no " + split in str(e) or "smaller than one row" in str(e)
         return
-    s = ContextSampler([t], SamplerConfig(ctx_len=ctx, max_bfs_width=width, batch_size=6, seed=seed, peers=peers))
+    s = ContextSampler([t], SamplerConfig(ctx_len=ctx, max_bfs_width=width, batch_size=6, seed=seed, peers=peers,
+                                          peer_parents=peer_parents))
     b = s.batch(seed % s.num_batches, epoch=seed % 2)
     check_batch(store, s, b)
     check_peers(store, s, b)

@@ -197,8 +197,15 @@ CONTENDERS["mix-v1-direct+peermask"] = dict(source="relforge", preset="v1", fore
 # direct cells, or fewer masked peers
 CONTENDERS["v1+direct-vis+peermask"] = dict(CONTENDERS["v1+direct-vis"], peer_mask=0.25)
 CONTENDERS["v1+direct-vis-nofk+peermask10"] = dict(CONTENDERS["v1+direct-vis-nofk"], peer_mask=0.1)
+# peers seen as the seed is (session 13): a peer row also brings the rows it references, so a masked
+# peer can be answered from its parents as the seed is (without them peer masks taught answering
+# from the other peers only, and cost the parent reads: Chinook's price)
+CONTENDERS["v1+pp"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None, peer_parents=True)
+CONTENDERS["v1+peermask+pp"] = dict(CONTENDERS["v1+peermask"], peer_parents=True)
+CONTENDERS["mix-v1-direct+peermask+pp"] = dict(CONTENDERS["mix-v1-direct+peermask"], peer_parents=True)
 #: training settings a contender may set for itself (over the benchmark config's)
-TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask")
+TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
+                   "peer_parents")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -250,6 +257,7 @@ class PriorBenchConfig:
     history: int = LABEL_HISTORY
     history_dropout: float = 0.0  # share of forecast training contexts without label history (contenders with forecast tasks)
     peer_mask: float = 0.0  # share of peer rows whose target cell is also masked in training (autocomplete contexts)
+    peer_parents: bool = False  # autocomplete contexts (training and evaluation): each peer row brings its parent rows
 
     @property
     def steps(self) -> int:
@@ -287,6 +295,8 @@ class PriorBenchConfig:
             raise RelforgeError(f"history_dropout must be in [0, 1], got {self.history_dropout!r}")
         if not 0 <= self.peer_mask <= 1:
             raise RelforgeError(f"peer_mask must be in [0, 1], got {self.peer_mask!r}")
+        if not isinstance(self.peer_parents, bool):
+            raise RelforgeError(f"peer_parents must be true or false, got {self.peer_parents!r}")
         if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
             raise RelforgeError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
@@ -304,7 +314,7 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
-        for k in ("huber_delta", "rel_time", "history", "history_dropout", "peer_mask"):
+        for k in ("huber_delta", "rel_time", "history", "history_dropout", "peer_mask", "peer_parents"):
             if d[k] == getattr(PriorBenchConfig, k):
                 d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
@@ -632,7 +642,7 @@ def _score(model, st, cfg: PriorBenchConfig) -> dict:
 
     es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
                                             batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
-                                            history=cfg.history))
+                                            history=cfg.history, peer_parents=cfg.peer_parents))
     use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
         r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
@@ -664,7 +674,8 @@ def run_one(job: dict) -> dict:
     t0 = time.perf_counter()
     sampler = training_sampler(job["stores"], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                                max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share,
-                               history=cfg.history, history_dropout=cfg.history_dropout)
+                               history=cfg.history, history_dropout=cfg.history_dropout,
+                               peer_parents=cfg.peer_parents)
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])
@@ -789,7 +800,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 #: run settings that name a run folder apart when they differ from the defaults
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
                  "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
-                 "rel_time", "history", "history_dropout", "peer_mask")
+                 "rel_time", "history", "history_dropout", "peer_mask", "peer_parents")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:

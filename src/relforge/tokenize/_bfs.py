@@ -131,21 +131,26 @@ def _take_row(node, rows, nrows, mark, local, stamp):
 
 
 @njit(cache=True)
-def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop, has_drop, ctx_len, st,
-               mark, local, pick, ctr, stamp, rows, nrows, total):
+def _add_peers(cell_ptr, cell_col, node_time, node_f2p, peers, n_peers, peer_parents, lim, seed, seed_time, target_col,
+               drop, has_drop, ctx_len, st, mark, local, pick, ctr, stamp, rows, nrows, total):
     """Append up to ``n_peers`` random admissible peer rows (whole rows, at most ctx_len // 2 cells),
     drawn from the ``4 * n_peers`` most recent ones strictly before a timed seed (all of them when
-    the seed is untimed)."""
+    the seed is untimed). With ``peer_parents`` the peers take at most ctx_len // 4 cells and are
+    followed by their admissible parent rows (one hop) in the rest of the half, so that a peer is
+    seen as the seed is: its row and the rows it references. Returns (total, nrows, rows, peers
+    taken); the peers are the local rows right after the seed."""
     # a timed seed's peers are strictly earlier rows: a contemporary's target is not known before it
     k = _upper(node_time, peers, 0, len(peers), lim - 1 if seed_time != UNTIMED else lim)
     lo = max(0, k - 4 * n_peers) if seed_time != UNTIMED else 0  # peers sort by time, untimed first
     if k == 0:
-        return total, nrows, rows
+        return total, nrows, rows, 0
     ctr[1] += 1
     ps = ctr[1]
     budget = ctx_len // 2
+    own = ctx_len // 4 if peer_parents else budget
     used = 0
     got = 0
+    first = nrows
     for _ in range(3 * n_peers + 8):
         if got >= n_peers:
             break
@@ -154,20 +159,34 @@ def _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, dr
             continue
         pick[c] = ps
         nc = _row_cells(cell_ptr, cell_col, drop, has_drop and node_time[c] == seed_time, c, -1)
-        if used + nc > budget or total + nc > ctx_len:
+        if used + nc > own or total + nc > ctx_len:
             break
         used += nc
         total += nc
         rows, nrows = _take_row(c, rows, nrows, mark, local, stamp)
         got += 1
-    return total, nrows, rows
+    if peer_parents:
+        for r in range(first, first + got):
+            c = rows[r]
+            for j in range(MAX_F2P):
+                p = node_f2p[c, j]
+                if p < 0 or mark[p] == stamp or not _admissible(node_time[p], seed_time):
+                    continue
+                nc = _row_cells(cell_ptr, cell_col, drop, has_drop and node_time[p] == seed_time, p,
+                                _hidden_col(p, seed, seed_time, node_time, target_col))
+                if used + nc > budget or total + nc > ctx_len:
+                    continue  # a smaller parent row may still fit
+                used += nc
+                total += nc
+                rows, nrows = _take_row(p, rows, nrows, mark, local, stamp)
+    return total, nrows, rows, got
 
 
 @njit(cache=True)
 def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                    p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
                    seed, target_col, drop, has_drop, task_table, label_delay, max_history, ctx_len, width, peers, n_peers,
-                   rng_seed, mark, local, pick, ctr, col_off, table_off, text_off, b,
+                   peer_parents, rng_seed, mark, local, pick, ctr, col_off, table_off, text_off, b,
                    o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_rows):
     """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
 
@@ -260,10 +279,9 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         total += nc
         rows, nrows = _take_row(node, rows, nrows, mark, local, stamp)
         if node == seed and n_peers > 0 and len(peers) > 0:
-            before = nrows
-            total, nrows, rows = _add_peers(cell_ptr, cell_col, node_time, peers, n_peers, lim, seed_time, drop,
-                                            has_drop, ctx_len, st, mark, local, pick, ctr, stamp, rows, nrows, total)
-            npeer = nrows - before
+            total, nrows, rows, npeer = _add_peers(cell_ptr, cell_col, node_time, node_f2p, peers, n_peers, peer_parents,
+                                                   lim, seed, seed_time, target_col, drop, has_drop, ctx_len, st, mark,
+                                                   local, pick, ctr, stamp, rows, nrows, total)
         # parents first (LIFO stack, priority over children)
         for j in range(MAX_F2P):
             p = node_f2p[node, j]
@@ -389,7 +407,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
 def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
                seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, max_history, ctx_len, width,
-               peers, n_peers, mark, local, pick, ctr, col_off, table_off, text_off,
+               peers, n_peers, peer_parents, mark, local, pick, ctr, col_off, table_off, text_off,
                o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows,
                o_npeers):
     """Sample the contexts of several seeds of one task into batch rows ``brows``."""
@@ -398,7 +416,7 @@ def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table,
                                     node_f2p, p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
                                     seeds[i], target_col, drop, has_drop, task_table, label_delay, max_history,
                                     ctx_len, width,
-                                    peers, n_peers, rng_seeds[i], mark, local, pick, ctr, col_off, table_off,
+                                    peers, n_peers, peer_parents, rng_seeds[i], mark, local, pick, ctr, col_off, table_off,
                                     text_off, brows[i], o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text,
                                     o_is_tgt, o_tgt, o_pad, o_time, o_rows)
         o_nrows[brows[i]] = nr
