@@ -328,6 +328,23 @@ def test_label_history_setting_reaches_training_and_the_checkpoint(tmp_path):
     assert tc["history"] == 1 and checkpoint.read(tmp_path / "m.safetensors").context.history == 1
 
 
+def test_peer_parents_is_validated_names_its_runs_and_is_never_packaged(tmp_path):
+    """``peer_parents`` (benchmark-only context rule) is validated, names its runs apart, and a
+    contender trained with it cannot become a predict-ready model (checkpoints do not record it)."""
+    from relforge.experiments.prior import make_prior_model
+
+    base = PriorBenchConfig()
+    assert "peer_parents" not in base.to_dict()
+    assert run_dir(tmp_path, base.replace(peer_parents=True), "relforge-default", 0) != run_dir(tmp_path, base,
+                                                                                               "relforge-default", 0)
+    with pytest.raises(RelforgeError, match="peer_parents"):
+        QUICK.replace(peer_parents=1).validate()
+    assert CONTENDERS["v1+pp"]["peer_parents"] is True
+    with pytest.raises(RelforgeError, match="peer_parents"):
+        make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", QUICK, contender="v1+pp", log=lambda m: None)
+    assert not (tmp_path / "m.safetensors").exists() and not (tmp_path / "w").exists()
+
+
 @pytest.mark.parametrize("setting,value,base_contender,contender", [
     ("history_dropout", 0.5, "relforge-new", "relforge-new-blind"),  # forecast contexts shown no label history
     ("peer_mask", 0.25, "relforge-default", "v1+peermask"),  # peer rows whose target cell is also masked

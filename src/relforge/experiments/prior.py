@@ -918,6 +918,11 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
     default model is this function's ``relforge-default`` run (``make default-model``), which the
     fair benchmark ranks first (docs/results.md, "Session 8")."""
     cfg.validate()
+    if cfg.replace(**{k: CONTENDERS[contender][k] for k in TRAIN_OVERRIDES if k in CONTENDERS[contender]}).peer_parents:
+        # a checkpoint records peers and history, not this benchmark-only context rule: predict would
+        # build its contexts without the peers' parent rows
+        raise RelforgeError(f"contender {contender!r} trains with peer_parents, which a checkpoint does not record; "
+                            "it cannot be made a predict-ready model")
     work = Path(work)
     t0 = time.perf_counter()
     with torch_threads(max(1, cfg.threads)):
