@@ -57,8 +57,8 @@ def main(argv=None) -> int:
     cfgs = {}
     for r in a.runs:
         m = re.fullmatch(r"(.+)-s\d+(-[0-9a-f]{6})?", r)
-        spec = P.CONTENDERS.get(m.group(1) if m else r, {})
-        cfgs[r] = cfg.replace(**{k: spec[k] for k in P.TRAIN_OVERRIDES if k in spec})
+        name = m.group(1) if m else r
+        cfgs[r] = P.contender_config(cfg, name) if name in P.CONTENDERS else cfg
     emb = embedder_for(cfg.embedder)
     rows = []
     for seed in range(a.db_seed, a.db_seed + a.dbs):

@@ -563,6 +563,12 @@ def finished_model(work: str | Path, contender: str, seed: int, cfg: "PriorBench
 
 # ------------------------------------------------------------------------------------ one run
 
+def contender_config(cfg: PriorBenchConfig, name: str) -> PriorBenchConfig:
+    """``cfg`` with the training and context settings contender ``name`` sets for itself
+    (:data:`TRAIN_OVERRIDES`): how its runs are trained and evaluated."""
+    return cfg.replace(**{k: CONTENDERS[name][k] for k in TRAIN_OVERRIDES if k in CONTENDERS[name]})
+
+
 def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
     return TrainConfig(preset=cfg.preset, attention=cfg.attention, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
@@ -669,7 +675,7 @@ def run_one(job: dict) -> dict:
     share = cfg.task_share if share == "cfg" else share
     if cfg.device == "cpu":
         torch.set_num_threads(cfg.threads)
-    cfg = cfg.replace(**{k: CONTENDERS[name][k] for k in TRAIN_OVERRIDES if k in CONTENDERS[name]})
+    cfg = contender_config(cfg, name)
     tcfg = _train_config(cfg, seed, share)
     t0 = time.perf_counter()
     sampler = training_sampler(job["stores"], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
@@ -918,7 +924,7 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
     default model is this function's ``relforge-default`` run (``make default-model``), which the
     fair benchmark ranks first (docs/results.md, "Session 8")."""
     cfg.validate()
-    if cfg.replace(**{k: CONTENDERS[contender][k] for k in TRAIN_OVERRIDES if k in CONTENDERS[contender]}).peer_parents:
+    if contender_config(cfg, contender).peer_parents:
         # a checkpoint records peers and history, not this benchmark-only context rule: predict would
         # build its contexts without the peers' parent rows
         raise RelforgeError(f"contender {contender!r} trains with peer_parents, which a checkpoint does not record; "
