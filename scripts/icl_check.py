@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -53,12 +52,9 @@ def main(argv=None) -> int:
     cfg = P.PriorBenchConfig()
     gen = P.contender_generator_configs(P.CONTENDERS[a.prior], cfg.sizes)[0][0]  # its (first) generator
     models = {r: checkpoint.load(a.work / "runs" / r / "model.safetensors").model.eval() for r in a.runs}
-    # each run's contexts as its contender was trained and benchmarked (e.g. peer_parents)
-    cfgs = {}
-    for r in a.runs:
-        m = re.fullmatch(r"(.+)-s\d+(-[0-9a-f]{6})?", r)
-        name = m.group(1) if m else r
-        cfgs[r] = P.contender_config(cfg, name) if name in P.CONTENDERS else cfg
+    # each run's contexts as its contender (recorded in the run's key) was trained and benchmarked
+    cfgs = {r: P.contender_config(cfg, json.loads((a.work / "runs" / r / P.RUN_RESULT).read_text())["key"]["contender"])
+            for r in a.runs}
     emb = embedder_for(cfg.embedder)
     rows = []
     for seed in range(a.db_seed, a.db_seed + a.dbs):
