@@ -48,6 +48,25 @@ def test_summary_gain_is_the_per_seed_task_mean_difference():
     assert "chinook/track-unitprice" in markdown(res) and "autocomplete" in markdown(res)
 
 
+def test_level_free_mean_scores_regression_by_what_it_ranks():
+    """The level-free figure puts each regression task's Pearson r2 in place of its R2, so two runs
+    that rank alike but sit at different levels tie on it while their R2 differ."""
+    cfg = QUICK.replace(contenders=("relforge-new", "plurel"), seeds=(0, 1), tasks=TASKS)
+    runs = _fake_runs({"relforge-new": {0: [0.7, 0.1, 0.6], 1: [0.8, -0.3, 0.5]},
+                       "plurel": {0: [0.6, 0.2, 0.6], 1: [0.6, 0.1, 0.4]}})
+    pearson = {("relforge-new", 0): 0.3, ("relforge-new", 1): 0.3, ("plurel", 0): 0.3, ("plurel", 1): 0.1}
+    for r in runs:
+        r["tasks"]["movielens/user-mean-rating"].update(metric="r2", pearson_r2=pearson[r["contender"], r["seed"]])
+    res = summarize(runs, cfg)
+    lf = res["gain"]["level_free"]
+    assert lf["values"] == pytest.approx([0.1 / 3, 0.5 / 3], abs=1e-4)  # F1 and Chinook as they are, ML by Pearson
+    assert res["gain"]["values"] == pytest.approx([0.0, -0.1 / 3], abs=1e-4)  # R2: the level offset dominates
+    assert res["contenders"]["plurel"]["level_free"]["mean"] == pytest.approx(np.mean([1.5, 1.1]) / 3, abs=1e-4)
+    assert "level-free" in markdown(res)
+    assert headline(dict(res, config=cfg.to_dict(), seconds=1.0))["gain"]["level_free"]["mean"] == pytest.approx(
+        lf["mean"])
+
+
 def test_ablation_runs_without_relforge_new_report_each_contender_over_the_reference():
     cfg = QUICK.replace(contenders=("relforge-default", "v1+latent"), reference="relforge-default", seeds=(0, 1),
                         tasks=TASKS)

@@ -720,6 +720,14 @@ def _mean_sd(x) -> dict:
     return dict(mean=round(float(np.mean(x)), 4), sd=round(sd, 4), values=[round(float(v), 4) for v in x])
 
 
+def _level_free(run: dict, tasks) -> float:
+    """A run's task mean with each regression task's Pearson r2 in place of its R2: what the
+    predictions rank, whatever their level and scale. Zero-shot R2 moves from seed to seed with the
+    predictions' offset and spread far more than with their order (docs/results.md, session 14)."""
+    return float(np.mean([run["tasks"][t]["pearson_r2"] if run["tasks"][t]["metric"] == "r2" else run["tasks"][t]["value"]
+                          for t in tasks]))
+
+
 def summarize(runs: list[dict], cfg: PriorBenchConfig) -> dict:
     """Per contender per task mean/sd over seeds, the 7-task mean, and the gain over the reference."""
     by = {}
@@ -733,14 +741,15 @@ def summarize(runs: list[dict], cfg: PriorBenchConfig) -> dict:
         task_mean = _mean_sd([np.mean([r["tasks"][t]["value"] for t in cfg.tasks]) for r in rs])
         # the level-free regression figure (Pearson r2, mean over the regression tasks), where every run has it
         reg = [t for t in cfg.tasks if rs[0]["tasks"][t]["metric"] == "r2"]
-        pearson = None
+        pearson = level_free = None
         if reg and all("pearson_r2" in r["tasks"][t] for r in rs for t in reg):
             pearson = _mean_sd([np.mean([r["tasks"][t]["pearson_r2"] for t in reg]) for r in rs])
+            level_free = _mean_sd([_level_free(r, cfg.tasks) for r in rs])
         ac = {t: dict(_mean_sd([r["autocomplete"][t]["value"] for r in rs]), metric="r2",
                       pearson_r2=_mean_sd([r["autocomplete"][t]["pearson_r2"] for r in rs]),
                       n=rs[0]["autocomplete"][t]["n"], constant=round(rs[0]["autocomplete"][t]["constant"], 4))
               for t in cfg.autocomplete}
-        contenders[c] = dict(tasks=per, mean=task_mean, regression_pearson_r2=pearson, autocomplete=ac,
+        contenders[c] = dict(tasks=per, mean=task_mean, regression_pearson_r2=pearson, level_free=level_free, autocomplete=ac,
                              train_s=_mean_sd([r["train_s"] for r in rs])["mean"],
                              loss_first=_mean_sd([r["loss_first"] for r in rs])["mean"],
                              loss_last=_mean_sd([r["loss_last"] for r in rs])["mean"],
@@ -749,7 +758,11 @@ def summarize(runs: list[dict], cfg: PriorBenchConfig) -> dict:
     def gain(a, b):
         per_seed = [float(np.mean([by[a][s]["tasks"][t]["value"] - by[b][s]["tasks"][t]["value"] for t in cfg.tasks]))
                     for s in cfg.seeds]
-        return _mean_sd(per_seed)
+        out = _mean_sd(per_seed)
+        if contenders[a]["level_free"] and contenders[b]["level_free"]:
+            out["level_free"] = _mean_sd([_level_free(by[a][s], cfg.tasks) - _level_free(by[b][s], cfg.tasks)
+                                          for s in cfg.seeds])
+        return out
 
     # the gain of relforge-new over the reference, or, in a run without relforge-new (ablations),
     # of every other contender over the reference
@@ -871,6 +884,10 @@ def markdown(res: dict) -> str:
         lines.append("| regression, Pearson r² (level-free) | | " + " | ".join(
             f"{100 * res['contenders'][c]['regression_pearson_r2']['mean']:.1f} ± "
             f"{100 * res['contenders'][c]['regression_pearson_r2']['sd']:.1f}" for c in cs) + " | |")
+    if all(res["contenders"][c].get("level_free") for c in cs):
+        lines.append("| mean, level-free (Pearson r² for regression) | | " + " | ".join(
+            f"{100 * res['contenders'][c]['level_free']['mean']:.1f} ± "
+            f"{100 * res['contenders'][c]['level_free']['sd']:.1f}" for c in cs) + " | |")
     ac = list(next(iter(res["contenders"].values())).get("autocomplete") or {})
     if ac:  # the autocomplete suite: R2, then the level-free Pearson r2
         lines += ["", "| autocomplete task (R2 / Pearson r²) | " + " | ".join(cs) + " | constant |",
@@ -884,6 +901,10 @@ def markdown(res: dict) -> str:
     if g:
         lines.append(f"\ngain (relforge-new - {g['vs']}, mean over tasks): {100 * g['mean']:+.1f} ± {100 * g['sd']:.1f} "
                      f"(per seed {', '.join(f'{100 * v:+.1f}' for v in g['values'])})")
+        if g.get("level_free"):
+            lf = g["level_free"]
+            lines.append(f"gain, level-free: {100 * lf['mean']:+.1f} ± {100 * lf['sd']:.1f} "
+                         f"(per seed {', '.join(f'{100 * v:+.1f}' for v in lf['values'])})")
     return "\n".join(lines)
 
 
@@ -902,8 +923,11 @@ def headline(res: dict) -> dict:
                 autocomplete={c: {t: {"r2": v["mean"], "sd": v["sd"], "pearson_r2": v["pearson_r2"]["mean"]}
                                   for t, v in (d.get("autocomplete") or {}).items()}
                               for c, d in res["contenders"].items()},
-                **({"gain": {k: res["gain"][k] for k in ("mean", "sd", "values", "vs")}} if "gain" in res else {}),
-                **{k: {"mean": v["mean"], "sd": v["sd"]} for k, v in res.items() if k.startswith("gain_")},
+                level_free={c: (d.get("level_free") or {}).get("mean") for c, d in res["contenders"].items()},
+                **({"gain": {k: res["gain"][k] for k in ("mean", "sd", "values", "vs", "level_free") if k in res["gain"]}}
+                   if "gain" in res else {}),
+                **{k: {"mean": v["mean"], "sd": v["sd"], **({"level_free": v["level_free"]} if "level_free" in v else {})}
+                   for k, v in res.items() if k.startswith("gain_")},
                 steps=res["config"]["steps"], tokens_per_run=res["config"]["steps"] * res["config"]["batch_size"]
                 * res["config"]["ctx_len"], seeds=res["config"]["seeds"], seconds=res["seconds"])
 
