@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from relforge.db.task import TaskType
+
 REAL = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("movielens", "user-churn"), ("chinook", "customer-churn"),
         ("f1", "driver-position"), ("movielens", "user-mean-rating"), ("chinook", "customer-spend"))
 
@@ -50,7 +52,7 @@ def persistence(task, test_splits=("test",)) -> dict | None:
     te = fr[fr["__split"].isin(test_splits) & fr["pm"].notna()]
     if len(te) < 30 or te[lab].nunique() < 2:
         return None
-    if te[lab].nunique() > 2:  # regression: R2 of the shrunk history mean, drift in training sd
+    if task.task_type == TaskType.regression:  # R2 of the shrunk history mean, drift in training sd
         tr = fr[fr["__split"] == "train"][lab].astype(float)
         y, pm = te[lab].to_numpy(float), te["pm"].to_numpy(float)
         pred = 0.7 * pm + 0.3 * tr.mean()
