@@ -132,6 +132,9 @@ CONTENDERS["v1+visible"] = dict(source="relforge", preset="v1", forecast_tasks=0
 CONTENDERS["v1-fullsize"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
                                  gen={"schema": {"n_tables": (3, 20), "entity_rows": (500, 1000),
                                                  "activity_rows": (2000, 5000), "n_features": (3, 40)}})
+# the new prior at the generator's own sizes, as plurel's databases come at plurel's (session 14:
+# at 24 M tokens a 32-database plurel corpus holds 4-5x the rows of a relforge one at SIZES)
+CONTENDERS["relforge-new-fullsize"] = dict(CONTENDERS["relforge-new"], gen=CONTENDERS["v1-fullsize"]["gen"])
 # other draws of today's default (session 9): the same generator, databases from other seeds
 # (``db_seed``), to see how much of a contender's figure is its particular 16 databases
 CONTENDERS.update({f"relforge-default-draw{k}": dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None,
