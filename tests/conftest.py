@@ -9,6 +9,7 @@ Chromium and passes it. Without the flag such tests skip with a message on machi
 
 The terminal summary ends with one line per kind: how many of those tests passed, failed and skipped.
 """
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,14 @@ def chinook(real_data_dir) -> Path:
     if not p.is_file():
         pytest.skip("Chinook_Sqlite.sqlite not available")
     return p
+
+
+@pytest.fixture
+def script():
+    """``script(name)`` imports ``scripts/<name>.py`` (the scripts are files, not a package)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load

@@ -1,21 +1,10 @@
 """scripts/label_persistence.py: the p1 / pm rankings on hand-made tasks whose answer is known."""
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
 from relforge.db.task import TaskType
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("label_persistence", ROOT / "scripts" / "label_persistence.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _task(labels: np.ndarray, task_type: str = TaskType.binary_classification) -> SimpleNamespace:
@@ -28,8 +17,8 @@ def _task(labels: np.ndarray, task_type: str = TaskType.binary_classification) -
                            task_type=task_type)
 
 
-def test_persistent_and_alternating_labels():
-    mod = _module()
+def test_persistent_and_alternating_labels(script):
+    mod = script("label_persistence")
     rng = np.random.default_rng(0)
     kind = rng.random(200) < 0.5
     persist = np.repeat(kind[:, None], 6, axis=1).astype(int)  # each entity keeps its label
@@ -40,10 +29,10 @@ def test_persistent_and_alternating_labels():
     assert mod.persistence(_task(persist[:10])) is None  # too few rows to rank
 
 
-def test_regression_history_and_drift():
+def test_regression_history_and_drift(script):
     """Regression labels: an entity level plus noise is predicted by its history (R2 > 0, no
     drift); the same labels shifted up at the test cut-off show the drift."""
-    mod = _module()
+    mod = script("label_persistence")
     rng = np.random.default_rng(1)
     level = rng.normal(0, 1, 300)[:, None]
     y = level + 0.3 * rng.normal(0, 1, (300, 6))
@@ -54,10 +43,10 @@ def test_regression_history_and_drift():
     assert mod.persistence(_task(shifted, TaskType.regression))["drift"] > 0.8
 
 
-def test_a_regression_task_is_scored_as_regression_whatever_its_test_labels():
+def test_a_regression_task_is_scored_as_regression_whatever_its_test_labels(script):
     """A count task whose test rows happen to hold two distinct values is still a regression task
     (R2 of the history mean), as its type says; the script once guessed the kind from the labels."""
-    mod = _module()
+    mod = script("label_persistence")
     rng = np.random.default_rng(2)
     y = rng.integers(0, 6, (200, 6)).astype(float)
     y[:, -1] = rng.integers(0, 2, 200)
