@@ -53,8 +53,7 @@ def main(argv=None) -> int:
     gen = P.contender_generator_configs(P.CONTENDERS[a.prior], cfg.sizes)[0][0]  # its (first) generator
     models = {r: checkpoint.load(a.work / "runs" / r / "model.safetensors").model.eval() for r in a.runs}
     # each run's contexts as its contender (recorded in the run's key) was trained and benchmarked
-    cfgs = {r: P.contender_config(cfg, json.loads((a.work / "runs" / r / P.RUN_RESULT).read_text())["key"]["contender"])
-            for r in a.runs}
+    cfgs = {r: P.contender_config(cfg, P.recorded_contender(a.work / "runs" / r)) for r in a.runs}
     emb = embedder_for(cfg.embedder)
     rows = []
     for seed in range(a.db_seed, a.db_seed + a.dbs):

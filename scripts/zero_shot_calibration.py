@@ -2,8 +2,8 @@
 
 For each prior-benchmark run folder (``WORK/runs/<run>``) and each real regression forecast task
 (F1 driver-position, MovieLens user-mean-rating, Chinook customer-spend), the model predicts every
-row of the task's val and test splits with the benchmark's contexts, and the script prints, in the
-labels' training-standardised units:
+row of the task's val and test splits with the contexts the benchmark scored it with (its recorded
+contender's settings), and the script prints, in the labels' training-standardised units:
 
 - ``r2`` and ``pearson_r2`` (what the benchmark reports), in percent;
 - ``slope``: the least-squares slope of the labels on the predictions (1: calibrated spread; above
@@ -41,10 +41,10 @@ def main(argv=None) -> int:
     import torch
 
     from relforge.errors import RelforgeError
-    from relforge.experiments.prior import PriorBenchConfig, cached_real_store
+    from relforge.experiments.prior import (PriorBenchConfig, cached_real_store, contender_config, eval_sampler,
+                                            recorded_contender)
     from relforge.inference import run_model, sampler_batches
     from relforge.model import checkpoint
-    from relforge.tokenize.sampler import ContextSampler, SamplerConfig
     from relforge.tokenize.tasks import resolve_task
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,12 +61,10 @@ def main(argv=None) -> int:
             if not path.is_file():
                 raise RelforgeError(f"no model {path}")
             model = checkpoint.load(path).model
+            rcfg = contender_config(cfg, recorded_contender(path.parent))  # its contexts as it was benchmarked
             for db, task in REGRESSION:
                 for split in ("val", "test"):
-                    st = resolve_task(stores[db], task, split, ctx_len=cfg.ctx_len)
-                    sc = SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width, batch_size=cfg.eval_batch_size,
-                                       seed=0, shuffle=False, peers=cfg.peers, history=cfg.history)
-                    es = ContextSampler([st], sc)
+                    es = eval_sampler(resolve_task(stores[db], task, split, ctx_len=cfg.ctx_len), rcfg)
                     o = run_model(model, sampler_batches(es, es.num_batches))
                     print(json.dumps(dict(run=run, task=f"{db}/{task}", split=split, n=int(o.pred.size),
                                           **calibration(o.pred, o.target))), flush=True)

@@ -13,7 +13,7 @@ import pytest
 
 from relforge.errors import RelforgeError
 from relforge.experiments.prior import (CONTENDERS, QUICK, PriorBenchConfig, finished_run, headline, markdown,
-                                        run_dir, run_prior_benchmark, summarize)
+                                        recorded_contender, run_dir, run_prior_benchmark, summarize)
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("f1/driver-dnf", "movielens/user-mean-rating", "chinook/customer-churn")
@@ -65,6 +65,13 @@ def test_level_free_mean_scores_regression_by_what_it_ranks():
     assert "level-free" in markdown(res)
     assert headline(dict(res, config=cfg.to_dict(), seconds=1.0))["gain"]["level_free"]["mean"] == pytest.approx(
         lf["mean"])
+
+
+def test_recorded_contender_is_read_from_the_run_key_and_a_missing_record_is_a_clear_error(tmp_path):
+    (tmp_path / "result.json").write_text(json.dumps(dict(key=dict(contender="v1+pp"), result={})))
+    assert recorded_contender(tmp_path) == "v1+pp"
+    with pytest.raises(RelforgeError, match="no finished run record"):
+        recorded_contender(tmp_path / "nosuch")
 
 
 def test_ablation_runs_without_relforge_new_report_each_contender_over_the_reference():

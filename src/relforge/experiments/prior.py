@@ -649,13 +649,27 @@ def evaluate_real_autocomplete(model, real: dict, cfg: PriorBenchConfig, split: 
     return res
 
 
+def eval_sampler(st, cfg: PriorBenchConfig) -> ContextSampler:
+    """The benchmark's zero-shot contexts of the resolved task ``st``: every seed once, in order."""
+    return ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
+                                              batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
+                                              history=cfg.history, peer_parents=cfg.peer_parents))
+
+
+def recorded_contender(run_dir: str | Path) -> str:
+    """The contender a finished run recorded in its key (``RUN_DIR/result.json``)."""
+    p = Path(run_dir) / RUN_RESULT
+    try:
+        return json.loads(p.read_text())["key"]["contender"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RelforgeError(f"no finished run record {p}") from None
+
+
 def _score(model, st, cfg: PriorBenchConfig) -> dict:
     """Zero-shot score of ``model`` on every seed of the resolved task ``st``."""
     import torch
 
-    es = ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                            batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
-                                            history=cfg.history, peer_parents=cfg.peer_parents))
+    es = eval_sampler(st, cfg)
     use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
         r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
