@@ -152,6 +152,10 @@ CONTENDERS.update({
 # tasks' labels then persist as much as the real regression tasks' (median Pearson r² of the last 3
 # labels with the next 45 % over 12 databases, 12 % at the default; F1 position 58 %, MovieLens 45 %)
 CONTENDERS["relforge-new-persist"] = dict(CONTENDERS["relforge-new"], tasks={"entity_signal": 3.0})
+# and with twice the forecast share (60 % of the contexts; session 15): the regression decoder is
+# shared with autocomplete, whose synthetic cells are weakly predictable; does a larger share of
+# persistent forecast labels make zero-shot regression predictions less flat (slope 1.2-2.8)?
+CONTENDERS["relforge-new-persist-share60"] = dict(CONTENDERS["relforge-new-persist"], task_share=0.6)
 # mixtures (session 10): half the databases from each of two generators; v2 carries the relational
 # signal the learnability probe asks for, v1 what transfers best at this budget
 CONTENDERS.update({
