@@ -280,3 +280,43 @@ def test_sum_and_mean_tasks_prefer_columns_whose_level_holds_still():
         cols = [draw_forecast_tasks(db, s, cfg)[0][1]["column"] for s in range(40)]
         share[scale] = np.mean([c == "skill" for c in cols])
     assert share[0.25] >= 0.9 and share[0.0] <= 0.8, share
+
+
+def test_persistence_measures_what_the_label_history_tells():
+    """``persistence``: Pearson r2 of the mean of an entity's 3 previous labels with its next one,
+    in time order, each entity's history its own (a pooled or unsorted history would blur it)."""
+    from relforge.generate.tasks import persistence
+
+    rng = np.random.default_rng(0)
+    n_e, n_t = 80, 12
+    ent = np.repeat(np.arange(n_e), n_t)
+    ts = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.tile(np.arange(n_t), n_e), unit="D")
+    level = rng.normal(0, 1, n_e)[ent]
+    fr = pd.DataFrame({"timestamp": ts, "e": ent, "y": level + 0.3 * rng.normal(0, 1, len(ent))})
+    sticky = persistence(fr.sample(frac=1.0, random_state=1), "e", "y")  # row order must not matter
+    assert sticky > 0.8
+    assert persistence(fr.assign(y=rng.normal(0, 1, len(ent))), "e", "y") < 0.05
+    # a level that flips sign every step: the last label points the wrong way, which is not persistence
+    flip = fr.assign(y=level * np.where(np.tile(np.arange(n_t), n_e) % 2 == 0, 1.0, -1.0))
+    assert persistence(flip, "e", "y") == 0.0
+    assert persistence(fr.head(5), "e", "y") == 0.0  # too few rows with a history
+
+
+def test_min_persistence_keeps_only_regression_tasks_whose_history_tells():
+    """With ``min_persistence`` every drawn regression task's train labels persist at least that
+    much; the noise column's tasks, drawn without it, are passed over."""
+    from relforge.generate.tasks import persistence
+
+    db = _two_column_db(rising=False)
+    cols = {}
+    for mp in (0.0, 0.3):
+        cfg = ForecastTaskConfig(n_tasks=1, kinds=("mean",), entity_signal=0.0, drift_scale=0.0, min_persistence=mp)
+        drawn = [draw_forecast_tasks(db, s, cfg) for s in range(30)]
+        cols[mp] = [d[0][1]["column"] for d in drawn if d]
+        if mp > 0:
+            for d in drawn:
+                t = d[0][0]
+                assert persistence(t.splits["train"], t.entity_col, t.target_col) >= mp
+    assert "noise" in cols[0.0] and set(cols[0.3]) == {"skill"} and len(cols[0.3]) == 30
+    with pytest.raises(relforge.errors.RelforgeError, match="min_persistence"):
+        ForecastTaskConfig(min_persistence=1.5).validate()
