@@ -379,6 +379,37 @@ def test_forecast_label_history_comes_first(ctx, history):
     check_batch(store, s, b)
 
 
+def test_forecast_own_history_keeps_other_entities_labels_out():
+    """Every emitted row of the entity table brings its last labels, so other users reached through a
+    shared item add theirs; ``own_history`` keeps only the seed's own entity's labels (the same
+    most recent ones) and leaves the rest of the walk as it was."""
+    db = make_db(3, n_users=12, n_events=500)
+    store = embed_store(build_cells(db, [make_forecast_task(db, horizon_days=10)]), "hash:16")
+    t = resolve_task(store, "user-active", "test")
+    f2p = np.asarray(store["node_f2p"])
+    a, e = store.node_range(t.task_table)
+
+    def contexts(own):
+        b = ContextSampler([t], SamplerConfig(ctx_len=1024, max_bfs_width=128, batch_size=len(t.seeds), shuffle=False,
+                                              own_history=own)).batch(0)
+        out = []
+        for i in range(b["true_batch_size"]):
+            seed, rows = int(b["seed_row"][i]), b["row_node"][i][: b["n_rows"][i]]
+            labels = rows[(rows >= a) & (rows < e) & (rows != seed)]
+            out.append((f2p[seed][0], set(labels[f2p[labels, 0] == f2p[seed][0]].tolist()),
+                        set(labels[f2p[labels, 0] != f2p[seed][0]].tolist())))
+        return b, out
+
+    _, both = contexts(False)
+    b, own = contexts(True)
+    assert sum(len(other) for _, _, other in both) > 0, "no context reached another user's labels: nothing to test"
+    assert all(not other for _, _, other in own), "another user's label entered with own_history"
+    assert [mine for _, mine, _ in own] == [mine for _, mine, _ in both]  # the seed's own history is unchanged
+    assert sum(len(mine) for _, mine, _ in own) >= len(own)
+    check_batch(store, ContextSampler([t], SamplerConfig(ctx_len=1024, batch_size=len(t.seeds), shuffle=False,
+                                                         own_history=True)), b)
+
+
 def test_forecast_history_dropout():
     """``history=-1`` shows a forecast seed none of its entity's labels; ``history_dropout`` does that
     for a seeded share of contexts, the others keep the capped history, the rest of each context

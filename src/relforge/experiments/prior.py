@@ -214,9 +214,13 @@ CONTENDERS["v1+direct-vis-nofk+peermask10"] = dict(CONTENDERS["v1+direct-vis-nof
 CONTENDERS["v1+pp"] = dict(source="relforge", preset="v1", forecast_tasks=0, task_share=None, peer_parents=True)
 CONTENDERS["v1+peermask+pp"] = dict(CONTENDERS["v1+peermask"], peer_parents=True)
 CONTENDERS["mix-v1-direct+peermask+pp"] = dict(CONTENDERS["mix-v1-direct+peermask"], peer_parents=True)
+# forecast contexts with the seed's own labels only (session 15): the walk reaches other entities
+# through shared parents and each brought its last 3 labels (synthetic contexts: 5-27 label rows at
+# test, 1-14 in training; F1 3); a model that averages the label column then learns to shrink
+CONTENDERS["relforge-new-own"] = dict(CONTENDERS["relforge-new"], own_history=True)
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
-                   "peer_parents")
+                   "peer_parents", "own_history")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -269,6 +273,7 @@ class PriorBenchConfig:
     history_dropout: float = 0.0  # share of forecast training contexts without label history (contenders with forecast tasks)
     peer_mask: float = 0.0  # share of peer rows whose target cell is also masked in training (autocomplete contexts)
     peer_parents: bool = False  # autocomplete contexts (training and evaluation): each peer row brings its parent rows
+    own_history: bool = False  # forecast contexts (training and evaluation): labels of the seed's own entity only
 
     @property
     def steps(self) -> int:
@@ -306,8 +311,9 @@ class PriorBenchConfig:
             raise RelforgeError(f"history_dropout must be in [0, 1], got {self.history_dropout!r}")
         if not 0 <= self.peer_mask <= 1:
             raise RelforgeError(f"peer_mask must be in [0, 1], got {self.peer_mask!r}")
-        if not isinstance(self.peer_parents, bool):
-            raise RelforgeError(f"peer_parents must be true or false, got {self.peer_parents!r}")
+        for k in ("peer_parents", "own_history"):
+            if not isinstance(getattr(self, k), bool):
+                raise RelforgeError(f"{k} must be true or false, got {getattr(self, k)!r}")
         if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
             raise RelforgeError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
@@ -325,7 +331,7 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
-        for k in ("huber_delta", "rel_time", "history", "history_dropout", "peer_mask", "peer_parents"):
+        for k in ("huber_delta", "rel_time", "history", "history_dropout", "peer_mask", "peer_parents", "own_history"):
             if d[k] == getattr(PriorBenchConfig, k):
                 d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
@@ -657,7 +663,8 @@ def eval_sampler(st, cfg: PriorBenchConfig) -> ContextSampler:
     """The benchmark's zero-shot contexts of the resolved task ``st``: every seed once, in order."""
     return ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
                                               batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
-                                              history=cfg.history, peer_parents=cfg.peer_parents))
+                                              history=cfg.history, peer_parents=cfg.peer_parents,
+                                              own_history=cfg.own_history))
 
 
 def recorded_contender(run_dir: str | Path) -> str:
@@ -706,7 +713,7 @@ def run_one(job: dict) -> dict:
     sampler = training_sampler(job["stores"], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                                max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share,
                                history=cfg.history, history_dropout=cfg.history_dropout,
-                               peer_parents=cfg.peer_parents)
+                               peer_parents=cfg.peer_parents, own_history=cfg.own_history)
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])
@@ -844,7 +851,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 #: run settings that name a run folder apart when they differ from the defaults
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
                  "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
-                 "rel_time", "history", "history_dropout", "peer_mask", "peer_parents")
+                 "rel_time", "history", "history_dropout", "peer_mask", "peer_parents", "own_history")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:
@@ -973,10 +980,12 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
     default model is this function's ``relforge-default`` run (``make default-model``), which the
     fair benchmark ranks first (docs/results.md, "Session 8")."""
     cfg.validate()
-    if contender_config(cfg, contender).peer_parents:
-        # a checkpoint records peers and history, not this benchmark-only context rule: predict would
-        # build its contexts without the peers' parent rows
-        raise RelforgeError(f"contender {contender!r} trains with peer_parents, which a checkpoint does not record; "
+    ccfg = contender_config(cfg, contender)
+    if ccfg.peer_parents or ccfg.own_history:
+        # a checkpoint records peers and history, not these benchmark-only context rules: predict would
+        # build its contexts without the peers' parent rows / with other entities' labels
+        rule = "peer_parents" if ccfg.peer_parents else "own_history"
+        raise RelforgeError(f"contender {contender!r} trains with {rule}, which a checkpoint does not record; "
                             "it cannot be made a predict-ready model")
     work = Path(work)
     t0 = time.perf_counter()

@@ -120,6 +120,14 @@ def _hidden_col(node, seed, seed_time, node_time, target_col):
 
 
 @njit(cache=True)
+def _is_parent(node_f2p, child, node):
+    for j in range(MAX_F2P):
+        if node_f2p[child, j] == node:
+            return True
+    return False
+
+
+@njit(cache=True)
 def _take_row(node, rows, nrows, mark, local, stamp):
     """Mark ``node`` visited as local row ``nrows`` and append it; returns (rows, nrows + 1)."""
     mark[node] = stamp
@@ -185,8 +193,8 @@ def _add_peers(cell_ptr, cell_col, node_time, node_f2p, peers, n_peers, peer_par
 @njit(cache=True)
 def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                    p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
-                   seed, target_col, drop, has_drop, task_table, label_delay, max_history, ctx_len, width, peers, n_peers,
-                   peer_parents, rng_seed, mark, local, pick, ctr, col_off, table_off, text_off, b,
+                   seed, target_col, drop, has_drop, task_table, label_delay, max_history, own_history, ctx_len, width, peers,
+                   n_peers, peer_parents, rng_seed, mark, local, pick, ctr, col_off, table_off, text_off, b,
                    o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_rows):
     """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
 
@@ -328,8 +336,12 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         # priority stack (emitted before the entity's other children, which would otherwise crowd
         # them out of the context); older ones join the next breadth-first bucket. With a cap
         # ``max_history`` > 0 (the default rule, 3) only that many of the most recent enter at all;
-        # -1: none (a diagnostic: what the rest of the context tells).
-        if task_table >= 0 and seed_time != UNTIMED and max_history >= 0:
+        # -1: none (a diagnostic: what the rest of the context tells). With ``own_history`` only the
+        # seed's own entity (a parent of the seed row) brings its labels; without it every emitted
+        # row of the entity table does, so other entities reached through a shared parent (a
+        # Chinook customer's support rep, a synthetic entity's category) add their last labels too.
+        if task_table >= 0 and seed_time != UNTIMED and max_history >= 0 and (
+                not own_history or _is_parent(node_f2p, seed, node)):
             hist = 0
             nhist = 0
             for i in range(p2t_ptr[node + 1] - 1, p2t_ptr[node] - 1, -1):  # newest first
@@ -406,7 +418,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
 @njit(cache=True)
 def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
-               seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, max_history, ctx_len, width,
+               seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, max_history, own_history, ctx_len, width,
                peers, n_peers, peer_parents, mark, local, pick, ctr, col_off, table_off, text_off,
                o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows,
                o_npeers):
@@ -415,7 +427,7 @@ def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table,
         nr, _, npr = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time,
                                     node_f2p, p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
                                     seeds[i], target_col, drop, has_drop, task_table, label_delay, max_history,
-                                    ctx_len, width,
+                                    own_history, ctx_len, width,
                                     peers, n_peers, peer_parents, rng_seeds[i], mark, local, pick, ctr, col_off, table_off,
                                     text_off, brows[i], o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text,
                                     o_is_tgt, o_tgt, o_pad, o_time, o_rows)

@@ -92,6 +92,7 @@ class SamplerConfig:
     peer_parents: bool = False  # autocomplete: each peer row also brings the rows it references (one hop)
     history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels in a context (0: all, up to half of it; -1: none)
     history_dropout: float = 0.0  # forecast: share of contexts shown no label history at all (training: read the entity's rows)
+    own_history: bool = False  # forecast: only the seed's own entity brings its labels (not other entities the walk reaches)
 
     def validate(self) -> None:
         for k in ("ctx_len", "max_bfs_width", "batch_size"):
@@ -250,7 +251,8 @@ class ContextSampler:
                 if len(rs) == 0:
                     continue
                 _bfs.fill_batch(*self._arrays[si], seeds[rs].astype(np.int64), rs, rng_seeds[rs], t.target_col,
-                                t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, hist, S, cfg.max_bfs_width,
+                                t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, hist, bool(cfg.own_history), S,
+                                cfg.max_bfs_width,
                                 t.peers if t.peers is not None else _NO_PEERS, cfg.peers, bool(cfg.peer_parents),
                                 self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),
                                 int(self.table_off[si]), int(self.text_off[si]),

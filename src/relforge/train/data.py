@@ -51,7 +51,7 @@ def open_stores(path: str | Path) -> list:
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
                      tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0,
                      task_share: float | None = None, history: int = LABEL_HISTORY, history_dropout: float = 0.0,
-                     peer_parents: bool = False):
+                     peer_parents: bool = False, own_history: bool = False):
     """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train.
 
     ``task_share`` (None: every recorded task, as always) trains on the stores' forecast task tables
@@ -84,7 +84,8 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
     if not resolved:
         raise RelforgeError(f"no trainable task in {str(path)!r}")
     cfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=seed, peers=peers,
-                        history=history, history_dropout=history_dropout, peer_parents=peer_parents)
+                        history=history, history_dropout=history_dropout, peer_parents=peer_parents,
+                        own_history=own_history)
     return ContextSampler(resolved, cfg, rank=rank, world_size=world_size)
 
 
