@@ -217,7 +217,7 @@ CONTENDERS["mix-v1-direct+peermask+pp"] = dict(CONTENDERS["mix-v1-direct+peermas
 # forecast contexts with the seed's own labels only (session 15): the walk reaches other entities
 # through shared parents and each brought its last 3 labels (synthetic contexts: 5-27 label rows at
 # test, 1-14 in training; F1 3); a model that averages the label column then learns to shrink
-CONTENDERS["relforge-new-own"] = dict(CONTENDERS["relforge-new"], own_history=True)
+CONTENDERS.update({f"{k}-own": dict(CONTENDERS[k], own_history=True) for k in ("relforge-new", "relforge-default", "plurel")})
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
                    "peer_parents", "own_history")
