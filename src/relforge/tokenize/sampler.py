@@ -25,7 +25,10 @@ For a task (database, table, target column, split) and a seed row, a context hol
    made it into a 256-cell context; the history is what predicts most real forecast labels, and its
    recent end predicts them best: a model averages what it is shown, and shown the last 3 labels
    instead of up to 25, every v1-pretrained model ranks the real tasks better (validation splits:
-   7-task mean 42.4 -> 46.4; docs/results.md, "label persistence" and session 10);
+   7-task mean 42.4 -> 46.4; docs/results.md, "label persistence" and session 10). Every emitted
+   row of the entity table brings its labels this way, so other entities the walk reaches through
+   a shared parent add theirs (a Chinook customer's 15 fellow customers of the same support rep);
+   ``own_history`` keeps those out, the seed's own entity's labels only;
 3. the first row that does not fit stops the walk (the budget counts the cells actually emitted);
    a row enters a context at most once, so walks end on any key graph, cycles within a table
    (``AcceptedAnswerId``/``ParentId``) or across tables included; a row that references one parent
