@@ -136,7 +136,13 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
     shuffle = {c: json.loads((run_dir(tmp_path / "w", cfg, c, 0) / "train_config.json").read_text())["name_shuffle"]
                for c in ("relforge-new", "relforge-new-shuffled")}
     assert shuffle == {"relforge-new": 0.0, "relforge-new-shuffled": 1.0}
+    # the no-model bar on the same contexts: every test row, one finite figure per task
+    bar = res["context_mean"]["tasks"]
+    assert set(bar) == set(TASKS) and all(bar[k]["n"] == res["runs"][0]["tasks"][k]["n"] and math.isfinite(bar[k]["value"])
+                                          for k in TASKS)
     line = json.loads(json.dumps(headline(res)))
+    assert line["context_mean"]["mean"] == pytest.approx(np.mean([bar[k]["value"] for k in TASKS]), abs=1e-4)
+    assert "label mean in context" in markdown(res)
     assert set(line["contenders"]) == set(cfg.contenders)
     for c in cfg.contenders:
         assert set(line["contenders"][c]) == set(TASKS)

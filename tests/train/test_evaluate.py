@@ -31,3 +31,21 @@ def test_training_rate_constant_is_never_better_than_the_oracle_rate():
         assert math.isclose(c["prior_loss"], want, rel_tol=1e-9)
         assert c["prior_loss"] >= c["baseline_loss"] - 1e-12 and math.isclose(c["pos_rate"], p)
     assert "prior_loss" not in score_predictions("binary_classification", np.zeros(2), np.array([1.0, -1.0]))
+
+
+def test_context_label_mean_reads_only_the_target_columns_visible_values():
+    """The no-model bar: per context, the mean of the target column's other cells (not padding, not
+    another column, not the masked target), 0 when there is none; wrapped-around rows are left out."""
+    from relforge.train.evaluate import context_label_mean
+
+    col = np.array([[5, 5, 5, 7, 5, -1], [5, 7, 7, -1, -1, -1], [5, 5, -1, -1, -1, -1]])
+    val = np.array([[0.0, 1.0, 3.0, 100.0, 50.0, 0.0], [0.0, 2.0, 2.0, 0.0, 0.0, 0.0], [0.0, 9.0, 0.0, 0.0, 0.0, 0.0]])
+    pad = col < 0
+    pad[0, 4] = True  # a padding cell that carries the column id is not a label
+    is_t = np.zeros_like(pad)
+    is_t[:, 0] = True
+    tgt = np.zeros_like(val)
+    tgt[:, 0] = [2.5, -1.0, 4.0]
+    batch = dict(col_id=col, value=val, is_padding=pad, is_target=is_t, target=tgt, true_batch_size=2)
+    pred, y = context_label_mean(batch)
+    assert pred.tolist() == [2.0, 0.0] and y.tolist() == [2.5, -1.0]

@@ -68,7 +68,7 @@ from relforge.tokenize.store import CORPUS_INDEX, open_store, write_store
 from relforge.tokenize.tasks import resolve_task
 from relforge.train.config import NAME_SCOPES, TrainConfig
 from relforge.train.data import training_sampler
-from relforge.train.evaluate import evaluate_task
+from relforge.train.evaluate import evaluate_context_mean, evaluate_task
 from relforge.train.loop import train
 
 #: contender -> how its corpus is made and how it is trained
@@ -643,6 +643,20 @@ def evaluate_real(model, real: dict, cfg: PriorBenchConfig, split: str = "test")
                                             ctx_len=cfg.ctx_len), cfg) for key in cfg.tasks}
 
 
+def evaluate_real_context_mean(real: dict, cfg: PriorBenchConfig, split: str = "test") -> dict:
+    """The no-model bar of :func:`evaluate_real`: each real task scored on the same contexts by the
+    mean of the target column's values they show (the label history;
+    :func:`relforge.train.evaluate.context_label_mean`): ``task -> {metric, value, n}``."""
+    out = {}
+    for key in cfg.tasks:
+        st = resolve_task(open_store(real[key.split("/")[0]]), key.split("/")[1], split, ctx_len=cfg.ctx_len)
+        es = eval_sampler(st, cfg)
+        r = evaluate_context_mean(es, st.task_type, max_batches=es.num_batches)
+        metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
+        out[key] = dict(metric=metric, value=float(r[metric]), n=r["n"])
+    return out
+
+
 def evaluate_real_autocomplete(model, real: dict, cfg: PriorBenchConfig, split: str = "test") -> dict:
     """Zero-shot scores of ``model`` on each real autocomplete task in ``cfg.autocomplete``
     (:data:`REAL_AUTOCOMPLETE`: the task's leaky columns dropped as it declares, ``cfg.peers``
@@ -890,6 +904,9 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
     runs = run_jobs(jobs, workers, on_result=lambda r: log(_run_line(r)))
     runs.sort(key=lambda r: (cfg.contenders.index(r["contender"]), r["seed"]))
     res = summarize(runs, cfg)
+    with torch_threads(max(1, cfg.threads)):
+        bar = evaluate_real_context_mean(real, cfg)
+    res["context_mean"] = dict(tasks=bar, mean=round(float(np.mean([v["value"] for v in bar.values()])), 4))
     res.update(config=cfg.to_dict(), corpora={(c if not d else f"{c} draw {d}"): v[1] for (c, d), v in corpora.items()},
                runs=runs, workers=workers,
                prepare_s=round(t_prep, 1), seconds=round(time.perf_counter() - t0, 1),
@@ -909,14 +926,18 @@ def markdown(res: dict) -> str:
     """One row per real task, one column per contender (mean ± sd over seeds, in %)."""
     cs = list(res["contenders"])
     tasks = list(next(iter(res["contenders"].values()))["tasks"])
-    lines = ["| task | metric | " + " | ".join(cs) + " | constant |", "|---|---|" + "---:|" * (len(cs) + 1)]
+    bar = res.get("context_mean")  # the no-model bar: the mean of the labels each context shows
+    lines = ["| task | metric | " + " | ".join(cs) + " | constant |" + (" label mean in context (no model) |" if bar else ""),
+             "|---|---|" + "---:|" * (len(cs) + 1 + bool(bar))]
     for t in tasks:
         first = res["contenders"][cs[0]]["tasks"][t]
         cells = [f"{100 * res['contenders'][c]['tasks'][t]['mean']:.1f} ± {100 * res['contenders'][c]['tasks'][t]['sd']:.1f}"
                  for c in cs]
-        lines.append(f"| {t} | {first['metric']} | " + " | ".join(cells) + f" | {100 * first['constant']:.1f} |")
+        lines.append(f"| {t} | {first['metric']} | " + " | ".join(cells) + f" | {100 * first['constant']:.1f} |"
+                     + (f" {100 * bar['tasks'][t]['value']:.1f} |" if bar else ""))
     lines.append("| **mean** | | " + " | ".join(f"{100 * res['contenders'][c]['mean']['mean']:.1f} ± "
-                                                f"{100 * res['contenders'][c]['mean']['sd']:.1f}" for c in cs) + " | |")
+                                                f"{100 * res['contenders'][c]['mean']['sd']:.1f}" for c in cs) + " | |"
+                 + (f" {100 * bar['mean']:.1f} |" if bar else ""))
     if all(res["contenders"][c].get("regression_pearson_r2") for c in cs):
         lines.append("| regression, Pearson r² (level-free) | | " + " | ".join(
             f"{100 * res['contenders'][c]['regression_pearson_r2']['mean']:.1f} ± "
@@ -961,6 +982,9 @@ def headline(res: dict) -> dict:
                                   for t, v in (d.get("autocomplete") or {}).items()}
                               for c, d in res["contenders"].items()},
                 level_free={c: (d.get("level_free") or {}).get("mean") for c, d in res["contenders"].items()},
+                **({"context_mean": {"mean": res["context_mean"]["mean"],
+                                     **{t: v["value"] for t, v in res["context_mean"]["tasks"].items()}}}
+                   if "context_mean" in res else {}),
                 **({"gain": {k: res["gain"][k] for k in ("mean", "sd", "values", "vs", "level_free") if k in res["gain"]}}
                    if "gain" in res else {}),
                 **{k: {"mean": v["mean"], "sd": v["sd"], **({"level_free": v["level_free"]} if "level_free" in v else {})}

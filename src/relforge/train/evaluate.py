@@ -77,6 +77,30 @@ def evaluate_task(model, sampler, task_type: str, *, max_batches: int, device="c
     return res
 
 
+def context_label_mean(batch: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction, target) per context of a numpy batch with a target cell, by a rule with no
+    parameters: the mean of the target column's values the context shows (a forecast seed's label
+    history; an autocomplete seed's peers and siblings), 0 (the training mean) when it shows none."""
+    n_real = int(batch.get("true_batch_size", len(batch["is_target"])))  # the rest wraps around to repeat items
+    tgt = batch["is_target"] & ~batch["is_padding"]
+    has = tgt.any(1) & (np.arange(len(tgt)) < n_real)
+    pos = np.argmax(tgt, axis=1)
+    rows = np.arange(len(pos))
+    col = batch["col_id"][rows, pos]
+    same = (batch["col_id"] == col[:, None]) & ~batch["is_padding"] & ~batch["is_target"]
+    mean = np.where(same, batch["value"], 0.0).sum(1) / np.maximum(same.sum(1), 1)
+    return mean[has].astype(np.float64), batch["target"][rows, pos][has].astype(np.float64)
+
+
+def evaluate_context_mean(sampler, task_type: str, *, max_batches: int) -> dict:
+    """:func:`context_label_mean` scored as :func:`evaluate_task` scores a model (same contexts,
+    same metric): what reading the visible labels alone gets, the bar a zero-shot model must clear."""
+    got = [context_label_mean(sampler.batch(b, 0)) for b in range(min(max_batches, sampler.num_batches))]
+    pred = np.concatenate([g[0] for g in got]) if got else np.zeros(0)
+    tgt = np.concatenate([g[1] for g in got]) if got else np.zeros(0)
+    return {"n": int(pred.size), **score_predictions(task_type, pred, tgt)}
+
+
 def _train_rate(sampler) -> float | None:
     """Training-period positive rate of a boolean target (its fitted mean), if the sampler has one task."""
     tasks = getattr(sampler, "tasks", None)
