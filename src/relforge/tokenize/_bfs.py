@@ -121,6 +121,7 @@ def _hidden_col(node, seed, seed_time, node_time, target_col):
 
 @njit(cache=True)
 def _is_parent(node_f2p, child, node):
+    """Whether ``child`` references ``node`` through one of its foreign keys."""
     for j in range(MAX_F2P):
         if node_f2p[child, j] == node:
             return True
