@@ -53,14 +53,13 @@ import numpy as np
 from relforge import fileio
 from relforge.batch import LABEL_HISTORY
 from relforge.db.io import load_database
-from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
 from relforge.experiments.task_corpus import too_many_fkeys
 from relforge.experiments.transfer import TransferConfig, real_store, real_store_path
 from relforge.generate import config as C
 from relforge.generate.pipeline import generate_database
 from relforge.generate.tasks import ForecastTaskConfig, forecast_tasks, seed_of
-from relforge.inference import embedder_for, torch_threads
+from relforge.inference import embedder_for, metric_name, torch_threads
 from relforge.model import checkpoint
 from relforge.tokenize.cells import build_cells, embed_store
 from relforge.tokenize.sampler import CONTEXT_VERSION, ContextSampler, SamplerConfig
@@ -638,12 +637,17 @@ def finished_run(job: dict) -> dict | None:
     return dict(rec["result"], reused=True)
 
 
+def _real_task(real: dict, key: str, split: str, cfg: PriorBenchConfig):
+    """The resolved real task ``key`` (``db/task``) on ``split`` of its store in ``real``."""
+    db, task = key.split("/")
+    return resolve_task(open_store(real[db]), task, split, ctx_len=cfg.ctx_len)
+
+
 def evaluate_real(model, real: dict, cfg: PriorBenchConfig, split: str = "test") -> dict:
     """Zero-shot scores of ``model`` on every row of ``split`` of each real task in ``cfg.tasks``
     (``real``: db name -> store folder, :func:`real_stores`), contexts built as ``cfg`` says:
     ``task -> {metric, value, n, n_test, constant, loss[, pearson_r2]}``."""
-    return {key: _score(model, resolve_task(open_store(real[key.split("/")[0]]), key.split("/")[1], split,
-                                            ctx_len=cfg.ctx_len), cfg) for key in cfg.tasks}
+    return {key: _score(model, _real_task(real, key, split, cfg), cfg) for key in cfg.tasks}
 
 
 def evaluate_real_context_mean(real: dict, cfg: PriorBenchConfig, split: str = "test") -> dict:
@@ -652,10 +656,10 @@ def evaluate_real_context_mean(real: dict, cfg: PriorBenchConfig, split: str = "
     :func:`relforge.train.evaluate.context_label_mean`): ``task -> {metric, value, n}``."""
     out = {}
     for key in cfg.tasks:
-        st = resolve_task(open_store(real[key.split("/")[0]]), key.split("/")[1], split, ctx_len=cfg.ctx_len)
+        st = _real_task(real, key, split, cfg)
         es = eval_sampler(st, cfg)
         r = evaluate_context_mean(es, st.task_type, max_batches=es.num_batches)
-        metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
+        metric = metric_name(st.task_type)
         out[key] = dict(metric=metric, value=float(r[metric]), n=r["n"])
     return out
 
@@ -706,7 +710,7 @@ def _score(model, st, cfg: PriorBenchConfig) -> dict:
     use_bf16 = cfg.device.startswith("cuda") and torch.cuda.is_bf16_supported()
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if use_bf16 else _null():
         r = evaluate_task(model, es, st.task_type, max_batches=es.num_batches, device=torch.device(cfg.device))
-    metric = "roc_auc" if st.task_type == TaskType.binary_classification else "r2"
+    metric = metric_name(st.task_type)
     out = dict(metric=metric, value=float(r[metric]), n=int(r["n"]), n_test=int(st.n_seeds),
                constant=0.5 if metric == "roc_auc" else float(r["baseline_r2"]), loss=float(r["loss"]))
     if metric == "r2":

@@ -95,7 +95,7 @@ def context_label_mean(batch: dict) -> tuple[np.ndarray, np.ndarray]:
 def evaluate_context_mean(sampler, task_type: str, *, max_batches: int) -> dict:
     """:func:`context_label_mean` scored as :func:`evaluate_task` scores a model (same contexts,
     same metric): what reading the visible labels alone gets, the bar a zero-shot model must clear."""
-    got = [context_label_mean(sampler.batch(b, 0)) for b in range(min(max_batches, sampler.num_batches))]
+    got = [context_label_mean(b) for b in sampler_batches(sampler, max_batches)]
     pred = np.concatenate([g[0] for g in got]) if got else np.zeros(0)
     tgt = np.concatenate([g[1] for g in got]) if got else np.zeros(0)
     return {"n": int(pred.size), **score_predictions(task_type, pred, tgt)}
