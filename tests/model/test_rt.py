@@ -430,3 +430,42 @@ def test_rel_time_sees_only_time_differences_and_changes_outputs():
     model.config = model.config.replace(attention="sparse")
     assert torch.allclose(model(batch)[0], base, atol=1e-5)
     assert plain.config.shape_dict()["rel_time"] is False
+
+
+def test_linear_values_carry_magnitude_that_the_normalized_encoder_drops(tmp_path):
+    """``linear_values``: RMSNorm(Lin(v)) with a zero bias maps v and 3v (same sign) to one
+    embedding, so a model can only read a value's size through the bias's angle. The linear term
+    adds ``clip(v) * w``: the two embeddings then differ by exactly ``2 v w``, values beyond the
+    clip enter clipped, boolean and text cells are untouched, and a checkpoint keeps the option."""
+    from relforge.model import checkpoint
+    from relforge.model.rt import VALUE_CLIP
+
+    batch = synthetic_batch(2, 64, d_text=16, seed=3)
+    num = (batch["sem_type"] == CellType.number) & ~batch["is_padding"] & ~batch["is_target"]
+    assert bool(num.any())
+    v = batch["value"]
+    small = torch.where(v >= 0, 1.0, -1.0) * (0.5 + v.abs().clamp(max=1) / 2)  # |v| in [0.5, 1]
+    triple = torch.where(num, 3 * small, small)
+    sel = torch.arange(batch["value"].numel())
+    torch.manual_seed(0)
+    for linear in (False, True):
+        model = RelationalTransformer(preset("tiny", d_text=16, attention="dense", linear_values=linear))
+        with torch.no_grad():
+            model.scalar_enc["number"].bias.zero_()
+            model.scalar_enc["number"].weight.mul_(100)  # rms(w v) far above the norm's eps
+            a = model.embed(dict(batch, value=small), sel)
+            b = model.embed(dict(batch, value=triple), sel)
+        flat = num.reshape(-1)
+        if not linear:
+            assert torch.allclose(a, b, atol=1e-5) and model.config.shape_dict()["linear_values"] is False
+            continue
+        w = model.value_lin["number"].weight[:, 0]
+        want = 2 * small.reshape(-1)[flat, None] * w
+        assert torch.allclose((b - a)[flat], want, atol=1e-5)
+        assert torch.allclose(b[~flat], a[~flat])
+        big = model.embed(dict(batch, value=torch.where(num, torch.full_like(small, 10 * VALUE_CLIP), small)), sel)
+        bigger = model.embed(dict(batch, value=torch.where(num, torch.full_like(small, 20 * VALUE_CLIP), small)), sel)
+        assert torch.allclose(big, bigger, atol=1e-5)
+        checkpoint.save(tmp_path / "m.safetensors", model)
+        back = checkpoint.load(tmp_path / "m.safetensors").model
+        assert back.config.linear_values and torch.equal(back.value_lin["number"].weight, model.value_lin["number"].weight)

@@ -29,6 +29,7 @@ class RTConfig:
     attention: str = "auto"  # "auto": flex on CUDA, sparse on CPU; "dense" = reference math
     attn_gate: bool = False  # gated attention output, 2 * sigmoid(W_g x) (relational-transformer 1.10); off = RT 1.0
     rel_time: bool = False  # add each cell's row age before the seed row (log days; untimed flagged) to its embedding; off = RT
+    linear_values: bool = False  # also add each number / datetime cell's value (clipped to +-VALUE_CLIP) times a learned vector, un-normalized; off = RT
 
     def __post_init__(self):
         for name in ("n_blocks", "d_model", "n_heads", "d_ff", "d_text"):
@@ -66,7 +67,7 @@ class RTConfig:
     def shape_dict(self) -> dict:
         """The fields that fix parameter shapes (checked when loading a checkpoint)."""
         return {k: getattr(self, k) for k in ("n_blocks", "d_model", "n_heads", "d_ff", "d_text", "qk_norm",
-                                                   "attn_gate", "rel_time")}
+                                                   "attn_gate", "rel_time", "linear_values")}
 
 
 PRESETS: dict[str, dict] = {

@@ -122,6 +122,7 @@ class Block(nn.Module):
 
 # ----------------------------------------------------------------------------------- model
 UNTIMED = torch.iinfo(torch.int64).min  # the sampler's timestamp of untimed rows and padding
+VALUE_CLIP = 5.0  # RTConfig.linear_values: normalised values beyond +-5 sd enter the linear term clipped
 
 
 def row_age(timestamp: torch.Tensor, node_idx: torch.Tensor) -> torch.Tensor:
@@ -158,6 +159,8 @@ class RelationalTransformer(nn.Module):
         self.mask_emb = nn.Parameter(torch.randn(N_CELL_TYPES, d))  # learned per-type mask embedding, no norm
         if config.rel_time:  # row age before the seed (log days) and an untimed flag -> d (no norm: the age's size counts)
             self.age_enc = nn.Linear(2, d)
+        if config.linear_values:  # value -> d with no norm beside the normalized encoders (see ``embed``)
+            self.value_lin = nn.ModuleDict({t: nn.Linear(1, d, bias=False) for t in ("number", "datetime")})
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_blocks)])
         self.norm_out = RMSNorm(d, config.norm_eps)
         self.dec = nn.ModuleDict({"number": nn.Linear(d, 1), "datetime": nn.Linear(d, 1),
@@ -216,6 +219,11 @@ class RelationalTransformer(nn.Module):
         for t, name in ((CellType.number, "number"), (CellType.datetime, "datetime"), (CellType.boolean, "boolean")):
             h = self.enc_norms[name](self.scalar_enc[name](value.to(dtype)[:, None]))  # (T, d)
             x = x + h * (visible & (sem == t))[:, None]
+            if self.config.linear_values and name in ("number", "datetime"):
+                # RMSNorm(Lin(v)) keeps a value only as an angle; this term carries it linearly, so
+                # attention averaging values (a column's visible labels) yields their mean's embedding
+                v = value.to(dtype).clamp(-VALUE_CLIP, VALUE_CLIP)[:, None]
+                x = x + self.value_lin[name](v) * (visible & (sem == t))[:, None]
         is_text = visible & (sem == CellType.text) & (text_id >= 0)
         if bool(is_text.any()):
             text_h = self.enc_norms["text"](self.text_enc(batch["text_emb"].to(dtype)))  # (V, d)
