@@ -338,6 +338,8 @@ def pretrain_cmd(
                                 "(0: all of them); recorded with the weights"),
     history_dropout: float = typer.Option(0.0, "--history-dropout", help="share of forecast training contexts shown no "
                                           "label history, so that the entity's own rows must answer them"),
+    own_history: bool = typer.Option(False, "--own-history", help="forecast contexts: only the seed's own entity shows "
+                                     "its labels, not other entities the walk reaches; recorded with the weights"),
     peer_mask: float = typer.Option(0.0, "--peer-mask", help="autocomplete contexts: share of peer rows whose target "
                                     "cell is also masked (more in-context regression labels per context)"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
@@ -355,7 +357,7 @@ def pretrain_cmd(
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
                       eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, peers=peers,
                       name_shuffle=name_shuffle, task_share=task_share, history=history,
-                      history_dropout=history_dropout, peer_mask=peer_mask, seed=seed, num_workers=workers, threads=threads, compile=compile_,
+                      history_dropout=history_dropout, own_history=own_history, peer_mask=peer_mask, seed=seed, num_workers=workers, threads=threads, compile=compile_,
                       tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data or None, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:

@@ -151,6 +151,7 @@ class _BlankedSource:
 
 
 def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128, peers: int = 0, history: int = LABEL_HISTORY,
+             own_history: bool = False,
              hidden_nodes: np.ndarray | None = None, seed: int = 0, batch_size: int | None = None,
              lr: float | None = None, column_mask: float = 0.0, progress=None, quiet: bool = True) -> FinetuneResult:
     """Continue training a copy of ``model`` for ``steps`` steps on the seeds of ``task`` (a
@@ -176,7 +177,8 @@ def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128,
         raise RelforgeError(f"task {task.name!r}: no labelled training row to fine-tune on")
     bs = int(batch_size or DEFAULTS["batch_size"])
     sampler = ContextSampler([task], SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=bs,
-                                                   seed=seed, shuffle=True, peers=peers, history=history))
+                                                   seed=seed, shuffle=True, peers=peers, history=history,
+                                                   own_history=own_history))
     hidden = np.unique(np.asarray(hidden_nodes if hidden_nodes is not None else [], dtype=np.int64))
     get_batch = batch_stream(_BlankedSource(sampler, hidden, blank_hidden, column_mask, seed))
     tuned = copy.deepcopy(model).cpu()

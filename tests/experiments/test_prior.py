@@ -211,12 +211,15 @@ def test_contender_training_overrides_reach_the_run(tmp_path):
     cfg = QUICK.replace(tasks=TASKS)
     assert "name_scope" not in cfg.to_dict() and cfg.replace(name_scope="target").to_dict()["name_scope"] == "target"
     got = {}
-    for c in ("relforge-new", "relforge-new-nomask-shuffled-target"):
+    for c in ("relforge-new", "relforge-new-nomask-shuffled-target", "relforge-new-own"):
         make_prior_model(tmp_path / f"{c}.safetensors", tmp_path / "w", cfg, contender=c, log=lambda m: None)
         tc = json.loads((run_dir(tmp_path / "w", cfg, c, 0) / "train_config.json").read_text())
         got[c] = (tc["mask_rate"], tc["name_shuffle"], tc["name_scope"])
-        assert checkpoint.read(tmp_path / f"{c}.safetensors").context.mask_rate == tc["mask_rate"]
-    assert got == {"relforge-new": (cfg.mask_rate, 0.0, "all"), "relforge-new-nomask-shuffled-target": (0.0, 1.0, "target")}
+        context = checkpoint.read(tmp_path / f"{c}.safetensors").context
+        assert context.mask_rate == tc["mask_rate"]
+        assert context.own_history is tc["own_history"] is c.endswith("-own")  # predict builds contexts as trained
+    assert got == {"relforge-new": (cfg.mask_rate, 0.0, "all"), "relforge-new-nomask-shuffled-target": (0.0, 1.0, "target"),
+                   "relforge-new-own": (cfg.mask_rate, 0.0, "all")}
     with pytest.raises(RelforgeError, match="name_scope"):
         cfg.replace(name_scope="some").validate()
 

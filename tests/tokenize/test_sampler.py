@@ -410,6 +410,38 @@ def test_forecast_own_history_keeps_other_entities_labels_out():
                                                          own_history=True)), b)
 
 
+
+def test_own_history_is_recorded_with_the_weights_and_used_by_predict(tmp_path):
+    """A run trained with ``own_history`` records it in its checkpoint's context settings, and
+    ``predict_task`` builds its contexts the same way: the outputs are those of own-history contexts,
+    not of contexts that show other users' labels. A record without the field reads False."""
+    import torch
+
+    from relforge.inference import predict_task
+    from relforge.model import checkpoint
+    from relforge.model.checkpoint import ContextSettings
+    from relforge.model.config import preset
+    from relforge.model.rt import RelationalTransformer
+    from relforge.train.config import TrainConfig
+
+    db = make_db(3, n_users=12, n_events=500)
+    store = embed_store(build_cells(db, [make_forecast_task(db, horizon_days=10)]), "hash:16")
+    t = resolve_task(store, "user-active", "test")
+    torch.manual_seed(0)
+    model = RelationalTransformer(preset("tiny", d_text=16, attention="dense"))
+    ctx = TrainConfig(ctx_len=1024, own_history=True).context()
+    checkpoint.save(tmp_path / "m.safetensors", model, context=ctx)
+    back = checkpoint.load(tmp_path / "m.safetensors")
+    assert back.context.own_history is True
+    assert ContextSettings.from_record({"ctx_len": 256}).own_history is False
+    own = predict_task(back.model, t, back.context).pred
+    other = predict_task(back.model, t, back.context.replace(own_history=False)).pred
+    assert not np.allclose(own, other), "own-history contexts changed no prediction: nothing to test"
+    from relforge.inference import run_model, sampler_batches
+
+    built = ContextSampler([t], SamplerConfig(ctx_len=1024, batch_size=16, shuffle=False, own_history=True))
+    assert np.allclose(own, run_model(back.model, sampler_batches(built)).pred, atol=1e-6)
+
 def test_forecast_history_dropout():
     """``history=-1`` shows a forecast seed none of its entity's labels; ``history_dropout`` does that
     for a seeded share of contexts, the others keep the capped history, the rest of each context

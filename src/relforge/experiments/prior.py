@@ -601,7 +601,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
                        mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope,
                        task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time,
                        linear_values=cfg.linear_values, history=cfg.history,
-                       history_dropout=cfg.history_dropout, peer_mask=cfg.peer_mask,
+                       history_dropout=cfg.history_dropout, peer_mask=cfg.peer_mask, own_history=cfg.own_history,
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -1020,11 +1020,10 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
     fair benchmark ranks first (docs/results.md, "Session 8")."""
     cfg.validate()
     ccfg = contender_config(cfg, contender)
-    if ccfg.peer_parents or ccfg.own_history:
-        # a checkpoint records peers and history, not these benchmark-only context rules: predict would
-        # build its contexts without the peers' parent rows / with other entities' labels
-        rule = "peer_parents" if ccfg.peer_parents else "own_history"
-        raise RelforgeError(f"contender {contender!r} trains with {rule}, which a checkpoint does not record; "
+    if ccfg.peer_parents:
+        # a checkpoint records peers, history and own_history, not this benchmark-only context rule:
+        # predict would build its contexts without the peers' parent rows
+        raise RelforgeError(f"contender {contender!r} trains with peer_parents, which a checkpoint does not record; "
                             "it cannot be made a predict-ready model")
     work = Path(work)
     t0 = time.perf_counter()

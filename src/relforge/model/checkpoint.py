@@ -62,6 +62,7 @@ class ContextSettings:
     mask_rate: float = 0.0  # share of other cells also masked per training context (training only)
     name_shuffle: float = 0.0  # share of training contexts with shuffled column names (training only)
     history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels a context shows (0: all)
+    own_history: bool = False  # forecast: only the seed's own entity shows its labels (SamplerConfig.own_history)
 
     def __post_init__(self):
         for k in ("ctx_len", "max_bfs_width"):
@@ -72,6 +73,8 @@ class ContextSettings:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise RelforgeError(f"context setting {k} must be an integer >= 0, got {v!r}")
+        if not isinstance(self.own_history, bool):
+            raise RelforgeError(f"context setting own_history must be true or false, got {self.own_history!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

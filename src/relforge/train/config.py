@@ -34,6 +34,7 @@ class TrainConfig:
     max_bfs_width: int = 128  # children followed per row (spec §3)
     peers: int = 16  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
     history: int = LABEL_HISTORY  # forecast contexts: the entity's most recent closed labels (0: all)
+    own_history: bool = False  # forecast contexts: only the seed's own entity shows its labels (SamplerConfig.own_history)
     history_dropout: float = 0.0  # share of forecast training contexts shown no label history (the entity's rows must tell)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
     task_share: float | None = None  # share of contexts from forecast task tables, the rest autocomplete (None: recorded tasks as they come)
@@ -122,7 +123,7 @@ class TrainConfig:
     def context(self) -> ContextSettings:
         """How this run builds its training contexts (recorded with its weights)."""
         return ContextSettings(self.ctx_len, self.max_bfs_width, self.peers, self.mask_rate, self.name_shuffle,
-                               self.history)
+                               self.history, self.own_history)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

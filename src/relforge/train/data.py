@@ -90,12 +90,13 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
 
 
 def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: int, max_bfs_width: int,
-               max_tasks: int = 10, tasks: tuple = (), peers: int = 0, history: int = LABEL_HISTORY) -> list[EvalTask]:
+               max_tasks: int = 10, tasks: tuple = (), peers: int = 0, history: int = LABEL_HISTORY,
+               own_history: bool = False) -> list[EvalTask]:
     """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
     and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
     out = []
     scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0, peers=peers,
-                         history=history)
+                         history=history, own_history=own_history)
     for st in open_stores(path):
         cands = {"clf": [], "reg": []}
         for t in _task_names(st):
