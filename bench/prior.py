@@ -73,6 +73,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rel-time", action="store_true", help="the model's row-age input (RTConfig.rel_time)")
     ap.add_argument("--linear-values", action="store_true",
                     help="numbers and datetimes also enter the model un-normalized (RTConfig.linear_values)")
+    ap.add_argument("--decay-matrices-only", action="store_true",
+                    help="weight decay on weight matrices only: norm gains and biases free (TrainConfig.decay_all=False)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
     ap.add_argument("--draws", action="store_true",
                     help="each training seed also gets its own corpus draw (the spread then covers the databases too)")
@@ -107,6 +109,8 @@ def main(argv=None) -> int:
             kw["rel_time"] = True
         if a.linear_values:
             kw["linear_values"] = True
+        if a.decay_matrices_only:
+            kw["decay_all"] = False
         cfg = cfg.replace(**kw)
         work = Path(a.work)
         res = run_prior_benchmark(cfg, work=work, cache=a.cache, out=a.out or work / "results", workers=a.workers,

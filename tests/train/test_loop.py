@@ -131,3 +131,22 @@ def test_a_checkpoint_config_keeps_the_behaviour_it_was_trained_with():
     c = TrainConfig.from_saved(old)
     assert (c.peers, c.mask_rate, c.name_shuffle) == (0, 0.0, 0.0)
     assert TrainConfig.from_dict(old).peers == TrainConfig().peers  # a user's partial config takes the defaults
+
+
+def test_decay_all_false_leaves_norm_gains_and_biases_out_of_weight_decay(tmp_path):
+    """``decay_all`` reaches the optimizer: under an enormous weight decay the output norm's gains of a
+    decayed run fall far below their initial 1, those of a ``decay_all=False`` run move by their
+    gradients only; weight matrices decay in both. The run records the option."""
+    from relforge.model import checkpoint
+
+    got = {}
+    for decay_all in (True, False):
+        out = tmp_path / str(decay_all)
+        train(cfg(steps=10, eval_every=0, weight_decay=50.0, decay_all=decay_all), SyntheticSource(2, **KW), out,
+              d_text=D, quiet=True)
+        m = checkpoint.load(out / "model.safetensors").model
+        got[decay_all] = (float(m.norm_out.weight.detach().mean()), float(m.blocks[0].ffn.w2.weight.detach().abs().mean()))
+        assert json.loads((out / "train_config.json").read_text())["decay_all"] is decay_all
+    # decoupled decay multiplies every decayed weight by (1 - lr * wd) per step: gains fall well below 1
+    assert got[True][0] < 0.9 < got[False][0]
+    assert got[False][1] < 0.02 and got[True][1] < 0.02  # the matrices decay either way (init std 0.02)

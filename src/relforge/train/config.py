@@ -43,6 +43,7 @@ class TrainConfig:
     steps: int = 200  # optimizer steps
     lr: float = 5e-4  # peak learning rate (spec §3)
     weight_decay: float = 0.1  # on all parameters (spec §3, §6.11)
+    decay_all: bool = True  # decay every parameter (PluRel); False: matrices only, norm gains and biases free (nanoGPT)
     beta1: float = 0.9
     beta2: float = 0.999
     pct_start: float = 0.2  # warm-up fraction of the one-cycle schedule (spec §3)

@@ -264,7 +264,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
     record = dict(context=cfg.context(), embedder=embedder, tasks=cfg.tasks)
     model.to(dev)
     raw = model
-    opt = raw.configure_optimizers(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device_type=dev.type)
+    opt = raw.configure_optimizers(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), decay_all=cfg.decay_all,
+                                   device_type=dev.type)
     sched = OneCycle(cfg.lr, cfg.steps, pct_start=cfg.pct_start, div_factor=cfg.div_factor,
                      final_div_factor=cfg.final_div_factor, cycle_momentum=cfg.cycle_momentum).attach(opt)
     start, best = 0, {}
