@@ -107,13 +107,13 @@ def test_weights_record_how_contexts_were_built(tmp_path):
 
 def test_evaluation_builds_the_contexts_the_weights_were_trained_on(tmp_path, monkeypatch):
     """`relforge evaluate` on a best-checkpoint file (no train_config.json beside it) reads the
-    context settings from the weights themselves."""
+    context settings from the weights themselves, the forecast label history rules included."""
     from relforge.train import data
     from relforge.train.loop import evaluate_path
 
     out = tmp_path / "run"
-    train(cfg(steps=2, peers=5, ctx_len=96, max_bfs_width=7), SyntheticSource(2, **KW), out, eval_tasks=evals(),
-          d_text=D, quiet=True)
+    train(cfg(steps=2, peers=5, ctx_len=96, max_bfs_width=7, history=2, own_history=True), SyntheticSource(2, **KW), out,
+          eval_tasks=evals(), d_text=D, quiet=True)
     seen = {}
     monkeypatch.setattr(data, "d_text_of", lambda path: D)
     monkeypatch.setattr(data, "embedder_of", lambda path: None)
@@ -122,7 +122,7 @@ def test_evaluation_builds_the_contexts_the_weights_were_trained_on(tmp_path, mo
         seen.clear()
         with pytest.raises(RelforgeError, match="no task"):
             evaluate_path(w, tmp_path)
-        assert (seen["ctx_len"], seen["max_bfs_width"], seen["peers"]) == (96, 7, 5), w
+        assert (seen["ctx_len"], seen["max_bfs_width"], seen["peers"], seen["history"], seen["own_history"]) == (96, 7, 5, 2, True), w
 
 
 def test_a_checkpoint_config_keeps_the_behaviour_it_was_trained_with():
