@@ -136,10 +136,8 @@ def predict_task(model, task, context: ContextSettings, *, batch_size: int = 16,
     Contexts are deterministic (``seed``, no shuffling) and built as ``context`` says (a
     checkpoint's recorded settings: ``ctx_len``, ``max_bfs_width``, ``peers``). ``progress``: a
     :class:`relforge.progress.Progress` (contexts done; which texts were embedded, when lazy)."""
-    sampler = ContextSampler([task], SamplerConfig(ctx_len=context.ctx_len, max_bfs_width=context.max_bfs_width,
-                                                   batch_size=batch_size, seed=seed, shuffle=False,
-                                                   peers=context.peers, history=context.history,
-                                                   own_history=context.own_history))
+    sampler = ContextSampler([task], SamplerConfig(**context.sampler_kw(), batch_size=batch_size, seed=seed,
+                                                   shuffle=False))
     batches = sampler_batches(sampler)
     if progress is not None:
         batches = _reported(batches, progress, len(task.seeds))

@@ -79,6 +79,12 @@ class ContextSettings:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def sampler_kw(self) -> dict:
+        """The settings that build a context (``SamplerConfig`` / ``eval_tasks`` keywords), so that a
+        reader of the weights passes all of them, not a hand-picked few."""
+        return dict(ctx_len=self.ctx_len, max_bfs_width=self.max_bfs_width, peers=self.peers, history=self.history,
+                    own_history=self.own_history)
+
     def replace(self, **kw) -> "ContextSettings":
         return dataclasses.replace(self, **{k: v for k, v in kw.items() if v is not None})
 

@@ -442,9 +442,7 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
     d_text = D.d_text_of(data)
     if d_text != rec.config.d_text:
         raise RelforgeError(f"model expects d_text {rec.config.d_text} but {str(data)!r} was embedded with {d_text}")
-    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, ctx_len=ctx.ctx_len,
-                      max_bfs_width=ctx.max_bfs_width, max_tasks=max_tasks, tasks=tasks, peers=ctx.peers,
-                      history=ctx.history, own_history=ctx.own_history)
+    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, max_tasks=max_tasks, tasks=tasks, **ctx.sampler_kw())
     if not ev:
         raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
     recs = evaluate_checkpoint(w, ev, max_batches=batches, device=device)
