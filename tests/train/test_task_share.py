@@ -78,3 +78,33 @@ def test_cli_pretrain_with_task_share(corpus_stores, tmp_path):
     r = runner.invoke(app, ["pretrain", str(corpus_stores), "--out", str(tmp_path / "bad"), "--steps", "3",
                             "--task-share", "2"])
     assert r.exit_code == 2 and r.output.strip().splitlines()[-1].startswith("error:"), r.output
+
+
+def test_forecast_splits_add_later_cutoffs_and_keep_the_share(corpus_stores):
+    """Synthetic pretraining may take forecast seeds from every split: the val/test cut-offs come
+    in, autocomplete stays on the training split, the forecast share holds, and the option needs a
+    share (alone it would silently mean nothing)."""
+    from relforge.train.data import ALL_SPLITS, training_sampler
+
+    kw = dict(batch_size=4, ctx_len=128, max_bfs_width=16, seed=0, task_share=0.3)
+    base = training_sampler(corpus_stores, **kw)
+    every = training_sampler(corpus_stores, forecast_splits=ALL_SPLITS, **kw)
+    assert {t.split for t in base.tasks} == {"train"}
+    fc_splits = {t.split for t in every.tasks if t.kind == "forecast"}
+    assert {"val", "test"} & fc_splits and "train" in fc_splits
+    assert {t.split for t in every.tasks if t.kind == "autocomplete"} == {"train"}
+    assert _forecast_share(every) == pytest.approx(0.3, abs=0.01)
+    # per database, the added seeds are later cut-offs than every training one
+    for t in every.tasks:
+        if t.kind == "forecast" and t.split != "train":
+            first = [u for u in every.tasks if u.store is t.store and u.name == t.name and u.split == "train"]
+            assert first and t.store.arrays["node_time"][t.seeds].min() > t.store.arrays["node_time"][first[0].seeds].max()
+    with pytest.raises(RelforgeError, match="task share"):
+        training_sampler(corpus_stores, forecast_splits=ALL_SPLITS, batch_size=4, ctx_len=128, max_bfs_width=16, seed=0)
+    with pytest.raises(RelforgeError, match="forecast splits"):
+        training_sampler(corpus_stores, forecast_splits=("future",), **kw)
+    from relforge.train.config import TrainConfig
+
+    with pytest.raises(RelforgeError, match="forecast_splits"):
+        TrainConfig(forecast_splits=ALL_SPLITS)  # no task share
+    assert TrainConfig(task_share=0.3, forecast_splits=list(ALL_SPLITS)).forecast_splits == ALL_SPLITS

@@ -66,7 +66,7 @@ from relforge.tokenize.sampler import CONTEXT_VERSION, ContextSampler, SamplerCo
 from relforge.tokenize.store import CORPUS_INDEX, open_store, write_store
 from relforge.tokenize.tasks import resolve_task
 from relforge.train.config import NAME_SCOPES, TrainConfig
-from relforge.train.data import training_sampler
+from relforge.train.data import ALL_SPLITS, training_sampler
 from relforge.train.evaluate import evaluate_context_mean, evaluate_task
 from relforge.train.loop import train
 
@@ -225,9 +225,13 @@ CONTENDERS["mix-v1-direct+peermask+pp"] = dict(CONTENDERS["mix-v1-direct+peermas
 # through shared parents and each brought its last 3 labels (synthetic contexts: 5-27 label rows at
 # test, 1-14 in training; F1 3); a model that averages the label column then learns to shrink
 CONTENDERS.update({f"{k}-own": dict(CONTENDERS[k], own_history=True) for k in ("relforge-new", "relforge-default", "plurel")})
+# forecast seeds from every split of the synthetic task tables (session 17): train-split seeds only
+# ever ask for labels at the level of the period that scaled them; real test labels have moved on,
+# and only the label history tells by how much
+CONTENDERS["relforge-new-own-all"] = dict(CONTENDERS["relforge-new-own"], forecast_splits=ALL_SPLITS)
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
-                   "peer_parents", "own_history")
+                   "peer_parents", "own_history", "forecast_splits")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -283,6 +287,7 @@ class PriorBenchConfig:
     peer_mask: float = 0.0  # share of peer rows whose target cell is also masked in training (autocomplete contexts)
     peer_parents: bool = False  # autocomplete contexts (training and evaluation): each peer row brings its parent rows
     own_history: bool = False  # forecast contexts (training and evaluation): labels of the seed's own entity only
+    forecast_splits: tuple = ("train",)  # splits of the synthetic forecast tables trained on (TrainConfig.forecast_splits)
 
     @property
     def steps(self) -> int:
@@ -323,6 +328,8 @@ class PriorBenchConfig:
         for k in ("peer_parents", "own_history", "rel_time", "linear_values", "decay_all"):
             if not isinstance(getattr(self, k), bool):
                 raise RelforgeError(f"{k} must be true or false, got {getattr(self, k)!r}")
+        if not self.forecast_splits or any(s not in ALL_SPLITS for s in self.forecast_splits):
+            raise RelforgeError(f"forecast_splits must be some of {', '.join(ALL_SPLITS)}, got {list(self.forecast_splits)}")
         if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
             raise RelforgeError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
@@ -341,7 +348,7 @@ class PriorBenchConfig:
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
         for k in ("huber_delta", "rel_time", "linear_values", "decay_all", "history", "history_dropout", "peer_mask", "peer_parents",
-                  "own_history"):
+                  "own_history", "forecast_splits"):
             if d[k] == getattr(PriorBenchConfig, k):
                 d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
@@ -603,6 +610,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
                        task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time,
                        linear_values=cfg.linear_values, decay_all=cfg.decay_all, history=cfg.history,
                        history_dropout=cfg.history_dropout, peer_mask=cfg.peer_mask, own_history=cfg.own_history,
+                       forecast_splits=cfg.forecast_splits if task_share is not None else ("train",),
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -743,7 +751,8 @@ def run_one(job: dict) -> dict:
     sampler = training_sampler(job["stores"], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                                max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share,
                                history=cfg.history, history_dropout=cfg.history_dropout,
-                               peer_parents=cfg.peer_parents, own_history=cfg.own_history)
+                               peer_parents=cfg.peer_parents, own_history=cfg.own_history,
+                               forecast_splits=cfg.forecast_splits if share is not None else ("train",))
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])
@@ -882,7 +891,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
                  "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
                  "rel_time", "linear_values", "decay_all", "history", "history_dropout", "peer_mask", "peer_parents",
-                 "own_history")
+                 "own_history", "forecast_splits")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:

@@ -38,6 +38,7 @@ class TrainConfig:
     history_dropout: float = 0.0  # share of forecast training contexts shown no label history (the entity's rows must tell)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
     task_share: float | None = None  # share of contexts from forecast task tables, the rest autocomplete (None: recorded tasks as they come)
+    forecast_splits: tuple = ("train",)  # with a task share: the forecast tables' splits trained on (all three: synthetic pretraining only)
     num_workers: int = 0  # DataLoader workers building batches (0 = in the training process)
     # optimization
     steps: int = 200  # optimizer steps
@@ -101,6 +102,11 @@ class TrainConfig:
             raise RelforgeError(f"TrainConfig.eval_splits: unknown split(s) {bad} (use val, test)")
         object.__setattr__(self, "tasks", tuple(self.tasks))
         object.__setattr__(self, "eval_splits", tuple(self.eval_splits))
+        object.__setattr__(self, "forecast_splits", tuple(self.forecast_splits))
+        bad = [s for s in self.forecast_splits if s not in ("train", "val", "test")]
+        if bad or not self.forecast_splits or (self.task_share is None and self.forecast_splits != ("train",)):
+            raise RelforgeError(f"TrainConfig.forecast_splits must be some of train, val, test (other than train only "
+                                f"with a task share), got {list(self.forecast_splits)}")
 
     def replace(self, **kw) -> "TrainConfig":
         return dataclasses.replace(self, **kw)

@@ -47,16 +47,28 @@ def open_stores(path: str | Path) -> list:
             return [open_store(d) for d in subs]
     return open_corpus(path)
 
+#: every split of a task table: the forecast seeds of synthetic pretraining (``training_sampler``)
+ALL_SPLITS = ("train", "val", "test")
+
 
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
                      tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0,
                      task_share: float | None = None, history: int = LABEL_HISTORY, history_dropout: float = 0.0,
-                     peer_parents: bool = False, own_history: bool = False):
+                     peer_parents: bool = False, own_history: bool = False, forecast_splits: tuple = ("train",)):
     """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train.
 
     ``task_share`` (None: every recorded task, as always) trains on the stores' forecast task tables
     *and* their autocomplete tasks, the forecast ones making up that share of the contexts
-    (:mod:`relforge.tokenize.mix`)."""
+    (:mod:`relforge.tokenize.mix`). With a share, ``forecast_splits`` names the splits whose cut-offs
+    the forecast tables give seeds from: ``("train", "val", "test")`` for synthetic pretraining, where
+    nothing is held out and the later cut-offs are the ones whose labels have left the training
+    period's level (labels are scaled by training-period statistics, as at prediction time). Never
+    for a real database: its val/test rows are what it is evaluated on."""
+    bad = [s for s in forecast_splits if s not in ALL_SPLITS]
+    if bad or not forecast_splits:
+        raise RelforgeError(f"forecast splits must be some of train, val, test, got {list(forecast_splits)}")
+    if task_share is None and tuple(forecast_splits) != ("train",):
+        raise RelforgeError("forecast splits other than train need a task share (the forecast tables as their own group)")
     stores = open_stores(path)
     resolved, seen, fc_resolved = [], set(), []
     for st in stores:
@@ -66,16 +78,18 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
             fc, ac = store_task_groups(st)
             groups = [(ac, resolved), (fc, fc_resolved)]
         for names, into in groups:
+            splits = forecast_splits if into is fc_resolved else ("train",)
             for t in names:
                 n = _name(t)
                 if tasks and n not in tasks and f"{st.name}/{n}" not in tasks:
                     continue
-                try:
-                    into.append(resolve_task(st, t, "train", ctx_len=ctx_len))
-                    seen.add(n)
-                    seen.add(f"{st.name}/{n}")
-                except RelforgeError:
-                    continue  # a task with no training rows (e.g. a tiny table) is skipped
+                for split in splits:
+                    try:
+                        into.append(resolve_task(st, t, split, ctx_len=ctx_len))
+                        seen.add(n)
+                        seen.add(f"{st.name}/{n}")
+                    except RelforgeError:
+                        continue  # a task with no rows in the split (e.g. a tiny table) is skipped
     if task_share is not None:
         resolved = mix_tasks(resolved, fc_resolved, task_share, seed=seed)
     missing = [t for t in tasks if t not in seen]

@@ -409,7 +409,8 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
     source = D.training_sampler(data, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
                                 seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world, peers=cfg.peers,
                                 task_share=cfg.task_share, history=cfg.history,
-                                history_dropout=cfg.history_dropout, own_history=cfg.own_history)
+                                history_dropout=cfg.history_dropout, own_history=cfg.own_history,
+                                forecast_splits=cfg.forecast_splits)
     ev = []
     if cfg.eval_every and rank == 0:
         if eval_data is None:
