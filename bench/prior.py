@@ -73,6 +73,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rel-time", action="store_true", help="the model's row-age input (RTConfig.rel_time)")
     ap.add_argument("--linear-values", action="store_true",
                     help="numbers and datetimes also enter the model un-normalized (RTConfig.linear_values)")
+    ap.add_argument("--copy-skip", action="store_true",
+                    help="number targets = their column's visible mean in the context + the model's output (RTConfig.copy_skip)")
     ap.add_argument("--decay-matrices-only", action="store_true",
                     help="weight decay on weight matrices only: norm gains and biases free (TrainConfig.decay_all=False)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
@@ -109,6 +111,8 @@ def main(argv=None) -> int:
             kw["rel_time"] = True
         if a.linear_values:
             kw["linear_values"] = True
+        if a.copy_skip:
+            kw["copy_skip"] = True
         if a.decay_matrices_only:
             kw["decay_all"] = False
         cfg = cfg.replace(**kw)

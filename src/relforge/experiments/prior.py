@@ -280,6 +280,7 @@ class PriorBenchConfig:
     huber_delta: float = 1.0  # the regression loss's Huber delta (label sd); RT's 1 leans towards the median
     rel_time: bool = False  # the model's row-age input (RTConfig.rel_time)
     linear_values: bool = False  # the model's un-normalized value input (RTConfig.linear_values)
+    copy_skip: bool = False  # number targets = their column's visible mean in context + the decoder (RTConfig.copy_skip)
     decay_all: bool = True  # weight decay on every parameter (PluRel); False: norm gains and biases free (TrainConfig)
     # forecast contexts (training and evaluation): the entity's most recent closed labels (0: all; -1, evaluate_real only: none)
     history: int = LABEL_HISTORY
@@ -325,7 +326,7 @@ class PriorBenchConfig:
             raise RelforgeError(f"history_dropout must be in [0, 1], got {self.history_dropout!r}")
         if not 0 <= self.peer_mask <= 1:
             raise RelforgeError(f"peer_mask must be in [0, 1], got {self.peer_mask!r}")
-        for k in ("peer_parents", "own_history", "rel_time", "linear_values", "decay_all"):
+        for k in ("peer_parents", "own_history", "rel_time", "linear_values", "copy_skip", "decay_all"):
             if not isinstance(getattr(self, k), bool):
                 raise RelforgeError(f"{k} must be true or false, got {getattr(self, k)!r}")
         if not self.forecast_splits or any(s not in ALL_SPLITS for s in self.forecast_splits):
@@ -347,7 +348,7 @@ class PriorBenchConfig:
         d["steps"] = self.steps
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
-        for k in ("huber_delta", "rel_time", "linear_values", "decay_all", "history", "history_dropout", "peer_mask", "peer_parents",
+        for k in ("huber_delta", "rel_time", "linear_values", "copy_skip", "decay_all", "history", "history_dropout", "peer_mask", "peer_parents",
                   "own_history", "forecast_splits"):
             if d[k] == getattr(PriorBenchConfig, k):
                 d.pop(k)  # run keys of runs before these options read the same
@@ -608,7 +609,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
                        mask_rate=cfg.mask_rate, name_shuffle=cfg.name_shuffle, name_scope=cfg.name_scope,
                        task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time,
-                       linear_values=cfg.linear_values, decay_all=cfg.decay_all, history=cfg.history,
+                       linear_values=cfg.linear_values, copy_skip=cfg.copy_skip, decay_all=cfg.decay_all, history=cfg.history,
                        history_dropout=cfg.history_dropout, peer_mask=cfg.peer_mask, own_history=cfg.own_history,
                        forecast_splits=cfg.forecast_splits if task_share is not None else ("train",),
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
@@ -890,7 +891,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 #: run settings that name a run folder apart when they differ from the defaults
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
                  "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
-                 "rel_time", "linear_values", "decay_all", "history", "history_dropout", "peer_mask", "peer_parents",
+                 "rel_time", "linear_values", "copy_skip", "decay_all", "history", "history_dropout", "peer_mask", "peer_parents",
                  "own_history", "forecast_splits")
 
 

@@ -30,6 +30,7 @@ class RTConfig:
     attn_gate: bool = False  # gated attention output, 2 * sigmoid(W_g x) (relational-transformer 1.10); off = RT 1.0
     rel_time: bool = False  # add each cell's row age before the seed row (log days; untimed flagged) to its embedding; off = RT
     linear_values: bool = False  # also add each number / datetime cell's value (clipped to +-VALUE_CLIP) times a learned vector, un-normalized; off = RT
+    copy_skip: bool = False  # a number / datetime target = the mean of its column's visible cells in the context + the decoder's output; off = RT
 
     def __post_init__(self):
         for name in ("n_blocks", "d_model", "n_heads", "d_ff", "d_text"):

@@ -137,6 +137,26 @@ def row_age(timestamp: torch.Tensor, node_idx: torch.Tensor) -> torch.Tensor:
     return torch.stack([age, (~timed).float()], dim=-1)
 
 
+def column_mean_skip(batch: dict) -> torch.Tensor:
+    """(B, S): at each number / datetime target cell, the mean of the visible cells of its column in
+    its context (a forecast seed's label history, an autocomplete seed's peers and siblings; 0 when
+    the context shows none), 0 elsewhere. ``RTConfig.copy_skip`` adds it to the decoder's output, so
+    the model predicts a departure from what its context shows instead of rebuilding that mean
+    through attention and a normalized output; the rule alone is the benchmark's no-model bar
+    (``relforge.train.evaluate.context_label_mean``)."""
+    sem, real = batch["sem_type"], ~batch["is_padding"]
+    tgt = batch["is_target"] & real & ((sem == CellType.number) | (sem == CellType.datetime))
+    skip = torch.zeros(tgt.shape, dtype=torch.float32, device=tgt.device)
+    b, i = torch.nonzero(tgt, as_tuple=True)
+    if b.numel() == 0:
+        return skip
+    col = batch["col_id"]
+    same = (col[b] == col[b, i][:, None]) & real[b] & ~batch["is_target"][b]  # (T, S)
+    vals = batch["value"][b].float()
+    skip[b, i] = torch.where(same, vals, 0.0).sum(1) / same.sum(1).clamp(min=1)
+    return skip
+
+
 class RelationalTransformer(nn.Module):
     """Cell embeddings -> n_blocks relational blocks -> output norm -> per-type decoders.
 
@@ -279,6 +299,8 @@ class RelationalTransformer(nn.Module):
             sel = tail.nbr_ctx.sel[tail.tgt_idx]
         pred = self.decode(self.norm_out(x), batch["sem_type"].reshape(-1)[sel].long())
         out = pred.new_zeros(B * S).index_copy(0, sel, pred).view(B, S)  # (B, S)
+        if self.config.copy_skip:
+            out = out + column_mean_skip(batch).to(out.dtype)
         return out, self.loss(out, batch)
 
     def decode(self, x: torch.Tensor, sem: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ class TrainConfig:
     attention: str = "auto"  # auto: flex on CUDA, sparse on CPU
     rel_time: bool = False  # row age before the seed as an input feature (RTConfig.rel_time)
     linear_values: bool = False  # numbers and datetimes also enter un-normalized (RTConfig.linear_values)
+    copy_skip: bool = False  # number / datetime targets predicted as their column's visible mean in context + the decoder (RTConfig.copy_skip)
     huber_delta: float = 1.0  # Huber loss delta of number / datetime targets in label sd (RT: 1; large = squared error)
     # data
     batch_size: int = 8  # contexts per step per rank (PluRel: 128 on one GPU)

@@ -64,7 +64,7 @@ def build_model(cfg: TrainConfig, d_text: int) -> RelationalTransformer:
     """A freshly initialized RT for ``cfg`` (init drawn under ``cfg.seed``)."""
     return init_model(preset(cfg.preset, d_text=d_text, qk_norm=cfg.qk_norm, attention=cfg.attention,
                              huber_delta=cfg.huber_delta, rel_time=cfg.rel_time,
-                             linear_values=cfg.linear_values), cfg.seed)
+                             linear_values=cfg.linear_values, copy_skip=cfg.copy_skip), cfg.seed)
 
 
 def train_step(model, opt, batch: dict, *, grad_clip: float, params=None, autocast=nullcontext):
