@@ -469,3 +469,48 @@ def test_linear_values_carry_magnitude_that_the_normalized_encoder_drops(tmp_pat
         checkpoint.save(tmp_path / "m.safetensors", model)
         back = checkpoint.load(tmp_path / "m.safetensors").model
         assert back.config.linear_values and torch.equal(back.value_lin["number"].weight, model.value_lin["number"].weight)
+
+
+def test_copy_skip_adds_the_visible_column_mean_at_number_targets(tmp_path):
+    """``copy_skip``: at a number / datetime target the prediction is the decoder's output plus the
+    mean of the visible cells of the target's column in its context (masked cells, padding and
+    other columns left out; 0 when none is visible); boolean targets and other cells are untouched;
+    the full and target-only forwards agree, the loss reads the sum, and a checkpoint keeps it."""
+    from relforge.model import checkpoint
+
+    batch = synthetic_batch(3, 64, d_text=16, seed=5)
+    g = torch.Generator().manual_seed(0)
+    more = (batch["sem_type"] == CellType.number) & ~batch["is_padding"] & (torch.rand(batch["value"].shape, generator=g) < 0.2)
+    batch["target"] = torch.where(more & ~batch["is_target"], batch["value"], batch["target"])
+    batch["is_target"] = batch["is_target"] | more
+    # plain loop: the expected skip per target cell
+    want = torch.zeros_like(batch["value"])
+    B, S = batch["value"].shape
+    n_num = 0
+    for b in range(B):
+        for i in range(S):
+            if not bool(batch["is_target"][b, i]) or bool(batch["is_padding"][b, i]):
+                continue
+            if int(batch["sem_type"][b, i]) not in (int(CellType.number), int(CellType.datetime)):
+                continue
+            vals = [float(batch["value"][b, j]) for j in range(S)
+                    if int(batch["col_id"][b, j]) == int(batch["col_id"][b, i]) and not bool(batch["is_padding"][b, j])
+                    and not bool(batch["is_target"][b, j])]
+            want[b, i] = sum(vals) / len(vals) if vals else 0.0
+            n_num += bool(vals)
+    assert n_num >= 2  # the batch exercises the rule
+    torch.manual_seed(0)
+    plain = RelationalTransformer(preset("tiny", d_text=16, attention="dense"))
+    skip = RelationalTransformer(preset("tiny", d_text=16, attention="dense", copy_skip=True))
+    skip.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        base, _ = plain(batch)
+        out, loss = skip(batch)
+    assert torch.allclose(out - base, want, atol=1e-5)
+    skip.config = skip.config.replace(attention="sparse")
+    with torch.no_grad():
+        sparse, loss_t = skip(batch, targets_only=True)
+    tgt = batch["is_target"] & ~batch["is_padding"]
+    assert torch.allclose(sparse[tgt], out[tgt], atol=1e-4) and math.isclose(float(loss_t), float(loss), rel_tol=1e-4)
+    checkpoint.save(tmp_path / "m.safetensors", skip)
+    assert checkpoint.load(tmp_path / "m.safetensors").model.config.copy_skip
