@@ -342,6 +342,8 @@ def pretrain_cmd(
                                      "its labels, not other entities the walk reaches; recorded with the weights"),
     peer_mask: float = typer.Option(0.0, "--peer-mask", help="autocomplete contexts: share of peer rows whose target "
                                     "cell is also masked (more in-context regression labels per context)"),
+    copy_skip: bool = typer.Option(False, "--copy-skip", help="predict a number target as the mean of its column's "
+                                   "visible cells in the context plus the model's output (RTConfig.copy_skip)"),
     seed: int = typer.Option(0, "--seed", help="init and data-order seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader workers (0: build batches in-process)"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
@@ -357,7 +359,8 @@ def pretrain_cmd(
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
                       eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, peers=peers,
                       name_shuffle=name_shuffle, task_share=task_share, history=history,
-                      history_dropout=history_dropout, own_history=own_history, peer_mask=peer_mask, seed=seed, num_workers=workers, threads=threads, compile=compile_,
+                      history_dropout=history_dropout, own_history=own_history, peer_mask=peer_mask, copy_skip=copy_skip,
+                      seed=seed, num_workers=workers, threads=threads, compile=compile_,
                       tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data or None, init_from=init_from, resume=resume, overwrite=overwrite)
     if r:

@@ -150,3 +150,22 @@ def test_decay_all_false_leaves_norm_gains_and_biases_out_of_weight_decay(tmp_pa
     # decoupled decay multiplies every decayed weight by (1 - lr * wd) per step: gains fall well below 1
     assert got[True][0] < 0.9 < got[False][0]
     assert got[False][1] < 0.02 and got[True][1] < 0.02  # the matrices decay either way (init std 0.02)
+
+
+def test_copy_skip_is_trained_recorded_and_switched_on_by_fine_tuning(tmp_path):
+    """A run with ``copy_skip`` saves a model that predicts with it; fine-tuning a model trained
+    without it can switch it on (it has no weights), and fine-tuning without the flag keeps a
+    skip-trained model's skip (the default config never switches it off)."""
+    from relforge.model.checkpoint import load
+
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    train(cfg(steps=2, eval_every=0), SyntheticSource(2, **KW), a, d_text=D, quiet=True)
+    assert not load(a / "model.safetensors").model.config.copy_skip
+    train(cfg(steps=2, eval_every=0, copy_skip=True), SyntheticSource(2, **KW), b, d_text=D, quiet=True,
+          init_from=a / "model.safetensors")
+    assert load(b / "model.safetensors").model.config.copy_skip
+    train(cfg(steps=2, eval_every=0), SyntheticSource(2, **KW), c, d_text=D, quiet=True, init_from=b / "model.safetensors")
+    assert load(c / "model.safetensors").model.config.copy_skip
+    d = tmp_path / "d"
+    train(cfg(steps=2, eval_every=0, copy_skip=True), SyntheticSource(2, **KW), d, d_text=D, quiet=True)
+    assert json.loads((d / "model_config.json").read_text())["copy_skip"] is True

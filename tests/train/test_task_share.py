@@ -71,10 +71,11 @@ def test_bad_share_is_one_clear_error():
 def test_cli_pretrain_with_task_share(corpus_stores, tmp_path):
     r = runner.invoke(app, ["pretrain", str(corpus_stores), "--out", str(tmp_path / "run"), "--steps", "3",
                             "--batch-size", "4", "--ctx-len", "128", "--task-share", "0.5", "--eval-every", "0",
-                            "--history-dropout", "0.5"])
+                            "--history-dropout", "0.5", "--copy-skip"])
     assert r.exit_code == 0, r.output
     cfg = json.loads((tmp_path / "run" / "train_config.json").read_text())
-    assert cfg["task_share"] == 0.5 and cfg["history_dropout"] == 0.5
+    assert cfg["task_share"] == 0.5 and cfg["history_dropout"] == 0.5 and cfg["copy_skip"] is True
+    assert json.loads((tmp_path / "run" / "model_config.json").read_text())["copy_skip"] is True
     r = runner.invoke(app, ["pretrain", str(corpus_stores), "--out", str(tmp_path / "bad"), "--steps", "3",
                             "--task-share", "2"])
     assert r.exit_code == 2 and r.output.strip().splitlines()[-1].startswith("error:"), r.output

@@ -253,6 +253,8 @@ def train(cfg: TrainConfig, source, out: str | Path, *, eval_tasks=(), d_text: i
             embedder = embedder or init.embedder
             if model.config.qk_norm != cfg.qk_norm:
                 raise RelforgeError(f"checkpoint {str(init_from)!r} has qk_norm={model.config.qk_norm}, the config {cfg.qk_norm}")
+            if cfg.copy_skip and not model.config.copy_skip:  # no weights of its own: it can be switched on, never off
+                model.config = model.config.replace(copy_skip=True)
         else:
             if d_text is None:
                 raise RelforgeError("d_text is needed to build a model from scratch")
