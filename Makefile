@@ -36,10 +36,11 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m "slow"
 
 # The packaged zero-shot model: tiny RT pretrained on synthetic databases only, exactly the prior
-# benchmark's relforge-default run, seed 0 (v1 generator, 16 databases, 3 M tokens, no extra masks;
-# MiniLM embedder; ~3 min on 2 CPU cores; docs/results.md "Prior benchmark", "Session 8").
+# benchmark's relforge-default run, seed 0 (v1 generator, 16 databases, 24 M tokens, no extra masks,
+# number targets predicted from their column's visible mean in the context, --copy-skip; MiniLM
+# embedder; ~10 min on 2 CPU cores; docs/results.md "Prior benchmark", "Session 17").
 default-model: $(STAMP)
-	$(PY) -m relforge.experiments.prior --contender relforge-default --seed 0 \
+	$(PY) -m relforge.experiments.prior --contender relforge-default --seed 0 --tokens 24000000 --copy-skip \
 		--out src/relforge/assets/default_model.safetensors --work out/default_model
 
 # The new prior's model (issue 14): one prior-benchmark run of relforge-new-shuffled-nomask, seed 0,

@@ -1051,8 +1051,10 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
                 forecast_tasks=int(rec.get("forecast_tasks", 0)), forecast_share=r["forecast_share"],
                 preset=cfg.preset, steps=r["steps"], tokens=r["tokens"], batch_size=cfg.batch_size, lr=cfg.lr,
                 seed=int(seed), loss_first=r["loss_first"], loss_last=r["loss_last"], train_s=r["train_s"],
+                copy_skip=cfg.copy_skip,
                 command=f"python -m relforge.experiments.prior --out OUT --contender {contender} --seed {seed}"
-                + (f" --tokens {cfg.tokens}" if cfg.tokens != PriorBenchConfig.tokens else ""))
+                + (f" --tokens {cfg.tokens}" if cfg.tokens != PriorBenchConfig.tokens else "")
+                + (" --copy-skip" if cfg.copy_skip else ""))
     emb = embedder_for(cfg.embedder).describe()
     checkpoint.save(out, ck.model, embedder=emb, info=info, context=ck.context)
     log(f"prior model: {contender} seed {seed}, {r['steps']} steps, loss {r['loss_first']} -> {r['loss_last']}, "
@@ -1069,11 +1071,14 @@ def main(argv=None) -> None:  # pragma: no cover - thin script wrapper (``make p
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--contender", default="relforge-new-shuffled-nomask", help=f"one of {', '.join(CONTENDERS)}")
     ap.add_argument("--tokens", type=float, default=None, help=f"token budget (default {PriorBenchConfig.tokens:,})")
+    ap.add_argument("--copy-skip", action="store_true", help="number targets = their column's visible mean in the context "
+                    "+ the model's output (RTConfig.copy_skip)")
     a = ap.parse_args(argv)
     try:
         if a.contender not in CONTENDERS:
             raise RelforgeError(f"unknown contender {a.contender!r} (known: {', '.join(CONTENDERS)})")
-        cfg = PriorBenchConfig() if a.tokens is None else PriorBenchConfig(tokens=int(a.tokens))
+        cfg = PriorBenchConfig(copy_skip=a.copy_skip) if a.tokens is None else PriorBenchConfig(tokens=int(a.tokens),
+                                                                                                copy_skip=a.copy_skip)
         if cfg.tokens < 1:
             raise RelforgeError(f"--tokens must be >= 1, got {a.tokens}")
         rec = make_prior_model(a.out, a.work, cfg, contender=a.contender, seed=a.seed)
