@@ -1028,8 +1028,8 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
     generator preset v2 with synthetic forecast tasks, column names shuffled in every training
     context, no extra masked cells; among the runs within the seed spread of the best zero-shot
     mean, it fine-tunes best among the v2 models (F1 test 0.632, 0.877x LightGBM). The packaged
-    default model is this function's ``relforge-default`` run (``make default-model``), which the
-    fair benchmark ranks first (docs/results.md, "Session 8")."""
+    default model is this function's ``relforge-default`` run at 24 M tokens with ``copy_skip``
+    (``make default-model``), which the benchmark ranks first (docs/results.md, "Session 17")."""
     cfg.validate()
     ccfg = contender_config(cfg, contender)
     if ccfg.peer_parents:
@@ -1077,8 +1077,9 @@ def main(argv=None) -> None:  # pragma: no cover - thin script wrapper (``make p
     try:
         if a.contender not in CONTENDERS:
             raise RelforgeError(f"unknown contender {a.contender!r} (known: {', '.join(CONTENDERS)})")
-        cfg = PriorBenchConfig(copy_skip=a.copy_skip) if a.tokens is None else PriorBenchConfig(tokens=int(a.tokens),
-                                                                                                copy_skip=a.copy_skip)
+        cfg = PriorBenchConfig(copy_skip=a.copy_skip)
+        if a.tokens is not None:
+            cfg = cfg.replace(tokens=int(a.tokens))
         if cfg.tokens < 1:
             raise RelforgeError(f"--tokens must be >= 1, got {a.tokens}")
         rec = make_prior_model(a.out, a.work, cfg, contender=a.contender, seed=a.seed)

@@ -47,6 +47,7 @@ def open_stores(path: str | Path) -> list:
             return [open_store(d) for d in subs]
     return open_corpus(path)
 
+
 #: every split of a task table: the forecast seeds of synthetic pretraining (``training_sampler``)
 ALL_SPLITS = ("train", "val", "test")
 
