@@ -197,3 +197,25 @@ def test_relbench_compatibility_in_anchor_venv(tmp_path, toy_db, gen_db):
                        timeout=180, env={**os.environ, "PYTHONPATH": str(src)})
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == expect
+
+
+def test_structure_hash_ignores_cells_and_sees_everything_else(toy_db):
+    """``structure_hash`` (the CPU-independent part of a generated database) is blind to cell
+    values and changes with a row, a column name or a dtype; ``content_hash`` sees the cells."""
+    import dataclasses
+
+    name = sorted(toy_db.tables)[0]
+    t = toy_db.tables[name]
+    col = next(c for c in t.df.columns if c != t.pkey_col and c not in t.fkey_col_to_pkey_table)
+
+    def with_df(df):
+        return dataclasses.replace(toy_db, tables={**toy_db.tables, name: dataclasses.replace(t, df=df)})
+
+    df = t.df.copy()
+    df[col] = df[col].iloc[::-1].set_axis(df.index)  # other cells, same dtype
+    assert not df[col].equals(t.df[col])
+    other = with_df(df)
+    assert other.structure_hash() == toy_db.structure_hash() and other.content_hash() != toy_db.content_hash()
+    assert with_df(t.df.iloc[:-1]).structure_hash() != toy_db.structure_hash()
+    assert with_df(t.df.rename(columns={col: col + "_x"})).structure_hash() != toy_db.structure_hash()
+    assert with_df(t.df.astype({col: "object"})).structure_hash() != toy_db.structure_hash()

@@ -80,17 +80,32 @@ class Database:
         return Database(tables, self.val_timestamp, self.test_timestamp, self.name, dict(self.meta))
 
     def content_hash(self) -> str:
-        """SHA-256 over table names, column names, dtypes and every cell; stable across processes."""
+        """SHA-256 over table names, column names, dtypes and every cell; stable across processes on
+        one kind of CPU (generated cell values depend on its BLAS kernels: :meth:`structure_hash`
+        is the part that does not)."""
+        return self._hash(cells=True)
+
+    def structure_hash(self) -> str:
+        """SHA-256 over what the database is made of without its cells: table names, keys, time
+        columns, row counts, column names and dtypes. A generated database's structure is the same
+        on every CPU, its cell values are not (:meth:`content_hash`)."""
+        return self._hash(cells=False)
+
+    def _hash(self, cells: bool) -> str:
         h = hashlib.sha256()
         for name in sorted(self.tables):
             t = self.tables[name]
             h.update(f"{name}|{t.pkey_col}|{sorted(t.fkey_col_to_pkey_table.items())}|{t.time_col}".encode())
+            if not cells:
+                h.update(f"|rows={len(t.df)}".encode())
             for c in t.df.columns:
                 s = t.df[c]
                 h.update(f"|{c}:{s.dtype}".encode())
-                h.update(pd.util.hash_pandas_object(s, index=False).to_numpy().tobytes())
-        for ts in (self.val_timestamp, self.test_timestamp):
-            h.update(str(ts).encode())
+                if cells:
+                    h.update(pd.util.hash_pandas_object(s, index=False).to_numpy().tobytes())
+        if cells:
+            for ts in (self.val_timestamp, self.test_timestamp):
+                h.update(str(ts).encode())
         return h.hexdigest()
 
     # I/O lives in relforge.db.io; these are conveniences.
