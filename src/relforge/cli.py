@@ -460,6 +460,8 @@ def transfer_cmd(
                                                             "'{seed}' in a path is replaced by the run's seed)"),
     lightgbm: Optional[bool] = typer.Option(None, "--lightgbm/--no-lightgbm", help="LightGBM baseline"),
     peers: Optional[int] = typer.Option(None, "--peers", help="labelled peer rows per autocomplete training context"),
+    copy_skip: Optional[bool] = typer.Option(None, "--copy-skip", help="models built here (Real only, the synthetic "
+                                             "pretraining) predict numbers as their column's visible mean + output"),
     seed: int = typer.Option(0, "--seed", help="seed of everything"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds: one run each (OUT/seed-<s>, "
                                         "reused when finished), then mean ± sd over them"),
@@ -470,7 +472,7 @@ def transfer_cmd(
     cfg = QUICK if quick else TransferConfig()
     over = dict(preset=preset, ctx_len=ctx_len, batch_size=batch_size, synth_dbs=synth_dbs, synth_steps=synth_steps,
                 real_steps=real_steps, eval_rows=eval_rows, embedder=embedder, synthetic_checkpoint=synthetic_checkpoint,
-                lightgbm=lightgbm, peers=peers)
+                lightgbm=lightgbm, peers=peers, copy_skip=copy_skip)
     cfg = cfg.replace(seed=seed, **{k: v for k, v in over.items() if v is not None})
     if seeds is not None:
         try:

@@ -129,3 +129,13 @@ def test_real_store_cache_key_follows_data_and_embedder(real_data_dir, tmp_path,
     f = data / "chinook" / "Invoice.csv"
     f.write_bytes(f.read_bytes() + b"\n")
     assert real_store_path(tmp_path / "cache", "chinook", "hash") != a
+
+
+def test_copy_skip_reaches_the_models_built_here_and_keys_only_when_on():
+    """``copy_skip``: the Real-only (and synthetic) models the study builds predict with the skip,
+    and results of runs without it keep their config record."""
+    from relforge.experiments.transfer import new_model
+
+    assert new_model(TransferConfig(copy_skip=True), 16, 0).config.copy_skip
+    assert not new_model(TransferConfig(), 16, 0).config.copy_skip
+    assert "copy_skip" not in TransferConfig().to_dict() and TransferConfig(copy_skip=True).to_dict()["copy_skip"]

@@ -87,6 +87,7 @@ class TransferConfig:
     mask_rate: float = 0.0  # extra masked cells per training context (the documented runs: 0)
     name_shuffle: float = 0.0  # share of training contexts with shuffled column names (the documented runs: 0)
     peers: int = 0  # labelled rows of the seed's table per autocomplete training context (the prior models': 16)
+    copy_skip: bool = False  # models built here predict numbers as their column's visible mean + output (RTConfig.copy_skip)
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
@@ -119,7 +120,7 @@ class TransferConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["dbs"] = list(self.dbs)
-        for k in ("mask_rate", "name_shuffle", "peers"):
+        for k in ("mask_rate", "name_shuffle", "peers", "copy_skip"):
             if not d[k]:
                 d.pop(k)  # results of runs before these options read the same
         return d
@@ -134,7 +135,7 @@ QUICK = TransferConfig(ctx_len=128, batch_size=4, synth_dbs=2, synth_steps=20, r
 
 def new_model(cfg: TransferConfig, d_text: int, seed: int):
     """A freshly initialised RT of ``cfg.preset``; initialisation seeded (scoped torch RNG fork)."""
-    return init_model(preset(cfg.preset, d_text=d_text, attention=cfg.attention),
+    return init_model(preset(cfg.preset, d_text=d_text, attention=cfg.attention, copy_skip=cfg.copy_skip),
                       int(child(seed, "model-init").integers(2**31)))
 
 
