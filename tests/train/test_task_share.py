@@ -85,7 +85,8 @@ def test_forecast_splits_add_later_cutoffs_and_keep_the_share(corpus_stores):
     """Synthetic pretraining may take forecast seeds from every split: the val/test cut-offs come
     in, autocomplete stays on the training split, the forecast share holds, and the option needs a
     share (alone it would silently mean nothing)."""
-    from relforge.train.data import ALL_SPLITS, training_sampler
+    from relforge.train.config import ALL_SPLITS
+    from relforge.train.data import training_sampler
 
     kw = dict(batch_size=4, ctx_len=128, max_bfs_width=16, seed=0, task_share=0.3)
     base = training_sampler(corpus_stores, **kw)

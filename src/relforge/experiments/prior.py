@@ -65,8 +65,8 @@ from relforge.tokenize.cells import build_cells, embed_store
 from relforge.tokenize.sampler import CONTEXT_VERSION, ContextSampler, SamplerConfig
 from relforge.tokenize.store import CORPUS_INDEX, open_store, write_store
 from relforge.tokenize.tasks import resolve_task
-from relforge.train.config import NAME_SCOPES, TrainConfig
-from relforge.train.data import ALL_SPLITS, training_sampler
+from relforge.train.config import ALL_SPLITS, NAME_SCOPES, TrainConfig, check_forecast_splits
+from relforge.train.data import training_sampler
 from relforge.train.evaluate import evaluate_context_mean, evaluate_task
 from relforge.train.loop import train
 
@@ -329,8 +329,7 @@ class PriorBenchConfig:
         for k in ("peer_parents", "own_history", "rel_time", "linear_values", "copy_skip", "decay_all"):
             if not isinstance(getattr(self, k), bool):
                 raise RelforgeError(f"{k} must be true or false, got {getattr(self, k)!r}")
-        if not self.forecast_splits or any(s not in ALL_SPLITS for s in self.forecast_splits):
-            raise RelforgeError(f"forecast_splits must be some of {', '.join(ALL_SPLITS)}, got {list(self.forecast_splits)}")
+        check_forecast_splits(self.forecast_splits, self.task_share)  # a contender without forecast tasks trains on train only
         if not (isinstance(self.huber_delta, (int, float)) and self.huber_delta > 0):
             raise RelforgeError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.draws and self.n_dbs > 45:  # plurel draws start 100 seeds apart and may use 2 n + 8 seeds each
@@ -604,6 +603,11 @@ def contender_config(cfg: PriorBenchConfig, name: str) -> PriorBenchConfig:
     return cfg.replace(**{k: CONTENDERS[name][k] for k in TRAIN_OVERRIDES if k in CONTENDERS[name]})
 
 
+def _forecast_splits(cfg: PriorBenchConfig, task_share) -> tuple:
+    """The forecast splits a run trains on: ``cfg``'s with a forecast share, the training split without one."""
+    return tuple(cfg.forecast_splits) if task_share is not None else ("train",)
+
+
 def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
     return TrainConfig(preset=cfg.preset, attention=cfg.attention, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
                        max_bfs_width=cfg.max_bfs_width, peers=cfg.peers, steps=cfg.steps, lr=cfg.lr,
@@ -611,7 +615,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
                        task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time,
                        linear_values=cfg.linear_values, copy_skip=cfg.copy_skip, decay_all=cfg.decay_all, history=cfg.history,
                        history_dropout=cfg.history_dropout, peer_mask=cfg.peer_mask, own_history=cfg.own_history,
-                       forecast_splits=cfg.forecast_splits if task_share is not None else ("train",),
+                       forecast_splits=_forecast_splits(cfg, task_share),
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -753,7 +757,7 @@ def run_one(job: dict) -> dict:
                                max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share,
                                history=cfg.history, history_dropout=cfg.history_dropout,
                                peer_parents=cfg.peer_parents, own_history=cfg.own_history,
-                               forecast_splits=cfg.forecast_splits if share is not None else ("train",))
+                               forecast_splits=_forecast_splits(cfg, share))
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])

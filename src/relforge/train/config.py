@@ -17,6 +17,18 @@ from relforge.model.checkpoint import ContextSettings, LEGACY
 #: which columns of a name-shuffled context get new names: all, only the target's (the column of the
 #: masked cells: the forecast label or the autocompleted column), or all but the target's
 NAME_SCOPES = ("all", "target", "other")
+#: every split of a task table: the forecast seeds of synthetic pretraining (``TrainConfig.forecast_splits``)
+ALL_SPLITS = ("train", "val", "test")
+
+
+def check_forecast_splits(splits, task_share, name: str = "forecast_splits") -> tuple:
+    """``splits`` as a tuple, or one clear error: some of :data:`ALL_SPLITS`, and other than the
+    training split only with a task share (the forecast tables then form their own group)."""
+    splits = tuple(splits)
+    if not splits or any(s not in ALL_SPLITS for s in splits) or (task_share is None and splits != ("train",)):
+        raise RelforgeError(f"{name} must be some of {', '.join(ALL_SPLITS)}, other than train only with a task "
+                            f"share, got {list(splits)}")
+    return splits
 
 
 @dataclass(frozen=True)
@@ -103,11 +115,8 @@ class TrainConfig:
             raise RelforgeError(f"TrainConfig.eval_splits: unknown split(s) {bad} (use val, test)")
         object.__setattr__(self, "tasks", tuple(self.tasks))
         object.__setattr__(self, "eval_splits", tuple(self.eval_splits))
-        object.__setattr__(self, "forecast_splits", tuple(self.forecast_splits))
-        bad = [s for s in self.forecast_splits if s not in ("train", "val", "test")]
-        if bad or not self.forecast_splits or (self.task_share is None and self.forecast_splits != ("train",)):
-            raise RelforgeError(f"TrainConfig.forecast_splits must be some of train, val, test (other than train only "
-                                f"with a task share), got {list(self.forecast_splits)}")
+        object.__setattr__(self, "forecast_splits",
+                           check_forecast_splits(self.forecast_splits, self.task_share, "TrainConfig.forecast_splits"))
 
     def replace(self, **kw) -> "TrainConfig":
         return dataclasses.replace(self, **kw)

@@ -18,6 +18,7 @@ from relforge.tokenize.mix import mix_tasks, store_task_groups
 from relforge.tokenize.sampler import ContextSampler, SamplerConfig
 from relforge.tokenize.store import open_corpus, open_store
 from relforge.tokenize.tasks import autocomplete_tasks, resolve_task, store_tasks
+from relforge.train.config import check_forecast_splits
 
 
 @dataclass
@@ -48,10 +49,6 @@ def open_stores(path: str | Path) -> list:
     return open_corpus(path)
 
 
-#: every split of a task table: the forecast seeds of synthetic pretraining (``training_sampler``)
-ALL_SPLITS = ("train", "val", "test")
-
-
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
                      tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0,
                      task_share: float | None = None, history: int = LABEL_HISTORY, history_dropout: float = 0.0,
@@ -65,11 +62,7 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
     nothing is held out and the later cut-offs are the ones whose labels have left the training
     period's level (labels are scaled by training-period statistics, as at prediction time). Never
     for a real database: its val/test rows are what it is evaluated on."""
-    bad = [s for s in forecast_splits if s not in ALL_SPLITS]
-    if bad or not forecast_splits:
-        raise RelforgeError(f"forecast splits must be some of train, val, test, got {list(forecast_splits)}")
-    if task_share is None and tuple(forecast_splits) != ("train",):
-        raise RelforgeError("forecast splits other than train need a task share (the forecast tables as their own group)")
+    forecast_splits = check_forecast_splits(forecast_splits, task_share, "forecast splits")
     stores = open_stores(path)
     resolved, seen, fc_resolved = [], set(), []
     for st in stores:
