@@ -75,6 +75,9 @@ def main(argv=None) -> int:
                     help="numbers and datetimes also enter the model un-normalized (RTConfig.linear_values)")
     ap.add_argument("--copy-skip", action="store_true",
                     help="number targets = their column's visible mean in the context + the model's output (RTConfig.copy_skip)")
+    ap.add_argument("--recent", type=int, default=None,
+                    help="every context: the seed row and its parents show their this many most recent children first "
+                         "(SamplerConfig.recent; default 0)")
     ap.add_argument("--decay-matrices-only", action="store_true",
                     help="weight decay on weight matrices only: norm gains and biases free (TrainConfig.decay_all=False)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
@@ -100,7 +103,7 @@ def main(argv=None) -> int:
                      ("name_shuffle", a.name_shuffle), ("mask_rate", a.mask_rate), ("threads", a.threads),
                      ("huber_delta", a.huber_delta), ("history", a.history),
                      ("history_dropout", a.history_dropout), ("peer_mask", a.peer_mask),
-                     ("autocomplete_rows", a.autocomplete_rows)):
+                     ("autocomplete_rows", a.autocomplete_rows), ("recent", a.recent)):
             if v is not None:
                 kw[k] = v
         if a.tokens is not None:

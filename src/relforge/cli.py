@@ -340,6 +340,8 @@ def pretrain_cmd(
                                           "label history, so that the entity's own rows must answer them"),
     own_history: bool = typer.Option(False, "--own-history", help="forecast contexts: only the seed's own entity shows "
                                      "its labels, not other entities the walk reaches; recorded with the weights"),
+    recent: int = typer.Option(0, "--recent", help="every context: the seed row and its parents show their this many "
+                               "most recent children first (a forecast entity's latest events); recorded with the weights"),
     peer_mask: float = typer.Option(0.0, "--peer-mask", help="autocomplete contexts: share of peer rows whose target "
                                     "cell is also masked (more in-context regression labels per context)"),
     copy_skip: bool = typer.Option(False, "--copy-skip", help="predict a number target as the mean of its column's "
@@ -359,7 +361,8 @@ def pretrain_cmd(
     cfg = TrainConfig(preset=model, steps=steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr, eval_every=eval_every,
                       eval_batches=eval_batches, tasks=tuple(task or ()), qk_norm=qk_norm, mask_rate=mask_rate, peers=peers,
                       name_shuffle=name_shuffle, task_share=task_share, history=history,
-                      history_dropout=history_dropout, own_history=own_history, peer_mask=peer_mask, copy_skip=copy_skip,
+                      history_dropout=history_dropout, own_history=own_history, recent=recent, peer_mask=peer_mask,
+                      copy_skip=copy_skip,
                       seed=seed, num_workers=workers, threads=threads, compile=compile_,
                       tensorboard=tensorboard, ckpt_every=max(1, min(steps, 500)))
     r = pretrain(data, out, cfg, eval_data=eval_data or None, init_from=init_from, resume=resume, overwrite=overwrite)

@@ -69,8 +69,8 @@ def _other_target_cells(batch: dict) -> tuple[np.ndarray, np.ndarray]:
     return cells, node
 
 
-def hidden_share(task, hidden_nodes, *, ctx_len: int, max_bfs_width: int = 128, peers: int = 0, seed: int = 0,
-                 n: int = 256) -> float:
+def hidden_share(task, hidden_nodes, *, ctx_len: int, max_bfs_width: int = 128, peers: int = 0, recent: int = 0,
+                 seed: int = 0, n: int = 256) -> float:
     """How much of the target column a prediction context lacks: over the contexts of (up to ``n``
     seeded) seeds of the prediction ``task``, the share of the target-column cells of other rows
     (peers aside) that belong to ``hidden_nodes`` (rows being predicted, whose values are removed);
@@ -88,7 +88,7 @@ def hidden_share(task, hidden_nodes, *, ctx_len: int, max_bfs_width: int = 128, 
         seeds = np.sort(child(seed, "hidden-share").choice(seeds, size=n, replace=False))
     sampler = ContextSampler([replace(task, seeds=seeds)], SamplerConfig(
         ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=min(64, len(seeds)), seed=seed, shuffle=False,
-        peers=peers))
+        peers=peers, recent=recent))
     hid = tot = 0
     for b in range(sampler.num_batches):
         batch = sampler.batch(b, 0)
@@ -151,7 +151,7 @@ class _BlankedSource:
 
 
 def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128, peers: int = 0, history: int = LABEL_HISTORY,
-             own_history: bool = False,
+             own_history: bool = False, recent: int = 0,
              hidden_nodes: np.ndarray | None = None, seed: int = 0, batch_size: int | None = None,
              lr: float | None = None, column_mask: float = 0.0, progress=None, quiet: bool = True) -> FinetuneResult:
     """Continue training a copy of ``model`` for ``steps`` steps on the seeds of ``task`` (a
@@ -178,7 +178,7 @@ def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128,
     bs = int(batch_size or DEFAULTS["batch_size"])
     sampler = ContextSampler([task], SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=bs,
                                                    seed=seed, shuffle=True, peers=peers, history=history,
-                                                   own_history=own_history))
+                                                   own_history=own_history, recent=recent))
     hidden = np.unique(np.asarray(hidden_nodes if hidden_nodes is not None else [], dtype=np.int64))
     get_batch = batch_stream(_BlankedSource(sampler, hidden, blank_hidden, column_mask, seed))
     tuned = copy.deepcopy(model).cpu()

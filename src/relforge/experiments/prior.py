@@ -231,7 +231,7 @@ CONTENDERS.update({f"{k}-own": dict(CONTENDERS[k], own_history=True) for k in ("
 CONTENDERS["relforge-new-own-all"] = dict(CONTENDERS["relforge-new-own"], forecast_splits=ALL_SPLITS)
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
-                   "peer_parents", "own_history", "forecast_splits")
+                   "peer_parents", "own_history", "forecast_splits", "recent")
 #: the real forecast tasks, in report order
 REAL_TASKS = (("f1", "driver-dnf"), ("f1", "driver-top3"), ("f1", "driver-position"),
               ("movielens", "user-churn"), ("movielens", "user-mean-rating"),
@@ -289,6 +289,7 @@ class PriorBenchConfig:
     peer_parents: bool = False  # autocomplete contexts (training and evaluation): each peer row brings its parent rows
     own_history: bool = False  # forecast contexts (training and evaluation): labels of the seed's own entity only
     forecast_splits: tuple = ("train",)  # splits of the synthetic forecast tables trained on (TrainConfig.forecast_splits)
+    recent: int = 0  # every context (training and evaluation): the seed and its parents show their latest children first
 
     @property
     def steps(self) -> int:
@@ -320,8 +321,10 @@ class PriorBenchConfig:
         if not (0 <= self.mask_rate < 1 and 0 <= self.name_shuffle <= 1):
             raise RelforgeError(f"mask_rate must be in [0, 1) and name_shuffle in [0, 1], got {self.mask_rate!r}, "
                                 f"{self.name_shuffle!r}")
-        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0:
-            raise RelforgeError(f"history must be an integer >= 0, got {self.history!r}")
+        for k in ("history", "recent"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise RelforgeError(f"{k} must be an integer >= 0, got {v!r}")
         if not 0 <= self.history_dropout <= 1:
             raise RelforgeError(f"history_dropout must be in [0, 1], got {self.history_dropout!r}")
         if not 0 <= self.peer_mask <= 1:
@@ -348,7 +351,7 @@ class PriorBenchConfig:
         if d["name_scope"] == "all":
             d.pop("name_scope")  # run keys of runs before this option read the same
         for k in ("huber_delta", "rel_time", "linear_values", "copy_skip", "decay_all", "history", "history_dropout", "peer_mask", "peer_parents",
-                  "own_history", "forecast_splits"):
+                  "own_history", "forecast_splits", "recent"):
             if d[k] == getattr(PriorBenchConfig, k):
                 d.pop(k)  # run keys of runs before these options read the same
         if not d["draws"]:
@@ -615,7 +618,7 @@ def _train_config(cfg: PriorBenchConfig, seed: int, task_share):
                        task_share=task_share, seed=seed, huber_delta=cfg.huber_delta, rel_time=cfg.rel_time,
                        linear_values=cfg.linear_values, copy_skip=cfg.copy_skip, decay_all=cfg.decay_all, history=cfg.history,
                        history_dropout=cfg.history_dropout, peer_mask=cfg.peer_mask, own_history=cfg.own_history,
-                       forecast_splits=_forecast_splits(cfg, task_share),
+                       forecast_splits=_forecast_splits(cfg, task_share), recent=cfg.recent,
                        threads=cfg.threads if cfg.device == "cpu" else 0, eval_every=0, progress=False,
                        ckpt_every=cfg.steps, log_every=max(1, cfg.steps // 20))
 
@@ -707,7 +710,7 @@ def eval_sampler(st, cfg: PriorBenchConfig) -> ContextSampler:
     return ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
                                               batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
                                               history=cfg.history, peer_parents=cfg.peer_parents,
-                                              own_history=cfg.own_history))
+                                              own_history=cfg.own_history, recent=cfg.recent))
 
 
 def recorded_contender(run_dir: str | Path) -> str:
@@ -757,7 +760,7 @@ def run_one(job: dict) -> dict:
                                max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share,
                                history=cfg.history, history_dropout=cfg.history_dropout,
                                peer_parents=cfg.peer_parents, own_history=cfg.own_history,
-                               forecast_splits=_forecast_splits(cfg, share))
+                               forecast_splits=_forecast_splits(cfg, share), recent=cfg.recent)
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])
@@ -896,7 +899,7 @@ def run_jobs(jobs: list[dict], workers: int = 1, on_result=None) -> list[dict]:
 _RUN_DIR_KEYS = ("n_dbs", "db_seed", "sizes", "preset", "ctx_len", "batch_size", "tokens", "lr", "mask_rate", "peers",
                  "name_shuffle", "name_scope", "max_bfs_width", "task_share", "forecast_tasks", "embedder", "draws", "huber_delta",
                  "rel_time", "linear_values", "copy_skip", "decay_all", "history", "history_dropout", "peer_mask", "peer_parents",
-                 "own_history", "forecast_splits")
+                 "own_history", "forecast_splits", "recent")
 
 
 def run_dir(work: str | Path, cfg: PriorBenchConfig, contender: str, seed: int) -> Path:
@@ -1058,7 +1061,7 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
                 copy_skip=cfg.copy_skip,
                 command=f"python -m relforge.experiments.prior --out OUT --contender {contender} --seed {seed}"
                 + (f" --tokens {cfg.tokens}" if cfg.tokens != PriorBenchConfig.tokens else "")
-                + (" --copy-skip" if cfg.copy_skip else ""))
+                + (" --copy-skip" if cfg.copy_skip else "") + (f" --recent {cfg.recent}" if cfg.recent else ""))
     emb = embedder_for(cfg.embedder).describe()
     checkpoint.save(out, ck.model, embedder=emb, info=info, context=ck.context)
     log(f"prior model: {contender} seed {seed}, {r['steps']} steps, loss {r['loss_first']} -> {r['loss_last']}, "
@@ -1077,11 +1080,13 @@ def main(argv=None) -> None:  # pragma: no cover - thin script wrapper (``make p
     ap.add_argument("--tokens", type=float, default=None, help=f"token budget (default {PriorBenchConfig.tokens:,})")
     ap.add_argument("--copy-skip", action="store_true", help="number targets = their column's visible mean in the context "
                     "+ the model's output (RTConfig.copy_skip)")
+    ap.add_argument("--recent", type=int, default=0, help="every context: the seed row and its parents show their this "
+                    "many most recent children first (SamplerConfig.recent; recorded with the weights)")
     a = ap.parse_args(argv)
     try:
         if a.contender not in CONTENDERS:
             raise RelforgeError(f"unknown contender {a.contender!r} (known: {', '.join(CONTENDERS)})")
-        cfg = PriorBenchConfig(copy_skip=a.copy_skip)
+        cfg = PriorBenchConfig(copy_skip=a.copy_skip, recent=a.recent)
         if a.tokens is not None:
             cfg = cfg.replace(tokens=int(a.tokens))
         if cfg.tokens < 1:

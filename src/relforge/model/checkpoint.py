@@ -63,13 +63,14 @@ class ContextSettings:
     name_shuffle: float = 0.0  # share of training contexts with shuffled column names (training only)
     history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels a context shows (0: all)
     own_history: bool = False  # forecast: only the seed's own entity shows its labels (SamplerConfig.own_history)
+    recent: int = 0  # the seed and its parents show their this many most recent children first (SamplerConfig.recent)
 
     def __post_init__(self):
         for k in ("ctx_len", "max_bfs_width"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RelforgeError(f"context setting {k} must be a positive integer, got {v!r}")
-        for k in ("peers", "history"):
+        for k in ("peers", "history", "recent"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise RelforgeError(f"context setting {k} must be an integer >= 0, got {v!r}")
@@ -83,7 +84,7 @@ class ContextSettings:
         """The settings that build a context (``SamplerConfig`` / ``eval_tasks`` keywords), so that a
         reader of the weights passes all of them, not a hand-picked few."""
         return dict(ctx_len=self.ctx_len, max_bfs_width=self.max_bfs_width, peers=self.peers, history=self.history,
-                    own_history=self.own_history)
+                    own_history=self.own_history, recent=self.recent)
 
     def replace(self, **kw) -> "ContextSettings":
         return dataclasses.replace(self, **{k: v for k, v in kw.items() if v is not None})

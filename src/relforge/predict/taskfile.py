@@ -194,7 +194,7 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
         # history seed's context (its label is known only after cut-off + horizon)
         res = finetune(ck.model, resolve_task(store, task, "train"), steps=int(finetune_steps), ctx_len=L,
                        max_bfs_width=context.max_bfs_width, history=context.history,
-                       own_history=context.own_history, seed=seed, progress=prog)
+                       own_history=context.own_history, recent=context.recent, seed=seed, progress=prog)
         model, tuned = res.model, res.to_dict()
         prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} history rows, loss {res.loss_first:.4f} -> "
                                f"{res.loss_last:.4f}")

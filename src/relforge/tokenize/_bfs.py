@@ -140,6 +140,32 @@ def _take_row(node, rows, nrows, mark, local, stamp):
 
 
 @njit(cache=True)
+def _push_recent(p2f_child, s0, hi, recent, mark, pick, ctr, stamp, stack, sdep, sp, depth):
+    """Push the ``recent`` last distinct children of ``p2f_child[s0:hi]`` (time-sorted, admissible)
+    that are not in the context yet onto the priority stack, oldest first so the newest pops first."""
+    ctr[1] += 1
+    ps = ctr[1]
+    lo = hi
+    got = 0
+    while lo > s0 and got < recent:
+        lo -= 1
+        c = p2f_child[lo]
+        if pick[c] == ps or mark[c] == stamp:
+            continue
+        pick[c] = ps
+        got += 1
+    ctr[1] += 1
+    ps = ctr[1]
+    for i in range(lo, hi):
+        c = p2f_child[i]
+        if pick[c] == ps or mark[c] == stamp:
+            continue
+        pick[c] = ps
+        stack, sdep, sp = _push(stack, sdep, sp, c, depth, ctr)
+    return stack, sdep, sp
+
+
+@njit(cache=True)
 def _add_peers(cell_ptr, cell_col, node_time, node_f2p, peers, n_peers, peer_parents, lim, seed, seed_time, target_col,
                drop, has_drop, ctx_len, st, mark, local, pick, ctr, stamp, rows, nrows, total):
     """Append up to ``n_peers`` random admissible peer rows (whole rows, at most ctx_len // 2 cells),
@@ -194,8 +220,8 @@ def _add_peers(cell_ptr, cell_col, node_time, node_f2p, peers, n_peers, peer_par
 @njit(cache=True)
 def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                    p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
-                   seed, target_col, drop, has_drop, task_table, label_delay, max_history, own_history, ctx_len, width, peers,
-                   n_peers, peer_parents, rng_seed, mark, local, pick, ctr, col_off, table_off, text_off, b,
+                   seed, target_col, drop, has_drop, task_table, label_delay, max_history, own_history, recent, ctx_len,
+                   width, peers, n_peers, peer_parents, rng_seed, mark, local, pick, ctr, col_off, table_off, text_off, b,
                    o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_rows):
     """Sample one context around node ``seed`` and write it into row ``b`` of the output arrays.
 
@@ -215,6 +241,10 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
     than ``width`` distinct children exist.
     ``peers`` (node ids sorted by time) are the task's labelled rows: up to ``n_peers`` admissible
     ones, drawn without replacement, follow the seed row, using at most half of ``ctx_len``.
+    ``recent`` > 0: the seed row and the rows at depth 1 (its parents: a forecast seed's entity) also
+    put their ``recent`` most recent admissible distinct children on the priority stack, so that the
+    entity's latest events are in the context (how long ago, how many lately) whatever the random
+    draw of the others keeps; a row's children list is time-sorted, so they are its end.
     """
     st = np.zeros(1, dtype=np.uint64)
     st[0] = rng_seed
@@ -301,6 +331,8 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         s1 = p2f_ptr[node + 1]
         if s1 > s0:
             hi = _upper(node_time, p2f_child, s0, s1, lim)
+            if recent > 0 and d <= 1 and hi > s0:
+                stack, sdep, sp = _push_recent(p2f_child, s0, hi, recent, mark, pick, ctr, stamp, stack, sdep, sp, d + 1)
             k = hi - s0
             distinct = k - (p2f_dups[hi] - p2f_dups[s0]) if len(p2f_dups) > 0 else k
             if k > 0:
@@ -419,8 +451,8 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
 @njit(cache=True)
 def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time, node_f2p,
                p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
-               seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, max_history, own_history, ctx_len, width,
-               peers, n_peers, peer_parents, mark, local, pick, ctr, col_off, table_off, text_off,
+               seeds, brows, rng_seeds, target_col, drop, has_drop, task_table, label_delay, max_history, own_history, recent,
+               ctx_len, width, peers, n_peers, peer_parents, mark, local, pick, ctr, col_off, table_off, text_off,
                o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text, o_is_tgt, o_tgt, o_pad, o_time, o_nrows, o_rows,
                o_npeers):
     """Sample the contexts of several seeds of one task into batch rows ``brows``."""
@@ -428,7 +460,7 @@ def fill_batch(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table,
         nr, _, npr = sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_table, node_time,
                                     node_f2p, p2f_ptr, p2f_child, p2t_ptr, p2t_child, p2f_dups,
                                     seeds[i], target_col, drop, has_drop, task_table, label_delay, max_history,
-                                    own_history, ctx_len, width,
+                                    own_history, recent, ctx_len, width,
                                     peers, n_peers, peer_parents, rng_seeds[i], mark, local, pick, ctr, col_off, table_off,
                                     text_off, brows[i], o_node, o_f2p, o_col, o_table, o_sem, o_val, o_text,
                                     o_is_tgt, o_tgt, o_pad, o_time, o_rows)

@@ -29,6 +29,12 @@ For a task (database, table, target column, split) and a seed row, a context hol
    row of the entity table brings its labels this way, so other entities the walk reaches through
    a shared parent add theirs (a Chinook customer's 15 fellow customers of the same support rep);
    ``own_history`` keeps those out, the seed's own entity's labels only;
+   With ``recent`` > 0 the seed row and its parents (a forecast seed's entity) also put their
+   ``recent`` most recent admissible children on the priority stack, after the label history: the
+   random draw of a user's hundreds of ratings rarely keeps the latest, and how long ago and how
+   often the entity acted lately is what predicts churn (MovieLens user-churn test: days since the
+   last rating alone scores AUROC 0.84, LightGBM on relational aggregates 0.84, the label history
+   0.80). PyG's temporal neighbour sampling calls this the ``last`` strategy;
 3. the first row that does not fit stops the walk (the budget counts the cells actually emitted);
    a row enters a context at most once, so walks end on any key graph, cycles within a table
    (``AcceptedAnswerId``/``ParentId``) or across tables included; a row that references one parent
@@ -96,11 +102,14 @@ class SamplerConfig:
     history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels in a context (0: all, up to half of it; -1: none)
     history_dropout: float = 0.0  # forecast: share of contexts shown no label history at all (training: read the entity's rows)
     own_history: bool = False  # forecast: only the seed's own entity brings its labels (not other entities the walk reaches)
+    recent: int = 0  # the seed and its parents put their this many most recent children first (0: random draw only)
 
     def validate(self) -> None:
         for k in ("ctx_len", "max_bfs_width", "batch_size"):
             if getattr(self, k) < 1:
                 raise RelforgeError(f"sampler {k} must be >= 1, got {getattr(self, k)}")
+        if self.recent < 0:
+            raise RelforgeError(f"sampler recent must be >= 0, got {self.recent}")
         if self.peers < 0 or self.history < -1:
             raise RelforgeError(f"sampler peers must be >= 0 and history >= -1, got {self.peers}, {self.history}")
         if not 0.0 <= self.history_dropout <= 1.0:
@@ -254,7 +263,8 @@ class ContextSampler:
                 if len(rs) == 0:
                     continue
                 _bfs.fill_batch(*self._arrays[si], seeds[rs].astype(np.int64), rs, rng_seeds[rs], t.target_col,
-                                t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, hist, bool(cfg.own_history), S,
+                                t.drop, bool(t.drop.any()), t.task_table, t.label_delay_s, hist, bool(cfg.own_history),
+                                int(cfg.recent), S,
                                 cfg.max_bfs_width,
                                 t.peers if t.peers is not None else _NO_PEERS, cfg.peers, bool(cfg.peer_parents),
                                 self._mark, self._local, self._pick, self._ctr, int(self.col_off[si]),

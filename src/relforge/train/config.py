@@ -48,6 +48,7 @@ class TrainConfig:
     peers: int = 16  # labelled training rows of the seed's table added to each autocomplete context (0: RT's contexts)
     history: int = LABEL_HISTORY  # forecast contexts: the entity's most recent closed labels (0: all)
     own_history: bool = False  # forecast contexts: only the seed's own entity shows its labels (SamplerConfig.own_history)
+    recent: int = 0  # the seed and its parents show their this many most recent children first (SamplerConfig.recent)
     history_dropout: float = 0.0  # share of forecast training contexts shown no label history (the entity's rows must tell)
     tasks: tuple = ()  # train only these task names (fine-tuning); () = every task of every store
     task_share: float | None = None  # share of contexts from forecast task tables, the rest autocomplete (None: recorded tasks as they come)
@@ -94,8 +95,10 @@ class TrainConfig:
             raise RelforgeError("TrainConfig.eval_every and num_workers must be >= 0")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 < self.pct_start < 1 or self.grad_clip < 0:
             raise RelforgeError("TrainConfig: need lr > 0, weight_decay >= 0, 0 < pct_start < 1, grad_clip >= 0")
-        if not isinstance(self.peers, int) or isinstance(self.peers, bool) or self.peers < 0:
-            raise RelforgeError(f"TrainConfig.peers must be an integer >= 0, got {self.peers!r}")
+        for k in ("peers", "recent"):
+            v = getattr(self, k)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise RelforgeError(f"TrainConfig.{k} must be an integer >= 0, got {v!r}")
         if not 0 <= self.mask_rate < 1:
             raise RelforgeError(f"TrainConfig.mask_rate must be in [0, 1), got {self.mask_rate!r}")
         if not 0 <= self.peer_mask <= 1:
@@ -140,7 +143,7 @@ class TrainConfig:
     def context(self) -> ContextSettings:
         """How this run builds its training contexts (recorded with its weights)."""
         return ContextSettings(self.ctx_len, self.max_bfs_width, self.peers, self.mask_rate, self.name_shuffle,
-                               self.history, self.own_history)
+                               self.history, self.own_history, self.recent)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

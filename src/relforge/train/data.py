@@ -52,7 +52,8 @@ def open_stores(path: str | Path) -> list:
 def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
                      tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0,
                      task_share: float | None = None, history: int = LABEL_HISTORY, history_dropout: float = 0.0,
-                     peer_parents: bool = False, own_history: bool = False, forecast_splits: tuple = ("train",)):
+                     peer_parents: bool = False, own_history: bool = False, forecast_splits: tuple = ("train",),
+                     recent: int = 0):
     """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train.
 
     ``task_share`` (None: every recorded task, as always) trains on the stores' forecast task tables
@@ -93,18 +94,18 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
         raise RelforgeError(f"no trainable task in {str(path)!r}")
     cfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=seed, peers=peers,
                         history=history, history_dropout=history_dropout, peer_parents=peer_parents,
-                        own_history=own_history)
+                        own_history=own_history, recent=recent)
     return ContextSampler(resolved, cfg, rank=rank, world_size=world_size)
 
 
 def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: int, max_bfs_width: int,
                max_tasks: int = 10, tasks: tuple = (), peers: int = 0, history: int = LABEL_HISTORY,
-               own_history: bool = False) -> list[EvalTask]:
+               own_history: bool = False, recent: int = 0) -> list[EvalTask]:
     """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
     and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
     out = []
     scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0, peers=peers,
-                         history=history, own_history=own_history)
+                         history=history, own_history=own_history, recent=recent)
     for st in open_stores(path):
         cands = {"clf": [], "reg": []}
         for t in _task_names(st):

@@ -412,7 +412,7 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
                                 seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world, peers=cfg.peers,
                                 task_share=cfg.task_share, history=cfg.history,
                                 history_dropout=cfg.history_dropout, own_history=cfg.own_history,
-                                forecast_splits=cfg.forecast_splits)
+                                forecast_splits=cfg.forecast_splits, recent=cfg.recent)
     ev = []
     if cfg.eval_every and rank == 0:
         if eval_data is None:
@@ -423,7 +423,7 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
             ev += D.eval_tasks(p, splits=cfg.eval_splits, batch_size=cfg.eval_batch_size, ctx_len=cfg.ctx_len,
                                max_bfs_width=cfg.max_bfs_width, max_tasks=cfg.max_eval_tasks,
                                tasks=cfg.tasks if eval_data is None else (), peers=cfg.peers, history=cfg.history,
-                               own_history=cfg.own_history)
+                               own_history=cfg.own_history, recent=cfg.recent)
     return train(cfg, source, out, eval_tasks=ev, d_text=source.d_text, init_from=init_from, resume=resume,
                  overwrite=overwrite, device=device, quiet=quiet, embedder=D.embedder_of(data))
 
