@@ -509,25 +509,26 @@ def test_contemporaries_hide_their_target_cells():
         check_peers(store, s, b)
 
 
-def _latest_children(store, node: int, before: int, k: int) -> list[int]:
-    """The ``k`` most recent distinct children of ``node`` at or before time ``before`` (the store's
-    time-sorted child list, read in Python)."""
-    ptr, ch, tm = (np.asarray(store[x]) for x in ("p2f_ptr", "p2f_child", "node_time"))
-    kids = [int(c) for c in ch[ptr[node]: ptr[node + 1]] if tm[c] != UNTIMED and tm[c] <= before]
-    out = []
+def _latest_children(store, node: int, before: int, k: int, scan: int) -> list[int]:
+    """The ``k`` most recent distinct children of each child table of ``node`` at or before time
+    ``before``, among the last ``scan`` admissible positions of its time-sorted child list (read in
+    Python)."""
+    ptr, ch, tm, tab = (np.asarray(store[x]) for x in ("p2f_ptr", "p2f_child", "node_time", "node_table"))
+    kids = [int(c) for c in ch[ptr[node]: ptr[node + 1]] if tm[c] != UNTIMED and tm[c] <= before][-scan:]
+    out, per = [], {}
     for c in reversed(kids):
-        if c not in out:
+        if c not in out and per.get(tab[c], 0) < k:
             out.append(c)
-        if len(out) == k:
-            break
+            per[tab[c]] = per.get(tab[c], 0) + 1
     return out
 
 
 def test_recent_children_put_the_entitys_latest_events_in_every_context(real_data_dir):
     """MovieLens user-churn: a user's hundreds of ratings are drawn at random into a context, so the
     latest (what says how long ago the user last rated) are often missing. With ``recent`` = 4 the
-    user's 4 most recent ratings up to the cut-off are in every context; nothing after the cut-off
-    enters, and every other invariant holds."""
+    user's 4 most recent rows of each child table up to the cut-off are in every context; nothing
+    after the cut-off enters, and every other invariant holds."""
+    from relforge.tokenize._bfs import RECENT_SCAN
     from relforge import realdata
     from relforge.tokenize.cells import tokenize_database
 
@@ -548,7 +549,7 @@ def test_recent_children_put_the_entitys_latest_events_in_every_context(real_dat
         for i in range(b["true_batch_size"]):
             seed = int(b["seed_row"][i])
             rows = set(b["row_node"][i][: b["n_rows"][i]].tolist())
-            latest = _latest_children(store, int(f2p[seed][0]), int(tm[seed]), 4)
+            latest = _latest_children(store, int(f2p[seed][0]), int(tm[seed]), 4, RECENT_SCAN * 4)
             assert latest, "a user-churn row whose user has no rating before the cut-off"
             hits.append(set(latest) <= rows)
         return np.mean(hits)

@@ -7,6 +7,7 @@ from numba import njit
 from relforge.batch import MAX_F2P  # read as a compile-time constant by numba
 
 UNTIMED = np.iinfo(np.int64).min
+RECENT_SCAN = 32  # SamplerConfig.recent: child-list positions scanned back from the newest, per child wanted
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -140,28 +141,47 @@ def _take_row(node, rows, nrows, mark, local, stamp):
 
 
 @njit(cache=True)
-def _push_recent(p2f_child, s0, hi, recent, mark, pick, ctr, stamp, stack, sdep, sp, depth):
-    """Push the ``recent`` last distinct children of ``p2f_child[s0:hi]`` (time-sorted, admissible)
-    that are not in the context yet onto the priority stack, oldest first so the newest pops first."""
+def _push_recent(p2f_child, node_table, s0, hi, recent, mark, pick, ctr, stamp, stack, sdep, sp, depth):
+    """Push the ``recent`` last distinct children *of each child table* in ``p2f_child[s0:hi]``
+    (time-sorted, admissible) that are not in the context yet onto the priority stack, oldest first
+    so that the newest pops first. The scan looks at most ``RECENT_SCAN * recent`` positions back
+    from the newest, so a hub parent costs no more than a small one; a child table whose latest rows
+    lie further back gets none this way (the random draw may still bring them)."""
     ctr[1] += 1
     ps = ctr[1]
-    lo = hi
-    got = 0
-    while lo > s0 and got < recent:
-        lo -= 1
-        c = p2f_child[lo]
-        if pick[c] == ps or mark[c] == stamp:
-            continue
-        pick[c] = ps
-        got += 1
-    ctr[1] += 1
-    ps = ctr[1]
-    for i in range(lo, hi):
+    tabs = np.full(8, -1, dtype=np.int64)
+    cnts = np.zeros(8, dtype=np.int64)
+    ntab = 0
+    chosen = np.empty(64, dtype=np.int64)
+    nch = 0
+    stop = max(s0, hi - RECENT_SCAN * recent)
+    i = hi
+    while i > stop:
+        i -= 1
         c = p2f_child[i]
         if pick[c] == ps or mark[c] == stamp:
             continue
+        t = node_table[c]
+        j = 0
+        while j < ntab and tabs[j] != t:
+            j += 1
+        if j == ntab:
+            if ntab == len(tabs):
+                tabs = _grow(tabs)
+                cnts = _grow(cnts)
+            tabs[j] = t
+            cnts[j] = 0
+            ntab += 1
+        if cnts[j] >= recent:
+            continue
+        cnts[j] += 1
         pick[c] = ps
-        stack, sdep, sp = _push(stack, sdep, sp, c, depth, ctr)
+        if nch == len(chosen):
+            chosen = _grow(chosen)
+        chosen[nch] = c
+        nch += 1
+    for k in range(nch - 1, -1, -1):  # oldest first onto the stack: the newest is emitted first
+        stack, sdep, sp = _push(stack, sdep, sp, chosen[k], depth, ctr)
     return stack, sdep, sp
 
 
@@ -242,9 +262,9 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
     ``peers`` (node ids sorted by time) are the task's labelled rows: up to ``n_peers`` admissible
     ones, drawn without replacement, follow the seed row, using at most half of ``ctx_len``.
     ``recent`` > 0: the seed row and the rows at depth 1 (its parents: a forecast seed's entity) also
-    put their ``recent`` most recent admissible distinct children on the priority stack, so that the
-    entity's latest events are in the context (how long ago, how many lately) whatever the random
-    draw of the others keeps; a row's children list is time-sorted, so they are its end.
+    put their ``recent`` most recent admissible distinct children of each child table on the priority
+    stack (:func:`_push_recent`), so that the entity's latest events are in the context (how long
+    ago, what they were) whatever the random draw of the others keeps.
     """
     st = np.zeros(1, dtype=np.uint64)
     st[0] = rng_seed
@@ -332,7 +352,7 @@ def sample_context(cell_ptr, cell_col, cell_type, cell_value, cell_text, node_ta
         if s1 > s0:
             hi = _upper(node_time, p2f_child, s0, s1, lim)
             if recent > 0 and d <= 1 and hi > s0:
-                stack, sdep, sp = _push_recent(p2f_child, s0, hi, recent, mark, pick, ctr, stamp, stack, sdep, sp, d + 1)
+                stack, sdep, sp = _push_recent(p2f_child, node_table, s0, hi, recent, mark, pick, ctr, stamp, stack, sdep, sp, d + 1)
             k = hi - s0
             distinct = k - (p2f_dups[hi] - p2f_dups[s0]) if len(p2f_dups) > 0 else k
             if k > 0:
