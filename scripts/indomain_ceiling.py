@@ -6,7 +6,7 @@ on the task's training rows for ``--steps`` steps and scores the test split (R2 
 AUROC, percent). One JSON line.
 
     python scripts/indomain_ceiling.py --cache out/prior_bench/real --task f1/driver-position \\
-        --steps 1500 --history 0 [--rel-time]
+        --steps 1500 --history 0 [--rel-time] [--recent 3]
 """
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def main() -> None:
     ap.add_argument("--task", default="f1/driver-position")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--rel-time", action="store_true", help="the model's row-age input")
+    ap.add_argument("--no-history", action="store_true",
+                    help="no label history: training contexts drop it (history_dropout 1), evaluation shows none; "
+                         "what the entity's own rows tell")
+    ap.add_argument("--recent", type=int, default=0,
+                    help="training and evaluation contexts: the seed and its parents show their latest children first")
     ap.add_argument("--history", type=int, default=None,
                     help="label-history cap in training and evaluation contexts (default: the sampler's; "
                          "docs/results.md's figures: 0, all labels)")
@@ -37,22 +42,24 @@ def main() -> None:
     from relforge.train.loop import train
 
     torch.set_num_threads(1)
-    cfg = PriorBenchConfig(tasks=(a.task,), autocomplete=())  # one forecast task: one real store, no autocomplete suite
+    cfg = PriorBenchConfig(tasks=(a.task,), autocomplete=(), recent=a.recent)  # one forecast task: one real store, no autocomplete suite
     if a.history is not None:
         cfg = cfg.replace(history=a.history)
     db, task = a.task.split("/")
     real = real_stores(cfg, Path(a.cache), log=lambda m: None)
     sampler = training_sampler(real[db], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
-                               max_bfs_width=cfg.max_bfs_width, seed=0, tasks=(task,), history=cfg.history)
+                               max_bfs_width=cfg.max_bfs_width, seed=0, tasks=(task,), history=cfg.history,
+                               recent=cfg.recent, history_dropout=1.0 if a.no_history else 0.0)
     tc = TrainConfig(preset=cfg.preset, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len, steps=a.steps, lr=cfg.lr,
                      mask_rate=0.0, seed=0, threads=1, eval_every=0, progress=False, ckpt_every=a.steps,
-                     log_every=max(1, a.steps // 10), rel_time=a.rel_time, history=cfg.history)
+                     log_every=max(1, a.steps // 10), rel_time=a.rel_time, history=cfg.history,
+                     recent=cfg.recent)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         train(tc, sampler, Path(tmp), d_text=sampler.d_text, overwrite=True, quiet=True)
         model = checkpoint.load(Path(tmp) / "model.safetensors").model
-    r = evaluate_real(model, real, cfg)[a.task]
-    print(json.dumps(dict(task=a.task, rel_time=a.rel_time, steps=a.steps, history=cfg.history, secs=round(time.time() - t0),
+    r = evaluate_real(model, real, cfg.replace(history=-1) if a.no_history else cfg)[a.task]
+    print(json.dumps(dict(task=a.task, rel_time=a.rel_time, recent=cfg.recent, no_history=a.no_history, steps=a.steps, history=cfg.history, secs=round(time.time() - t0),
                           **{r["metric"]: round(100 * r["value"], 1)},
                           **({"pearson_r2": round(100 * r["pearson_r2"], 1)} if "pearson_r2" in r else {}))))
 

@@ -383,9 +383,10 @@ def test_peer_parents_is_validated_names_its_runs_and_is_never_packaged(tmp_path
 @pytest.mark.parametrize("setting,value,base_contender,contender", [
     ("history_dropout", 0.5, "relforge-new", "relforge-new-blind"),  # forecast contexts shown no label history
     ("peer_mask", 0.25, "relforge-default", "v1+peermask"),  # peer rows whose target cell is also masked
+    ("recent", 3, "relforge-new", "relforge-new-recent"),  # the entity's latest children first in every context
 ])
 def test_training_overrides_reach_training_and_name_their_runs(tmp_path, setting, value, base_contender, contender):
-    """``history_dropout`` and ``peer_mask`` are benchmark settings and contender overrides: each is
+    """``history_dropout``, ``peer_mask`` and ``recent`` are benchmark settings and contender overrides: each is
     validated, reaches the run's training config, names its runs apart, and its default leaves
     earlier runs' keys as they were."""
     from relforge.experiments.prior import make_prior_model

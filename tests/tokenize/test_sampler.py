@@ -565,3 +565,35 @@ def test_recent_children_put_the_entitys_latest_events_in_every_context(real_dat
 def test_recent_is_validated():
     with pytest.raises(RelforgeError, match="recent"):
         SamplerConfig(recent=-1).validate()
+
+
+def test_recent_is_recorded_with_the_weights_and_used_by_predict(tmp_path):
+    """A run trained with ``recent`` records it in its checkpoint's context settings, and
+    ``predict_task`` builds its contexts the same way; a record without the field reads 0."""
+    import torch
+
+    from relforge.inference import predict_task, run_model, sampler_batches
+    from relforge.model import checkpoint
+    from relforge.model.checkpoint import ContextSettings
+    from relforge.model.config import preset
+    from relforge.model.rt import RelationalTransformer
+    from relforge.train.config import TrainConfig
+
+    db = make_db(3, n_users=12, n_events=500)
+    store = embed_store(build_cells(db, [make_forecast_task(db, horizon_days=10)]), "hash:16")
+    t = resolve_task(store, "user-active", "test")
+    torch.manual_seed(0)
+    model = RelationalTransformer(preset("tiny", d_text=16, attention="dense"))
+    checkpoint.save(tmp_path / "m.safetensors", model, context=TrainConfig(ctx_len=96, recent=3).context())
+    back = checkpoint.load(tmp_path / "m.safetensors")
+    assert back.context.recent == 3
+    assert ContextSettings.from_record({"ctx_len": 256}).recent == 0
+    with pytest.raises(RelforgeError, match="recent"):
+        TrainConfig(recent=-1)
+    assert SamplerConfig(**back.context.sampler_kw()).recent == 3
+    mine = predict_task(back.model, t, back.context).pred
+    plain = predict_task(back.model, t, back.context.replace(recent=0)).pred
+    # an untrained model barely reacts to its context: compare bit for bit (contexts are deterministic)
+    assert not np.array_equal(mine, plain), "recent children changed no prediction: nothing to test"
+    built = ContextSampler([t], SamplerConfig(ctx_len=96, batch_size=16, shuffle=False, recent=3))
+    assert np.array_equal(mine, run_model(back.model, sampler_batches(built)).pred)

@@ -229,6 +229,10 @@ CONTENDERS.update({f"{k}-own": dict(CONTENDERS[k], own_history=True) for k in ("
 # ever ask for labels at the level of the period that scaled them; real test labels have moved on,
 # and only the label history tells by how much
 CONTENDERS["relforge-new-own-all"] = dict(CONTENDERS["relforge-new-own"], forecast_splits=ALL_SPLITS)
+# the entity's latest children of each child table first in every context (session 18): a driver's
+# last qualifying positions and a user's last ratings are what predict the real labels, and a random
+# draw of hundreds of children rarely keeps them; with the row-age input the model can read how recent
+CONTENDERS["relforge-new-recent"] = dict(CONTENDERS["relforge-new"], recent=3, rel_time=True)
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
                    "peer_parents", "own_history", "forecast_splits", "recent")
@@ -630,15 +634,20 @@ def _job_key(job: dict) -> dict:
     """What a finished run's result depends on: the benchmark config, the contender and the seed
     (corpora and real stores are deterministic functions of the config; the corpus folder's name
     also carries the generator and forecast-task settings) and the sampler's context
-    rule (:data:`relforge.tokenize.sampler.CONTEXT_VERSION`), and the source of the model and the
-    training loop (:func:`model_code_tag`: a run trained by other model code is never reused)."""
+    rule (:data:`relforge.tokenize.sampler.CONTEXT_VERSION`), the source of the model and the
+    training loop (:func:`model_code_tag`: a run trained by other model code is never reused), and
+    the real stores it is scored on (their folder names hash the data, the embedder and the
+    tokenizer's code: a run scored on other stores is rescored)."""
     cfg = {k: v for k, v in job["cfg"].items() if k not in ("contenders", "reference", "seeds")}  # not read by one run
     if not CONTENDERS[job["contender"]]["forecast_tasks"]:  # nor are these, without forecast tasks
         cfg.pop("task_share", None)
         cfg.pop("forecast_tasks", None)
         cfg.pop("history_dropout", None)
-    return dict(cfg=cfg, contender=job["contender"], seed=int(job["seed"]), context=CONTEXT_VERSION, code=model_code_tag(),
-                corpus=Path(job["stores"]).name if job.get("stores") else None)
+    key = dict(cfg=cfg, contender=job["contender"], seed=int(job["seed"]), context=CONTEXT_VERSION, code=model_code_tag(),
+               corpus=Path(job["stores"]).name if job.get("stores") else None)
+    if job.get("real"):
+        key["real"] = sorted(Path(p).name for p in job["real"].values())
+    return key
 
 
 def finished_run(job: dict) -> dict | None:

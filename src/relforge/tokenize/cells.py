@@ -2,6 +2,13 @@
 
 - Primary keys give no cell; foreign keys give graph edges (child-to-parent ``node_f2p`` and
   parent-to-child ``p2f``, children sorted by time, untimed first), never cells.
+- Except in a table with nothing but keys (MovieLens ``users``: ``userId`` only; a link table such
+  as Chinook's ``PlaylistTrack``): each of its rows gets one constant boolean *row cell* (column
+  ``ROW_CELL``, role ``"key"``, never an autocomplete target). Attention runs between cells, so a
+  row with no cell is a dead end: a MovieLens user-churn label could not reach the user's ratings
+  (its parent, the user row, had no cell to attend to or through), and a model trained on that very
+  task without its label history scored AUROC exactly 50 (docs/results.md, "Session 18").
+  RT gives such rows nothing.
 - Every other non-null, finite value gives exactly one cell: number, boolean (z-scored per
   column), datetime (z-scored with one global mean/std), or text (an id into the text vocabulary).
   Null/NaN gives nothing (no placeholder tokens). The time column is a visible datetime cell.
@@ -27,6 +34,9 @@ from relforge.tokenize.celltypes import CellType, cell_type_of
 from relforge.tokenize.embed import LazyEmbeddings, get_embedder
 from relforge.tokenize.stats import ColumnStats, fit_boolean_stats, fit_datetime_stats, fit_number_stats
 from relforge.tokenize.store import CellStore, MAX_F2P, UNTIMED
+
+#: the column name of the one constant cell of each row of a keys-only table (module docstring)
+ROW_CELL = "row"
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
@@ -271,6 +281,11 @@ def build_cells(db: Database, tasks: tuple[Task, ...] | list[Task] = (), *, name
                 val = np.where(valid, (x - st.mean) / st.std, 0.0).astype(np.float32)
                 specs.append((cid, ct, valid, val, None))
             columns.append(dict(table=ti, name=c, type=int(ct), role=role, stats=st.to_dict()))
+        if not specs and n > 0:  # keys only: one constant row cell, so that attention can pass through the row
+            st = fit_boolean_stats(np.ones(int(train[tn].sum())))
+            specs.append((len(columns), CellType.boolean, np.ones(n, dtype=bool),
+                          np.full(n, (1.0 - st.mean) / st.std, dtype=np.float32), None))
+            columns.append(dict(table=ti, name=ROW_CELL, type=int(CellType.boolean), role="key", stats=st.to_dict()))
         emit(ti, n, specs)
         node_table.append(np.full(n, ti, dtype=np.int32))
         node_time.append(times[tn])
