@@ -162,6 +162,8 @@ def test_quick_benchmark_evaluates_full_test_sets(tmp_path, real_data_dir):
                run_dir=str(run_dir(tmp_path / "w", cfg, "relforge-new", 0)))
     assert finished_run(job) is None
     assert finished_run(dict(job, cfg=cfg.to_dict())) is not None
+    # scored on other real stores (other data, embedder or tokenizer code): rescored, not reused
+    assert finished_run(dict(job, cfg=cfg.to_dict(), real={"chinook": str(tmp_path / "chinook-hash384-00000000")})) is None
     # a run trained by other model code (a changed model input once reused old runs) is not reused
     import relforge.experiments.prior as prior_mod
 

@@ -659,7 +659,10 @@ def finished_run(job: dict) -> dict | None:
         rec = json.loads(p.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(rec, dict) or rec.get("key") != json.loads(json.dumps(_job_key(job))):
+    if not isinstance(rec, dict) or not isinstance(rec.get("key"), dict):
+        return None
+    key = rec["key"] if job.get("real") else {k: v for k, v in rec["key"].items() if k != "real"}  # pretraining only
+    if key != json.loads(json.dumps(_job_key(job))):
         return None
     if job.get("real") and not rec.get("result", {}).get("tasks"):
         return None  # trained without evaluation (make_prior_model): not a benchmark result
