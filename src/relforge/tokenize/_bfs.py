@@ -158,6 +158,7 @@ def _push_recent(p2f_child, node_table, s0, hi, recent, mark, pick, ctr, stamp, 
     i = hi
     while i > stop:
         i -= 1
+        ctr[2] += 1  # the walk's work (tests bound it per context)
         c = p2f_child[i]
         if pick[c] == ps or mark[c] == stamp:
             continue
