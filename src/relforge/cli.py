@@ -243,6 +243,8 @@ def sample_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="contexts to sample"),
     seed: int = typer.Option(0, "--seed", help="sampler seed"),
     peers: int = typer.Option(0, "--peers", help="labelled training rows of the seed's table per context"),
+    recent: int = typer.Option(0, "--recent", help="the seed row and its parents show their this many most recent "
+                               "children of each child table first"),
 ):
     """Sample one batch of contexts for a task and print a JSON summary (a check of a store/task)."""
     import json
@@ -250,7 +252,7 @@ def sample_cmd(
     from relforge.tokenize.sampler import summarize_batch_for
 
     typer.echo(json.dumps(summarize_batch_for(store, task, split, ctx_len=ctx_len, width=width,
-                                              batch_size=batch_size, seed=seed, peers=peers)))
+                                              batch_size=batch_size, seed=seed, peers=peers, recent=recent)))
 
 
 @app.command("corpus")

@@ -30,6 +30,9 @@ def test_cli_tokenize_and_sample(toy_folder, tmp_path):
     r = runner.invoke(app, ["sample", str(tmp_path / "s"), "--task", "events.amount", "--ctx-len", "64"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["targets_per_context"] == [1] * 8
+    r = runner.invoke(app, ["sample", str(tmp_path / "s"), "--task", "events.amount", "--ctx-len", "64", "--recent", "2"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["targets_per_context"] == [1] * 8
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -37,6 +40,7 @@ def test_cli_tokenize_and_sample(toy_folder, tmp_path):
     (["--task", "nosuch.amount"], "no table"),
     (["--task", "events.nosuch"], "no column"),
     (["--task", "events.amount", "--ctx-len", "2"], "smaller than one row"),
+    (["--task", "events.amount", "--recent", "-1"], "recent must be >= 0"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(toy_folder, tmp_path, args, msg):
     r = runner.invoke(app, ["tokenize", str(toy_folder), "--out", str(tmp_path / "s"), "--embedder", "hash:8"])

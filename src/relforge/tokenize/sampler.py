@@ -324,11 +324,12 @@ def untimed() -> int:
 
 
 def summarize_batch_for(store_path, task: str, split: str = "train", *, ctx_len: int = 1024, width: int = 128,
-                        batch_size: int = 8, seed: int = 0, peers: int = 0) -> dict:
+                        batch_size: int = 8, seed: int = 0, peers: int = 0, recent: int = 0) -> dict:
     """Open a store, sample batch 0 of ``task`` and summarise it (used by ``relforge sample``)."""
     st = open_store(store_path)
     s = ContextSampler([(st, task, split)], SamplerConfig(ctx_len=ctx_len, max_bfs_width=width,
-                                                         batch_size=batch_size, seed=seed, peers=peers))
+                                                         batch_size=batch_size, seed=seed, peers=peers,
+                                                         recent=recent))
     b = s.batch(0)
     t = s.tasks[0]
     real = ~b["is_padding"]
