@@ -35,10 +35,8 @@ def main() -> None:
     for run in a.runs:
         rec = json.loads((Path(run) / RUN_RESULT).read_text())
         key = rec["key"]
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in key["cfg"].items()
-              if k in PriorBenchConfig.__dataclass_fields__}
-        cfg = contender_config(PriorBenchConfig(**kw, contenders=tuple(CONTENDERS), reference=key["contender"]),
-                               key["contender"])
+        cfg = PriorBenchConfig.from_dict(key["cfg"]).replace(contenders=tuple(CONTENDERS), reference=key["contender"])
+        cfg = contender_config(cfg, key["contender"])
         t0 = time.perf_counter()
         real = real_stores(cfg, Path(a.cache), log=lambda m: None)
         model = checkpoint.load(Path(run) / "model.safetensors").model

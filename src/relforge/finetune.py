@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from relforge.batch import LABEL_HISTORY
 from relforge.errors import RelforgeError
+from relforge.model.checkpoint import ContextSettings
 
 DEFAULTS = dict(batch_size=32, lr=1e-3, weight_decay=0.1, grad_clip=1.0, mask_rate=0.0, column_targets=False)
 
@@ -69,12 +69,13 @@ def _other_target_cells(batch: dict) -> tuple[np.ndarray, np.ndarray]:
     return cells, node
 
 
-def hidden_share(task, hidden_nodes, *, ctx_len: int, max_bfs_width: int = 128, peers: int = 0, recent: int = 0,
+def hidden_share(task, hidden_nodes, *, context: ContextSettings | None = None, ctx_len: int | None = None,
                  seed: int = 0, n: int = 256) -> float:
     """How much of the target column a prediction context lacks: over the contexts of (up to ``n``
     seeded) seeds of the prediction ``task``, the share of the target-column cells of other rows
     (peers aside) that belong to ``hidden_nodes`` (rows being predicted, whose values are removed);
-    0 when no context reaches another row's target cell."""
+    0 when no context reaches another row's target cell. Contexts are built as ``context`` says (a
+    checkpoint's settings; default :class:`ContextSettings`), ``ctx_len`` overriding its length."""
     from dataclasses import replace
 
     from relforge.rng import child
@@ -86,9 +87,9 @@ def hidden_share(task, hidden_nodes, *, ctx_len: int, max_bfs_width: int = 128, 
         return 0.0
     if len(seeds) > n:
         seeds = np.sort(child(seed, "hidden-share").choice(seeds, size=n, replace=False))
-    sampler = ContextSampler([replace(task, seeds=seeds)], SamplerConfig(
-        ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=min(64, len(seeds)), seed=seed, shuffle=False,
-        peers=peers, recent=recent))
+    kw = (context or ContextSettings()).replace(ctx_len=ctx_len).sampler_kw()
+    sampler = ContextSampler([replace(task, seeds=seeds)], SamplerConfig(**kw, batch_size=min(64, len(seeds)), seed=seed,
+                                                                         shuffle=False))
     hid = tot = 0
     for b in range(sampler.num_batches):
         batch = sampler.batch(b, 0)
@@ -150,12 +151,15 @@ class _BlankedSource:
                                   targets=bool(DEFAULTS["column_targets"]))
 
 
-def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128, peers: int = 0, history: int = LABEL_HISTORY,
-             own_history: bool = False, recent: int = 0,
+def finetune(model, task, *, steps: int, context: ContextSettings | None = None, ctx_len: int | None = None,
              hidden_nodes: np.ndarray | None = None, seed: int = 0, batch_size: int | None = None,
              lr: float | None = None, column_mask: float = 0.0, progress=None, quiet: bool = True) -> FinetuneResult:
     """Continue training a copy of ``model`` for ``steps`` steps on the seeds of ``task`` (a
     resolved :class:`relforge.tokenize.tasks.SamplerTask` over training rows only); returns it.
+
+    Training contexts are built as ``context`` says (the checkpoint's recorded settings, so that
+    fine-tuning sees what prediction will; default :class:`ContextSettings`), ``ctx_len``
+    overriding its length.
 
     ``column_mask``: the share of the other rows' target-column cells hidden in each training context
     (:func:`mask_target_column`; ``predict`` passes :func:`hidden_share` of its prediction contexts).
@@ -176,9 +180,8 @@ def finetune(model, task, *, steps: int, ctx_len: int, max_bfs_width: int = 128,
     if len(task.seeds) == 0:
         raise RelforgeError(f"task {task.name!r}: no labelled training row to fine-tune on")
     bs = int(batch_size or DEFAULTS["batch_size"])
-    sampler = ContextSampler([task], SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=bs,
-                                                   seed=seed, shuffle=True, peers=peers, history=history,
-                                                   own_history=own_history, recent=recent))
+    kw = (context or ContextSettings()).replace(ctx_len=ctx_len).sampler_kw()
+    sampler = ContextSampler([task], SamplerConfig(**kw, batch_size=bs, seed=seed, shuffle=True))
     hidden = np.unique(np.asarray(hidden_nodes if hidden_nodes is not None else [], dtype=np.int64))
     get_batch = batch_stream(_BlankedSource(sampler, hidden, blank_hidden, column_mask, seed))
     tuned = copy.deepcopy(model).cpu()

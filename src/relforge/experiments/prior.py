@@ -349,6 +349,12 @@ class PriorBenchConfig:
     def replace(self, **kw) -> "PriorBenchConfig":
         return dataclasses.replace(self, **kw)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "PriorBenchConfig":
+        """The config a :meth:`to_dict` record (a job's, a finished run's key) describes; options
+        the record leaves out take their defaults."""
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k != "steps"})
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["steps"] = self.steps
@@ -758,8 +764,7 @@ def run_one(job: dict) -> dict:
     done = finished_run(job)
     if done is not None:
         return done
-    cfg = PriorBenchConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in job["cfg"].items()
-                              if k != "steps"})
+    cfg = PriorBenchConfig.from_dict(job["cfg"])
     name, seed = job["contender"], int(job["seed"])
     share = CONTENDERS[name]["task_share"]
     share = cfg.task_share if share == "cfg" else share

@@ -182,10 +182,9 @@ def autocomplete(db, table: str, target: str, *, checkpoint: str | Path | None =
         tr_task = SamplerTask(store, f"{table}.{target}", TaskKind.autocomplete, task_type, "train", ti, tc, tr,
                               np.zeros(len(store.columns), dtype=np.uint8), peers=peers)
         # training contexts lack as much of the target column as the prediction contexts will
-        share = hidden_share(st, seeds, ctx_len=L, max_bfs_width=context.max_bfs_width, peers=context.peers,
-                             recent=context.recent, seed=seed)
-        res = finetune(ck.model, tr_task, steps=int(finetune_steps), ctx_len=L, max_bfs_width=context.max_bfs_width,
-                       peers=context.peers, recent=context.recent, hidden_nodes=seeds, seed=seed, column_mask=share, progress=prog)
+        share = hidden_share(st, seeds, context=context, seed=seed)
+        res = finetune(ck.model, tr_task, steps=int(finetune_steps), context=context, hidden_nodes=seeds, seed=seed,
+                       column_mask=share, progress=prog)
         model, tuned = res.model, res.to_dict()
         prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} labelled rows ({share:.0%} of the other rows' "
                                f"{target} hidden per context), loss {res.loss_first:.4f} -> {res.loss_last:.4f}")

@@ -192,9 +192,8 @@ def forecast(db, tf: TaskFile, *, checkpoint: str | Path | None = None, embedder
 
         # history rows only: a row to predict (cut-off >= predict_at[0]) is never admissible in a
         # history seed's context (its label is known only after cut-off + horizon)
-        res = finetune(ck.model, resolve_task(store, task, "train"), steps=int(finetune_steps), ctx_len=L,
-                       max_bfs_width=context.max_bfs_width, history=context.history,
-                       own_history=context.own_history, recent=context.recent, seed=seed, progress=prog)
+        res = finetune(ck.model, resolve_task(store, task, "train"), steps=int(finetune_steps), context=context,
+                       seed=seed, progress=prog)
         model, tuned = res.model, res.to_dict()
         prog.done("fine-tune", f"{res.steps} steps on {res.n_seeds:,} history rows, loss {res.loss_first:.4f} -> "
                                f"{res.loss_last:.4f}")
