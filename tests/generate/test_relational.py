@@ -239,3 +239,30 @@ def test_direct_cells_are_linear_in_their_parent_cells():
             assert 1 - resid.var() / y.var() > 0.3, (seed, c)
             checked += 1
     assert checked >= 5
+
+
+def test_keys_only_entities_are_known_through_their_children():
+    """``schema.keys_only_prob``: entity tables with nothing but keys (MovieLens ``users``), whose
+    rows the tokenizer gives one ``row`` cell; their hidden latent still makes their children alike."""
+    cfg = preset("v2").replace(schema={**SMALL["schema"], "keys_only_prob": 1.0},
+                               relational={"latent_share": (1.0, 1.0), "latent_dim": 2, "aggregate_prob": 0.0})
+    dbs = [generate_database(s, cfg) for s in range(4)]
+    referenced = [{p for n, t in db.tables.items() for p in t.fkey_col_to_pkey_table.values() if p != n} for db in dbs]
+    for db, refs in zip(dbs, referenced):
+        assert refs
+        for name in refs:
+            t = db.tables[name]
+            assert t.feature_cols == [] and t.time_col is None, (name, list(t.df.columns))
+    assert generate_database(0, cfg).content_hash() == dbs[0].content_hash()
+    off = cfg.replace(relational={"latent_dim": 0})
+    pe_on = [_parent_effect(db) for db in dbs]
+    pe_off = [_parent_effect(generate_database(s, off)) for s in range(4)]
+    assert np.median(pe_on) > np.median(pe_off) + 0.05, (pe_on, pe_off)
+    from relforge.tokenize import build_cells
+    from relforge.tokenize.cells import ROW_CELL
+
+    st = build_cells(dbs[0])
+    roles = {}
+    for c in st.columns:
+        roles.setdefault(st.tables[c["table"]]["name"], []).append((c["name"], c["role"]))
+    assert all(roles[name] == [(ROW_CELL, "key")] for name in referenced[0])

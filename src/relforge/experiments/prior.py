@@ -233,6 +233,11 @@ CONTENDERS["relforge-new-own-all"] = dict(CONTENDERS["relforge-new-own"], foreca
 # last qualifying positions and a user's last ratings are what predict the real labels, and a random
 # draw of hundreds of children rarely keeps them; with the row-age input the model can read how recent
 CONTENDERS["relforge-new-recent"] = dict(CONTENDERS["relforge-new"], recent=3, rel_time=True)
+# entity tables with nothing but keys (session 19): MovieLens users are known only through their
+# ratings, and a row cell is all such a row gives; no synthetic database had one, so no prior taught
+# a model to pass a label's question through it to the entity's events
+CONTENDERS["relforge-new-keys"] = dict(CONTENDERS["relforge-new"], gen={"schema": {"keys_only_prob": 0.3}})
+CONTENDERS["relforge-default-keys"] = dict(CONTENDERS["relforge-default"], gen={"schema": {"keys_only_prob": 0.3}})
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
                    "peer_parents", "own_history", "forecast_splits", "recent")

@@ -86,6 +86,7 @@ class SchemaConfig:
     text_prob: float = knob(0.05, "probability a feature column is text driven by a categorical latent", min=0.0, max=1.0)
     text_categories: tuple[int, int] = knob((5, 50), "latent classes K of a text column", min=2, max=100000)
     time_col_entity_prob: float = knob(0.0, "probability an entity table gets a creation-time column (§7.4)", min=0.0, max=1.0)
+    keys_only_prob: float = knob(0.0, "probability an entity table has no column but its keys (MovieLens users, id-only entities): its rows are known only through their children and parents", min=0.0, max=1.0)
     semantic_names: bool = knob(True, "meaningful table/column names from a per-seed domain vocabulary (generate/names.py; paper Limitations); false = table_i/feature_j")
 
 

@@ -239,8 +239,8 @@ def sample_schema(cfg, *, rng) -> Schema:
         Tables ``table_0..`` in topological order. A DAG edge ``u -> v`` becomes a foreign key
         ``foreign_row_{j}`` of ``v`` to ``u`` (one per parent, parents in id order). Tables with
         children are entity tables (``entity_rows``, no time column unless
-        ``time_col_entity_prob``); sinks, and a lone table, are activity tables with time column
-        ``date``. A table may also get a nullable self-reference ``parent_row``.
+        ``time_col_entity_prob``); with ``keys_only_prob`` an entity table keeps nothing but its keys.
+        Sinks, and a lone table, are activity tables with time column ``date``. A table may also get a nullable self-reference ``parent_row``.
 
     Notes
     -----
@@ -280,9 +280,12 @@ def sample_schema(cfg, *, rng) -> Schema:
         else:
             rows = _u_int(sc.activity_rows, rng)
             time_col = "date"
+        columns = _sample_columns(int(n_feats[i]), sc, rng=rng)
+        if is_entity and sc.keys_only_prob > 0 and rng.random() < sc.keys_only_prob:
+            columns, time_col = [], None  # no draw when the knob is off: other presets stay bit for bit
         tables[name] = TableSpec(
             name=name, n_rows=rows, kind="entity" if is_entity else "activity", pkey="row_idx",
-            fkeys=fkeys, columns=_sample_columns(int(n_feats[i]), sc, rng=rng), time_col=time_col,
+            fkeys=fkeys, columns=columns, time_col=time_col,
         )
     schema = Schema(tables=tables, layout=layout, meta={"edges": edges.tolist(), "source": "random"})
     schema.validate()
