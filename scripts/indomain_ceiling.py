@@ -47,9 +47,8 @@ def main() -> None:
         cfg = cfg.replace(history=a.history)
     db, task = a.task.split("/")
     real = real_stores(cfg, Path(a.cache), log=lambda m: None)
-    sampler = training_sampler(real[db], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
-                               max_bfs_width=cfg.max_bfs_width, seed=0, tasks=(task,), history=cfg.history,
-                               recent=cfg.recent, history_dropout=1.0 if a.no_history else 0.0)
+    sampler = training_sampler(real[db], cfg.context(), batch_size=cfg.batch_size, seed=0, tasks=(task,),
+                               history_dropout=1.0 if a.no_history else 0.0)
     tc = TrainConfig(preset=cfg.preset, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len, steps=a.steps, lr=cfg.lr,
                      mask_rate=0.0, seed=0, threads=1, eval_every=0, progress=False, ckpt_every=a.steps,
                      log_every=max(1, a.steps // 10), rel_time=a.rel_time, history=cfg.history,

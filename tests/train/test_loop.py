@@ -117,7 +117,7 @@ def test_evaluation_builds_the_contexts_the_weights_were_trained_on(tmp_path, mo
     seen = {}
     monkeypatch.setattr(data, "d_text_of", lambda path: D)
     monkeypatch.setattr(data, "embedder_of", lambda path: None)
-    monkeypatch.setattr(data, "eval_tasks", lambda path, **kw: seen.update(kw) or [])
+    monkeypatch.setattr(data, "eval_tasks", lambda path, context, **kw: seen.update(context.sampler_kw()) or [])
     for w in [out, *sorted((out / "best").glob("*.safetensors"))]:
         seen.clear()
         with pytest.raises(RelforgeError, match="no task"):

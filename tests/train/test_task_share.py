@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 import relforge
 from relforge.cli import app
 from relforge.errors import RelforgeError
+from relforge.model.checkpoint import ContextSettings
+
+CTX = ContextSettings(ctx_len=128, max_bfs_width=16)  # small contexts for a quick test
 
 runner = CliRunner()
 GEN = {"schema": {"n_tables": (4, 5), "entity_rows": (60, 100), "activity_rows": (300, 500), "n_features": (3, 5)}}
@@ -47,18 +50,18 @@ def test_stores_record_the_synthetic_tasks(corpus_stores):
 def test_task_share_sets_the_share_of_contexts(corpus_stores, share):
     from relforge.train.data import training_sampler
 
-    kw = dict(batch_size=4, ctx_len=128, max_bfs_width=16, seed=0)
-    s = training_sampler(corpus_stores, task_share=share, **kw)
+    kw = dict(batch_size=4, seed=0)
+    s = training_sampler(corpus_stores, CTX, task_share=share, **kw)
     assert _forecast_share(s) == pytest.approx(share, abs=0.01)
     if 0 < share < 1:
         assert {t.kind for t in s.tasks} == {"forecast", "autocomplete"}
-        again = training_sampler(corpus_stores, task_share=share, **kw)
+        again = training_sampler(corpus_stores, CTX, task_share=share, **kw)
         b1, b2 = s.batch(3, 1), again.batch(3, 1)
         for k, v in b1.items():
             if isinstance(v, np.ndarray):
                 np.testing.assert_array_equal(v, b2[k], err_msg=k)
     # without a share the recorded (forecast) tasks are trained alone, as before
-    assert _forecast_share(training_sampler(corpus_stores, **kw)) == 1.0
+    assert _forecast_share(training_sampler(corpus_stores, CTX, **kw)) == 1.0
 
 
 def test_bad_share_is_one_clear_error():
@@ -88,9 +91,9 @@ def test_forecast_splits_add_later_cutoffs_and_keep_the_share(corpus_stores):
     from relforge.train.config import ALL_SPLITS
     from relforge.train.data import training_sampler
 
-    kw = dict(batch_size=4, ctx_len=128, max_bfs_width=16, seed=0, task_share=0.3)
-    base = training_sampler(corpus_stores, **kw)
-    every = training_sampler(corpus_stores, forecast_splits=ALL_SPLITS, **kw)
+    kw = dict(batch_size=4, seed=0, task_share=0.3)
+    base = training_sampler(corpus_stores, CTX, **kw)
+    every = training_sampler(corpus_stores, CTX, forecast_splits=ALL_SPLITS, **kw)
     assert {t.split for t in base.tasks} == {"train"}
     fc_splits = {t.split for t in every.tasks if t.kind == "forecast"}
     assert {"val", "test"} & fc_splits and "train" in fc_splits
@@ -102,9 +105,9 @@ def test_forecast_splits_add_later_cutoffs_and_keep_the_share(corpus_stores):
             first = [u for u in every.tasks if u.store is t.store and u.name == t.name and u.split == "train"]
             assert first and t.store.arrays["node_time"][t.seeds].min() > t.store.arrays["node_time"][first[0].seeds].max()
     with pytest.raises(RelforgeError, match="task share"):
-        training_sampler(corpus_stores, forecast_splits=ALL_SPLITS, batch_size=4, ctx_len=128, max_bfs_width=16, seed=0)
+        training_sampler(corpus_stores, CTX, forecast_splits=ALL_SPLITS, batch_size=4, seed=0)
     with pytest.raises(RelforgeError, match="forecast splits"):
-        training_sampler(corpus_stores, forecast_splits=("future",), **kw)
+        training_sampler(corpus_stores, CTX, forecast_splits=("future",), **kw)
     from relforge.train.config import TrainConfig
 
     with pytest.raises(RelforgeError, match="forecast_splits"):

@@ -354,6 +354,12 @@ class PriorBenchConfig:
     def replace(self, **kw) -> "PriorBenchConfig":
         return dataclasses.replace(self, **kw)
 
+    def context(self) -> checkpoint.ContextSettings:
+        """How the benchmark's contexts are built, in training and in zero-shot evaluation alike."""
+        return checkpoint.ContextSettings(ctx_len=self.ctx_len, max_bfs_width=self.max_bfs_width, peers=self.peers,
+                                          mask_rate=self.mask_rate, name_shuffle=self.name_shuffle,
+                                          history=self.history, own_history=self.own_history, recent=self.recent)
+
     @classmethod
     def from_dict(cls, d: dict) -> "PriorBenchConfig":
         """The config a :meth:`to_dict` record (a job's, a finished run's key) describes; options
@@ -730,10 +736,8 @@ def evaluate_real_autocomplete(model, real: dict, cfg: PriorBenchConfig, split: 
 
 def eval_sampler(st, cfg: PriorBenchConfig) -> ContextSampler:
     """The benchmark's zero-shot contexts of the resolved task ``st``: every seed once, in order."""
-    return ContextSampler([st], SamplerConfig(ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                              batch_size=cfg.eval_batch_size, seed=0, shuffle=False, peers=cfg.peers,
-                                              history=cfg.history, peer_parents=cfg.peer_parents,
-                                              own_history=cfg.own_history, recent=cfg.recent))
+    return ContextSampler([st], SamplerConfig(**cfg.context().sampler_kw(), batch_size=cfg.eval_batch_size, seed=0,
+                                              shuffle=False, peer_parents=cfg.peer_parents))
 
 
 def recorded_contender(run_dir: str | Path) -> str:
@@ -778,11 +782,9 @@ def run_one(job: dict) -> dict:
     cfg = contender_config(cfg, name)
     tcfg = _train_config(cfg, seed, share)
     t0 = time.perf_counter()
-    sampler = training_sampler(job["stores"], batch_size=cfg.batch_size, ctx_len=cfg.ctx_len,
-                               max_bfs_width=cfg.max_bfs_width, seed=seed, peers=cfg.peers, task_share=share,
-                               history=cfg.history, history_dropout=cfg.history_dropout,
-                               peer_parents=cfg.peer_parents, own_history=cfg.own_history,
-                               forecast_splits=_forecast_splits(cfg, share), recent=cfg.recent)
+    sampler = training_sampler(job["stores"], tcfg.context(), batch_size=cfg.batch_size, seed=seed, task_share=share,
+                               history_dropout=cfg.history_dropout, peer_parents=cfg.peer_parents,
+                               forecast_splits=tcfg.forecast_splits)
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])

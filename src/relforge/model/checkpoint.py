@@ -61,7 +61,7 @@ class ContextSettings:
     peers: int = 0  # labelled training rows of the seed's table per autocomplete context
     mask_rate: float = 0.0  # share of other cells also masked per training context (training only)
     name_shuffle: float = 0.0  # share of training contexts with shuffled column names (training only)
-    history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels a context shows (0: all)
+    history: int = LABEL_HISTORY  # forecast: the entity's most recent closed labels a context shows (0: all, -1: none)
     own_history: bool = False  # forecast: only the seed's own entity shows its labels (SamplerConfig.own_history)
     recent: int = 0  # the seed and its parents show their this many most recent children first (SamplerConfig.recent)
 
@@ -70,10 +70,10 @@ class ContextSettings:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise RelforgeError(f"context setting {k} must be a positive integer, got {v!r}")
-        for k in ("peers", "history", "recent"):
+        for k, lo in (("peers", 0), ("history", -1), ("recent", 0)):
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise RelforgeError(f"context setting {k} must be an integer >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise RelforgeError(f"context setting {k} must be an integer >= {lo}, got {v!r}")
         if not isinstance(self.own_history, bool):
             raise RelforgeError(f"context setting own_history must be true or false, got {self.own_history!r}")
 

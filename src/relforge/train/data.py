@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from relforge.batch import LABEL_HISTORY
 from relforge.db.task import TaskType
 from relforge.errors import RelforgeError
+from relforge.model.checkpoint import ContextSettings
 from relforge.rng import child
 from relforge.tokenize.mix import mix_tasks, store_task_groups
 from relforge.tokenize.sampler import ContextSampler, SamplerConfig
@@ -49,12 +49,14 @@ def open_stores(path: str | Path) -> list:
     return open_corpus(path)
 
 
-def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs_width: int, seed: int,
-                     tasks: tuple = (), rank: int = 0, world_size: int = 1, peers: int = 0,
-                     task_share: float | None = None, history: int = LABEL_HISTORY, history_dropout: float = 0.0,
-                     peer_parents: bool = False, own_history: bool = False, forecast_splits: tuple = ("train",),
-                     recent: int = 0):
+def training_sampler(path: str | Path, context: ContextSettings, *, batch_size: int, seed: int,
+                     tasks: tuple = (), rank: int = 0, world_size: int = 1, task_share: float | None = None,
+                     history_dropout: float = 0.0, peer_parents: bool = False, forecast_splits: tuple = ("train",)):
     """A :class:`ContextSampler` over every (or the named) task of every store at ``path``, split train.
+
+    ``context`` says how contexts are built (:meth:`ContextSettings.sampler_kw`, the settings recorded
+    with the weights, so that evaluation and inference build them the same way); the keywords after
+    it only act in training: which tasks, the forecast share, contexts blind to the label history.
 
     ``task_share`` (None: every recorded task, as always) trains on the stores' forecast task tables
     *and* their autocomplete tasks, the forecast ones making up that share of the contexts
@@ -80,7 +82,7 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
                     continue
                 for split in splits:
                     try:
-                        into.append(resolve_task(st, t, split, ctx_len=ctx_len))
+                        into.append(resolve_task(st, t, split, ctx_len=context.ctx_len))
                         seen.add(n)
                         seen.add(f"{st.name}/{n}")
                     except RelforgeError:
@@ -92,20 +94,18 @@ def training_sampler(path: str | Path, *, batch_size: int, ctx_len: int, max_bfs
         raise RelforgeError(f"task(s) {', '.join(missing)} not found (with training rows) in {str(path)!r}")
     if not resolved:
         raise RelforgeError(f"no trainable task in {str(path)!r}")
-    cfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=seed, peers=peers,
-                        history=history, history_dropout=history_dropout, peer_parents=peer_parents,
-                        own_history=own_history, recent=recent)
+    cfg = SamplerConfig(**context.sampler_kw(), batch_size=batch_size, seed=seed, history_dropout=history_dropout,
+                        peer_parents=peer_parents)
     return ContextSampler(resolved, cfg, rank=rank, world_size=world_size)
 
 
-def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: int, max_bfs_width: int,
-               max_tasks: int = 10, tasks: tuple = (), peers: int = 0, history: int = LABEL_HISTORY,
-               own_history: bool = False, recent: int = 0) -> list[EvalTask]:
-    """One sampler per (store, task, split); at most ``max_tasks`` per store, half classification
-    and half regression, picked by a fixed shuffle (rt_pipeline.md §4: 5 clf + 5 reg)."""
+def eval_tasks(path: str | Path, context: ContextSettings, *, splits=("val",), batch_size: int,
+               max_tasks: int = 10, tasks: tuple = ()) -> list[EvalTask]:
+    """One sampler per (store, task, split), contexts built as ``context`` says; at most ``max_tasks``
+    per store, half classification and half regression, picked by a fixed shuffle (rt_pipeline.md §4:
+    5 clf + 5 reg)."""
     out = []
-    scfg = SamplerConfig(ctx_len=ctx_len, max_bfs_width=max_bfs_width, batch_size=batch_size, seed=0, peers=peers,
-                         history=history, own_history=own_history, recent=recent)
+    scfg = SamplerConfig(**context.sampler_kw(), batch_size=batch_size, seed=0)
     for st in open_stores(path):
         cands = {"clf": [], "reg": []}
         for t in _task_names(st):
@@ -113,7 +113,7 @@ def eval_tasks(path: str | Path, *, splits=("val",), batch_size: int, ctx_len: i
             if tasks and n not in tasks and f"{st.name}/{n}" not in tasks:
                 continue
             try:
-                per = {s: resolve_task(st, t, s, ctx_len=ctx_len) for s in splits}
+                per = {s: resolve_task(st, t, s, ctx_len=context.ctx_len) for s in splits}
             except RelforgeError:
                 continue  # no rows in one of the splits
             kind = "clf" if next(iter(per.values())).task_type == TaskType.binary_classification else "reg"

@@ -408,11 +408,9 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
         saved = ckpt.load_state(Path(out) / "ckpt")
         cfg = TrainConfig.from_saved(saved["train_config"])
     rank, world, _ = dist_info()
-    source = D.training_sampler(data, batch_size=cfg.batch_size, ctx_len=cfg.ctx_len, max_bfs_width=cfg.max_bfs_width,
-                                seed=cfg.seed, tasks=cfg.tasks, rank=rank, world_size=world, peers=cfg.peers,
-                                task_share=cfg.task_share, history=cfg.history,
-                                history_dropout=cfg.history_dropout, own_history=cfg.own_history,
-                                forecast_splits=cfg.forecast_splits, recent=cfg.recent)
+    source = D.training_sampler(data, cfg.context(), batch_size=cfg.batch_size, seed=cfg.seed, tasks=cfg.tasks,
+                                rank=rank, world_size=world, task_share=cfg.task_share,
+                                history_dropout=cfg.history_dropout, forecast_splits=cfg.forecast_splits)
     ev = []
     if cfg.eval_every and rank == 0:
         if eval_data is None:
@@ -420,10 +418,8 @@ def pretrain(data: str | Path, out: str | Path, cfg: TrainConfig = TrainConfig()
         else:
             paths = [eval_data] if isinstance(eval_data, (str, Path)) else list(eval_data)
         for p in paths:
-            ev += D.eval_tasks(p, splits=cfg.eval_splits, batch_size=cfg.eval_batch_size, ctx_len=cfg.ctx_len,
-                               max_bfs_width=cfg.max_bfs_width, max_tasks=cfg.max_eval_tasks,
-                               tasks=cfg.tasks if eval_data is None else (), peers=cfg.peers, history=cfg.history,
-                               own_history=cfg.own_history, recent=cfg.recent)
+            ev += D.eval_tasks(p, cfg.context(), splits=cfg.eval_splits, batch_size=cfg.eval_batch_size,
+                               max_tasks=cfg.max_eval_tasks, tasks=cfg.tasks if eval_data is None else ())
     return train(cfg, source, out, eval_tasks=ev, d_text=source.d_text, init_from=init_from, resume=resume,
                  overwrite=overwrite, device=device, quiet=quiet, embedder=D.embedder_of(data))
 
@@ -445,7 +441,7 @@ def evaluate_path(weights: str | Path, data: str | Path, *, split: str = "val", 
     d_text = D.d_text_of(data)
     if d_text != rec.config.d_text:
         raise RelforgeError(f"model expects d_text {rec.config.d_text} but {str(data)!r} was embedded with {d_text}")
-    ev = D.eval_tasks(data, splits=(split,), batch_size=batch_size, max_tasks=max_tasks, tasks=tasks, **ctx.sampler_kw())
+    ev = D.eval_tasks(data, ctx, splits=(split,), batch_size=batch_size, max_tasks=max_tasks, tasks=tasks)
     if not ev:
         raise RelforgeError(f"no task with {split} rows in {str(data)!r}")
     recs = evaluate_checkpoint(w, ev, max_batches=batches, device=device)
