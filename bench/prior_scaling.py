@@ -5,6 +5,12 @@ real tasks per N, mean and sd over training seeds (the scaling study's real-task
 
     python bench/prior_scaling.py --n 2,4,8,16,32 --seeds 0,1,2 --workers 2 --work out/prior_scaling
 
+The packaged model's recipe (today's default prior, 24 M tokens, the copy skip, one corpus draw per
+seed), reusing the benchmark's N = 16 runs from the same work folder:
+
+    python bench/prior_scaling.py --contender relforge-default --tokens 24000000 --threads 1 --draws --copy-skip \
+        --autocomplete-suite --n 2,4,8,16,32 --seeds 0,1,2 --workers 2 --work out/prior_bench
+
 Runs are the prior benchmark's (``relforge.experiments.prior.run_one``): resumable, one folder per
 (N, seed, settings) named as the benchmark names its own (``run_dir``), so the N = 16 runs are the
 benchmark's runs and two sweeps with other settings never share a folder. The LAST line printed is one JSON object: per N the 7-task mean metric and the mean
@@ -34,6 +40,12 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--mask-rate", type=float, default=None,
                     help="extra masked cells per training context (default: the benchmark's, 0; the 2026-12-04 figures: 0.3)")
+    ap.add_argument("--tokens", type=float, default=None, help="token budget per run (default: the benchmark's)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per run (default: the benchmark's)")
+    ap.add_argument("--draws", action="store_true", help="each training seed its own corpus draw, as bench/prior.py --draws")
+    ap.add_argument("--copy-skip", action="store_true", help="numbers predicted as the context's mean plus a correction (the packaged recipe)")
+    ap.add_argument("--autocomplete-suite", action="store_true",
+                    help="also score the benchmark's autocomplete suite, so that the N = 16 runs are the benchmark's own (reused)")
     ap.add_argument("--plot", default=None, help="write the two curves (metric, real-task loss vs N) to this PNG")
     a = ap.parse_args(argv)
     try:
@@ -43,9 +55,12 @@ def main(argv=None) -> int:
             raise RelforgeError(f"need a known contender ({', '.join(CONTENDERS)}), sizes >= 1 and seeds")
         work = Path(a.work)
         # the forecast tasks only: the study reports their mean and loss, not the autocomplete suite
-        base = PriorBenchConfig(contenders=(a.contender,), reference=a.contender, seeds=tuple(seeds), autocomplete=())
-        if a.mask_rate is not None:
-            base = base.replace(mask_rate=a.mask_rate)
+        base = PriorBenchConfig(contenders=(a.contender,), reference=a.contender, seeds=tuple(seeds))
+        if not a.autocomplete_suite:
+            base = base.replace(autocomplete=())
+        over = dict(mask_rate=a.mask_rate, tokens=None if a.tokens is None else int(a.tokens), threads=a.threads,
+                    draws=a.draws or None, copy_skip=a.copy_skip or None)
+        base = base.replace(**{k: v for k, v in over.items() if v is not None})
         real = real_stores(base, Path(a.cache) if a.cache else work / "real", log=print)
         jobs = []
         for n in ns:
