@@ -65,9 +65,10 @@ def main(argv=None) -> int:
         jobs = []
         for n in ns:
             cfg = base.replace(n_dbs=n)
-            folder, _ = build_corpus_stores(a.contender, cfg, work, log=print)
-            jobs += [dict(contender=a.contender, seed=s, cfg=cfg.to_dict(), stores=str(folder), real=real, n=n,
-                          run_dir=str(run_dir(work, cfg, a.contender, s))) for s in seeds]
+            for s in seeds:  # with --draws each seed trains on its own corpus draw, as in bench/prior.py
+                folder, _ = build_corpus_stores(a.contender, cfg, work, draw=s if cfg.draws else 0, log=print)
+                jobs.append(dict(contender=a.contender, seed=s, cfg=cfg.to_dict(), stores=str(folder), real=real, n=n,
+                                 run_dir=str(run_dir(work, cfg, a.contender, s))))
     except (RelforgeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
