@@ -61,6 +61,7 @@ def main(argv=None) -> int:
         over = dict(mask_rate=a.mask_rate, tokens=None if a.tokens is None else int(a.tokens), threads=a.threads,
                     draws=a.draws or None, copy_skip=a.copy_skip or None)
         base = base.replace(**{k: v for k, v in over.items() if v is not None})
+        base.validate()  # bad --tokens / --threads / --mask-rate: one line, before any work
         real = real_stores(base, Path(a.cache) if a.cache else work / "real", log=print)
         jobs = []
         for n in ns:
