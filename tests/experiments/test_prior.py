@@ -14,6 +14,7 @@ import pytest
 from relforge.errors import RelforgeError
 from relforge.experiments.prior import (CONTENDERS, QUICK, PriorBenchConfig, finished_run, headline, markdown,
                                         recorded_contender, run_dir, run_prior_benchmark, summarize)
+from relforge.tokenize.tasks import resolve_task
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("f1/driver-dnf", "movielens/user-mean-rating", "chinook/customer-churn")
@@ -186,6 +187,32 @@ def test_bench_script_quick_with_plurel(tmp_path, real_data_dir):
     line = json.loads(r.stdout.strip().splitlines()[-1])
     assert set(line["contenders"]) == {"relforge-new", "relforge-default", "plurel"}
     assert line["gain"]["vs"] == "plurel" and math.isfinite(line["gain"]["mean"])
+
+
+def test_real_tasks_ceiling_trains_on_the_real_tasks_training_rows_only(tmp_path, real_data_dir):
+    """The ``real-tasks`` contender (the benchmark's in-domain ceiling) trains on the scored real
+    forecast tasks' training splits and nothing else: no val/test seeds, no autocomplete column of
+    the real tables (their later rows are the test period), no task the benchmark does not score.
+    It runs and is scored like any contender, and is refused as a synthetic prior model."""
+    from relforge.experiments.prior import build_corpus_stores, make_prior_model, real_stores, run_sampler
+
+    cfg = QUICK.replace(contenders=("real-tasks",), reference="real-tasks", tasks=TASKS)
+    real = real_stores(cfg, tmp_path / "real", log=lambda m: None)
+    folder, rec = build_corpus_stores("real-tasks", cfg, tmp_path / "w", real=real)
+    assert rec["databases"] == sorted({t.split("/")[0] for t in TASKS})
+    sampler = run_sampler(folder, cfg, "real-tasks", 0)
+    got = {(t.store.name, t.name, t.split, t.kind) for t in sampler.tasks}
+    assert got == {(*t.split("/"), "train", "forecast") for t in TASKS}
+    for t in sampler.tasks:  # the seeds are the task's training rows, all of them
+        assert t.n_seeds == resolve_task(t.store, t.name, "train").n_seeds > 0
+    with pytest.raises(RelforgeError, match="needs their stores"):
+        build_corpus_stores("real-tasks", cfg, tmp_path / "w2")
+    with pytest.raises(RelforgeError, match="not a synthetic prior"):
+        make_prior_model(tmp_path / "m.safetensors", tmp_path / "w", cfg, contender="real-tasks", log=lambda m: None)
+    res = run_prior_benchmark(cfg, work=tmp_path / "w", cache=tmp_path / "real", log=lambda m: None)
+    (run,) = res["runs"]
+    assert run["forecast_share"] == 1.0 and set(run["tasks"]) == set(TASKS)
+    assert all(run["tasks"][k]["n"] == run["tasks"][k]["n_test"] and math.isfinite(run["tasks"][k]["value"]) for k in TASKS)
 
 
 def test_prior_model_is_a_predict_ready_benchmark_run(tmp_path):

@@ -238,6 +238,10 @@ CONTENDERS["relforge-new-recent"] = dict(CONTENDERS["relforge-new"], recent=3, r
 # a model to pass a label's question through it to the entity's events
 CONTENDERS["relforge-new-keys"] = dict(CONTENDERS["relforge-new"], gen={"schema": {"keys_only_prob": 0.3}})
 CONTENDERS["relforge-default-keys"] = dict(CONTENDERS["relforge-default"], gen={"schema": {"keys_only_prob": 0.3}})
+# not a prior: the real forecast tasks themselves (their training splits, every task the benchmark
+# scores; session 20). The same model and budget trained in-domain is the ceiling a synthetic prior
+# is measured against, as the label mean in context is its floor
+CONTENDERS["real-tasks"] = dict(source="real", preset=None, forecast_tasks=0, task_share=None)
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
                    "peer_parents", "own_history", "forecast_splits", "recent")
@@ -484,11 +488,14 @@ def corpus_code_tag() -> str:
 
 
 def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, draw: int = 0, anchors=None,
-                        log=print) -> tuple[Path, dict]:
+                        log=print, real: dict | None = None) -> tuple[Path, dict]:
     """Tokenized stores of one contender's corpus (``WORK/stores/<key>/<db>/``, reused when
     complete); returns (folder, record). ``draw`` k > 0: another corpus from the same source
-    (relforge databases from seeds ``db_seed + 1000 k``, plurel's from ``100 k``)."""
+    (relforge databases from seeds ``db_seed + 1000 k``, plurel's from ``100 k``). The ``real``
+    source (``real-tasks``) links the real stores of ``cfg.tasks`` (``real``: :func:`real_stores`)."""
     spec = CONTENDERS[name]
+    if spec["source"] == "real":
+        return _real_task_corpus(name, cfg, work, real)
     key = f"{spec['source']}-{spec['preset'] or 'plurel'}-n{cfg.n_dbs}-t{spec['forecast_tasks'] and cfg.forecast_tasks}" \
           f"-{_emb_key(cfg.embedder)}"
     rec = dict(contender=name, key=key)
@@ -555,6 +562,24 @@ def build_corpus_stores(name: str, cfg: PriorBenchConfig, work: Path, *, draw: i
         (tmp / CORPUS_INDEX).write_text(json.dumps({"format": "relforge-corpus", "stores": names}))
     log(f"{name}: {len(dbs)} databases, {meta['rows']} rows, {n_tasks} forecast tasks ({meta['seconds']} s)")
     return folder, {**rec, **meta}
+
+
+def _real_task_corpus(name: str, cfg: PriorBenchConfig, work: Path, real: dict | None) -> tuple[Path, dict]:
+    """The real stores the benchmark's tasks come from, linked into one corpus folder (the stores
+    themselves stay in the real-store cache); :func:`run_one` trains only on ``cfg.tasks``'s
+    training splits of them."""
+    if real is None:
+        raise RelforgeError(f"contender {name!r} trains on the real tasks and needs their stores (the benchmark's real cache)")
+    dbs = sorted({t.split("/")[0] for t in cfg.tasks})
+    folder = work / "stores" / ("real-" + hashlib.sha1(json.dumps([Path(real[d]).name for d in dbs]).encode()).hexdigest()[:10])
+    rec = dict(contender=name, key=folder.name, databases=dbs, stores=[Path(real[d]).name for d in dbs])
+    if not (folder / CORPUS_INDEX).is_file():
+        with fileio.atomic_dir(folder, overwrite=True) as tmp:
+            for d in dbs:
+                (tmp / d).symlink_to(Path(real[d]).resolve(), target_is_directory=True)
+            (tmp / "prior_corpus.json").write_text(json.dumps(rec))
+            (tmp / CORPUS_INDEX).write_text(json.dumps({"format": "relforge-corpus", "stores": dbs}))
+    return folder, rec
 
 
 def model_code_tag() -> str:
@@ -765,6 +790,24 @@ def _score(model, st, cfg: PriorBenchConfig) -> dict:
     return out
 
 
+def _task_share(cfg: PriorBenchConfig, name: str) -> float | None:
+    """Contender ``name``'s forecast share: its own, the config's (``"cfg"``), or None (no forecast tasks)."""
+    share = CONTENDERS[name]["task_share"]
+    return cfg.task_share if share == "cfg" else share
+
+
+def run_sampler(stores: str | Path, cfg: PriorBenchConfig, name: str, seed: int):
+    """The training sampler of contender ``name``'s run with ``seed`` over its corpus ``stores``
+    (``cfg``: the contender's config, :func:`contender_config`). The ``real-tasks`` contender's
+    sampler holds the benchmark's real tasks, training split only."""
+    share = _task_share(cfg, name)
+    tcfg = _train_config(cfg, seed, share)
+    return training_sampler(stores, tcfg.context(), batch_size=cfg.batch_size, seed=seed, task_share=share,
+                            tasks=tuple(cfg.tasks) if CONTENDERS[name]["source"] == "real" else (),
+                            history_dropout=cfg.history_dropout, peer_parents=cfg.peer_parents,
+                            forecast_splits=tcfg.forecast_splits)
+
+
 def run_one(job: dict) -> dict:
     """Pretrain one contender with one seed and evaluate it on the full real test sets; a run that
     already finished with the same settings (:func:`finished_run`) is returned without rerunning."""
@@ -775,16 +818,12 @@ def run_one(job: dict) -> dict:
         return done
     cfg = PriorBenchConfig.from_dict(job["cfg"])
     name, seed = job["contender"], int(job["seed"])
-    share = CONTENDERS[name]["task_share"]
-    share = cfg.task_share if share == "cfg" else share
     if cfg.device == "cpu":
         torch.set_num_threads(cfg.threads)
     cfg = contender_config(cfg, name)
-    tcfg = _train_config(cfg, seed, share)
+    tcfg = _train_config(cfg, seed, _task_share(cfg, name))
     t0 = time.perf_counter()
-    sampler = training_sampler(job["stores"], tcfg.context(), batch_size=cfg.batch_size, seed=seed, task_share=share,
-                               history_dropout=cfg.history_dropout, peer_parents=cfg.peer_parents,
-                               forecast_splits=tcfg.forecast_splits)
+    sampler = run_sampler(job["stores"], cfg, name, seed)
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])
@@ -949,7 +988,7 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
     with torch_threads(max(1, cfg.threads)):
         real = real_stores(cfg, cache, log=log)
         draws = {s: (s if cfg.draws else 0) for s in cfg.seeds}
-        corpora = {(c, d): build_corpus_stores(c, cfg, work, draw=d, anchors=anchors, log=log)
+        corpora = {(c, d): build_corpus_stores(c, cfg, work, draw=d, anchors=anchors, log=log, real=real)
                    for c in cfg.contenders for d in sorted(set(draws.values()))}
     t_prep = time.perf_counter() - t0
     jobs = [dict(contender=c, seed=s, cfg=cfg.to_dict(), stores=str(corpora[c, draws[s]][0]), real=real,
@@ -1063,6 +1102,8 @@ def make_prior_model(out: str | Path, work: str | Path, cfg: PriorBenchConfig = 
     (``make default-model``), which the benchmark ranks first (docs/results.md, "Session 17")."""
     cfg.validate()
     ccfg = contender_config(cfg, contender)
+    if CONTENDERS[contender]["source"] == "real":
+        raise RelforgeError(f"contender {contender!r} trains on the real tasks: it is the benchmark's ceiling, not a synthetic prior")
     if ccfg.peer_parents:
         # a checkpoint records peers, history and own_history, not this benchmark-only context rule:
         # predict would build its contexts without the peers' parent rows
