@@ -53,6 +53,8 @@ def main(argv=None) -> int:
         seeds = [int(x) for x in a.seeds.split(",") if x.strip()]
         if a.contender not in CONTENDERS or not ns or min(ns) < 1 or not seeds:
             raise RelforgeError(f"need a known contender ({', '.join(CONTENDERS)}), sizes >= 1 and seeds")
+        if CONTENDERS[a.contender]["source"] == "real":
+            raise RelforgeError(f"contender {a.contender!r} trains on the real tasks: it has no corpus size to sweep")
         work = Path(a.work)
         # the forecast tasks only: the study reports their mean and loss, not the autocomplete suite
         base = PriorBenchConfig(contenders=(a.contender,), reference=a.contender, seeds=tuple(seeds))

@@ -51,9 +51,9 @@ def main() -> None:
     import torch
 
     from relforge.errors import RelforgeError
-    from relforge.experiments.prior import PriorBenchConfig, _train_config, evaluate_real, real_stores
+    from relforge.experiments.prior import (PriorBenchConfig, _train_config, build_corpus_stores, evaluate_real,
+                                            real_stores, run_sampler)
     from relforge.model import checkpoint
-    from relforge.train.data import training_sampler
     from relforge.train.loop import train
 
     known = tuple(PriorBenchConfig().tasks)
@@ -72,8 +72,8 @@ def main() -> None:
                          else "error: --steps must be at least 1 and --tokens at least 0")
     torch.set_num_threads(1)
     # no autocomplete suite: only the named forecast tasks' stores, and no training on the real tables' later rows
-    cfg = PriorBenchConfig(tasks=tuple(k for k in known if k in keys or k in scored), autocomplete=(), recent=a.recent,
-                           rel_time=a.rel_time, copy_skip=a.copy_skip, threads=1)
+    cfg = PriorBenchConfig(tasks=keys, autocomplete=(), recent=a.recent, rel_time=a.rel_time, copy_skip=a.copy_skip,
+                           threads=1, history_dropout=1.0 if a.no_history else 0.0)
     cfg = cfg.replace(tokens=a.tokens or a.steps * cfg.batch_size * cfg.ctx_len)
     if a.history is not None:
         cfg = cfg.replace(history=a.history)
@@ -81,15 +81,13 @@ def main() -> None:
         cfg.validate()
     except RelforgeError as e:
         raise SystemExit(f"error: {e}")
-    real = real_stores(cfg, Path(a.cache), log=lambda m: None)
+    real = real_stores(cfg.replace(tasks=tuple(k for k in known if k in keys or k in scored)), Path(a.cache),
+                       log=lambda m: None)
     tc = _train_config(cfg, a.seed, None)
     t0 = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        for db in sorted({k.split("/")[0] for k in keys}):  # a folder of the trained tasks' stores: one sampler over them
-            (Path(tmp) / "stores" / db).parent.mkdir(exist_ok=True)
-            (Path(tmp) / "stores" / db).symlink_to(Path(real[db]).resolve(), target_is_directory=True)
-        sampler = training_sampler(Path(tmp) / "stores", tc.context(), batch_size=cfg.batch_size, seed=a.seed,
-                                   tasks=keys, history_dropout=1.0 if a.no_history else 0.0)
+    with tempfile.TemporaryDirectory() as tmp:  # the benchmark's real-tasks contender, on the named tasks
+        folder, _ = build_corpus_stores("real-tasks", cfg, Path(tmp), real=real)
+        sampler = run_sampler(folder, cfg, "real-tasks", a.seed)
         train(tc, sampler, Path(tmp) / "run", d_text=sampler.d_text, overwrite=True, quiet=True)
         model = checkpoint.load(Path(tmp) / "run" / "model.safetensors").model
     res = evaluate_real(model, real, cfg.replace(tasks=scored, **({"history": -1} if a.no_history else {})))
