@@ -213,6 +213,25 @@ def test_real_tasks_ceiling_trains_on_the_real_tasks_training_rows_only(tmp_path
     (run,) = res["runs"]
     assert run["forecast_share"] == 1.0 and set(run["tasks"]) == set(TASKS)
     assert all(run["tasks"][k]["n"] == run["tasks"][k]["n_test"] and math.isfinite(run["tasks"][k]["value"]) for k in TASKS)
+    assert "headroom" not in res  # alone, there is nothing to place between the bar and it
+
+
+def test_headroom_places_each_prior_between_the_no_model_bar_and_the_ceiling():
+    from relforge.experiments.prior import headroom
+
+    def res(means: dict, bar: float) -> dict:
+        return dict(contenders={c: {"mean": {"mean": m}} for c, m in means.items()}, context_mean={"mean": bar})
+
+    got = headroom(res({"real-tasks": 0.54, "relforge-default": 0.523, "plurel": 0.477, "v1+x": 0.54}, 0.527))
+    assert got["headroom"] == {"relforge-default": pytest.approx(-0.308, abs=1e-3),
+                               "plurel": pytest.approx(-3.846, abs=1e-3), "v1+x": 1.0}
+    assert headroom(res({"relforge-default": 0.52, "plurel": 0.5}, 0.527)) == {}  # no ceiling ran
+    assert headroom(res({"real-tasks": 0.52, "plurel": 0.5}, 0.527)) == {}  # a ceiling below the bar places nothing
+    r = res({"real-tasks": 0.54, "plurel": 0.5}, 0.527)
+    for d in r["contenders"].values():
+        d.update(mean=dict(d["mean"], sd=0.0), tasks={})
+    r.update(headroom(r))
+    assert "plurel -2.08" in markdown(r)  # the table's line
 
 
 def test_prior_model_is_a_predict_ready_benchmark_run(tmp_path):

@@ -999,6 +999,7 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
     with torch_threads(max(1, cfg.threads)):
         bar = evaluate_real_context_mean(real, cfg)
     res["context_mean"] = dict(tasks=bar, mean=round(float(np.mean([v["value"] for v in bar.values()])), 4))
+    res.update(headroom(res))
     res.update(config=cfg.to_dict(), corpora={(c if not d else f"{c} draw {d}"): v[1] for (c, d), v in corpora.items()},
                runs=runs, workers=workers,
                prepare_s=round(t_prep, 1), seconds=round(time.perf_counter() - t0, 1),
@@ -1006,6 +1007,22 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
     if out is not None:
         write_results(res, out)
     return res
+
+
+CEILING = "real-tasks"
+
+
+def headroom(res: dict) -> dict:
+    """``{"headroom": {contender: share}}`` when the ceiling contender ran beside others: the share
+    of the ceiling's 7-task gain over the no-model bar that each contender reaches, (mean - bar) /
+    (ceiling - bar) (0: the bar, 1: the ceiling, negative: below the bar); else ``{}``."""
+    cs, bar = res.get("contenders", {}), res.get("context_mean")
+    if CEILING not in cs or len(cs) < 2 or not bar:
+        return {}
+    room = cs[CEILING]["mean"]["mean"] - bar["mean"]
+    if room <= 0:
+        return {}
+    return {"headroom": {c: round((d["mean"]["mean"] - bar["mean"]) / room, 3) for c, d in cs.items() if c != CEILING}}
 
 
 def _run_line(r: dict) -> str:
@@ -1038,6 +1055,9 @@ def markdown(res: dict) -> str:
         lines.append("| mean, level-free (Pearson r² for regression) | | " + " | ".join(
             f"{100 * res['contenders'][c]['level_free']['mean']:.1f} ± "
             f"{100 * res['contenders'][c]['level_free']['sd']:.1f}" for c in cs) + " | |")
+    if res.get("headroom"):
+        lines.append(f"\nshare of the ceiling's gain over the no-model bar, (mean - bar) / ({CEILING} - bar): "
+                     + ", ".join(f"{c} {v:+.2f}" for c, v in res["headroom"].items()))
     ac = list(next(iter(res["contenders"].values())).get("autocomplete") or {})
     if ac:  # the autocomplete suite: R2, then the level-free Pearson r2
         lines += ["", "| autocomplete task (R2 / Pearson r²) | " + " | ".join(cs) + " | constant |",
@@ -1077,6 +1097,7 @@ def headline(res: dict) -> dict:
                 **({"context_mean": {"mean": res["context_mean"]["mean"],
                                      **{t: v["value"] for t, v in res["context_mean"]["tasks"].items()}}}
                    if "context_mean" in res else {}),
+                **({"headroom": res["headroom"]} if res.get("headroom") else {}),
                 **({"gain": {k: res["gain"][k] for k in ("mean", "sd", "values", "vs", "level_free") if k in res["gain"]}}
                    if "gain" in res else {}),
                 **{k: {"mean": v["mean"], "sd": v["sd"], **({"level_free": v["level_free"]} if "level_free" in v else {})}
