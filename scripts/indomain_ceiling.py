@@ -79,6 +79,8 @@ def main() -> None:
         cfg = cfg.replace(history=a.history)
     try:
         cfg.validate()
+        if a.seed < 0:
+            raise RelforgeError(f"--seed must be >= 0, got {a.seed}")
     except RelforgeError as e:
         raise SystemExit(f"error: {e}")
     real = real_stores(cfg.replace(tasks=tuple(k for k in known if k in keys or k in scored)), Path(a.cache),
