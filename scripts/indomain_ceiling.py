@@ -51,8 +51,8 @@ def main() -> None:
     import torch
 
     from relforge.errors import RelforgeError
-    from relforge.experiments.prior import (PriorBenchConfig, _train_config, build_corpus_stores, evaluate_real,
-                                            real_stores, run_sampler)
+    from relforge.experiments.prior import (CEILING, PriorBenchConfig, _train_config, build_corpus_stores,
+                                            evaluate_real, real_stores, run_sampler)
     from relforge.model import checkpoint
     from relforge.train.loop import train
 
@@ -88,8 +88,8 @@ def main() -> None:
     tc = _train_config(cfg, a.seed, None)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:  # the benchmark's real-tasks contender, on the named tasks
-        folder, _ = build_corpus_stores("real-tasks", cfg, Path(tmp), real=real)
-        sampler = run_sampler(folder, cfg, "real-tasks", a.seed)
+        folder, _ = build_corpus_stores(CEILING, cfg, Path(tmp), real=real)
+        sampler = run_sampler(folder, cfg, CEILING, tc)
         train(tc, sampler, Path(tmp) / "run", d_text=sampler.d_text, overwrite=True, quiet=True)
         model = checkpoint.load(Path(tmp) / "run" / "model.safetensors").model
     res = evaluate_real(model, real, cfg.replace(tasks=scored, **({"history": -1} if a.no_history else {})))

@@ -194,13 +194,13 @@ def test_real_tasks_ceiling_trains_on_the_real_tasks_training_rows_only(tmp_path
     forecast tasks' training splits and nothing else: no val/test seeds, no autocomplete column of
     the real tables (their later rows are the test period), no task the benchmark does not score.
     It runs and is scored like any contender, and is refused as a synthetic prior model."""
-    from relforge.experiments.prior import build_corpus_stores, make_prior_model, real_stores, run_sampler
+    from relforge.experiments.prior import _train_config, build_corpus_stores, make_prior_model, real_stores, run_sampler
 
     cfg = QUICK.replace(contenders=("real-tasks",), reference="real-tasks", tasks=TASKS)
     real = real_stores(cfg, tmp_path / "real", log=lambda m: None)
     folder, rec = build_corpus_stores("real-tasks", cfg, tmp_path / "w", real=real)
     assert rec["databases"] == sorted({t.split("/")[0] for t in TASKS})
-    sampler = run_sampler(folder, cfg, "real-tasks", 0)
+    sampler = run_sampler(folder, cfg, "real-tasks", _train_config(cfg, 0, None))
     got = {(t.store.name, t.name, t.split, t.kind) for t in sampler.tasks}
     assert got == {(*t.split("/"), "train", "forecast") for t in TASKS}
     for t in sampler.tasks:  # the seeds are the task's training rows, all of them

@@ -241,7 +241,8 @@ CONTENDERS["relforge-default-keys"] = dict(CONTENDERS["relforge-default"], gen={
 # not a prior: the real forecast tasks themselves (their training splits, every task the benchmark
 # scores; session 20). The same model and budget trained in-domain is the ceiling a synthetic prior
 # is measured against, as the label mean in context is its floor
-CONTENDERS["real-tasks"] = dict(source="real", preset=None, forecast_tasks=0, task_share=None)
+CEILING = "real-tasks"
+CONTENDERS[CEILING] = dict(source="real", preset=None, forecast_tasks=0, task_share=None)
 #: training settings a contender may set for itself (over the benchmark config's)
 TRAIN_OVERRIDES = ("name_shuffle", "mask_rate", "name_scope", "huber_delta", "rel_time", "history_dropout", "peer_mask",
                    "peer_parents", "own_history", "forecast_splits", "recent")
@@ -571,8 +572,9 @@ def _real_task_corpus(name: str, cfg: PriorBenchConfig, work: Path, real: dict |
     if real is None:
         raise RelforgeError(f"contender {name!r} trains on the real tasks and needs their stores (the benchmark's real cache)")
     dbs = sorted({t.split("/")[0] for t in cfg.tasks})
-    folder = work / "stores" / ("real-" + hashlib.sha1(json.dumps([Path(real[d]).name for d in dbs]).encode()).hexdigest()[:10])
-    rec = dict(contender=name, key=folder.name, databases=dbs, stores=[Path(real[d]).name for d in dbs])
+    stores = [Path(real[d]).name for d in dbs]
+    folder = work / "stores" / ("real-" + hashlib.sha1(json.dumps(stores).encode()).hexdigest()[:10])
+    rec = dict(contender=name, key=folder.name, databases=dbs, stores=stores)
     if not (folder / CORPUS_INDEX).is_file():
         with fileio.atomic_dir(folder, overwrite=True) as tmp:
             for d in dbs:
@@ -790,19 +792,13 @@ def _score(model, st, cfg: PriorBenchConfig) -> dict:
     return out
 
 
-def _task_share(cfg: PriorBenchConfig, name: str) -> float | None:
-    """Contender ``name``'s forecast share: its own, the config's (``"cfg"``), or None (no forecast tasks)."""
-    share = CONTENDERS[name]["task_share"]
-    return cfg.task_share if share == "cfg" else share
-
-
-def run_sampler(stores: str | Path, cfg: PriorBenchConfig, name: str, seed: int):
-    """The training sampler of contender ``name``'s run with ``seed`` over its corpus ``stores``
-    (``cfg``: the contender's config, :func:`contender_config`). The ``real-tasks`` contender's
-    sampler holds the benchmark's real tasks, training split only."""
-    share = _task_share(cfg, name)
-    tcfg = _train_config(cfg, seed, share)
-    return training_sampler(stores, tcfg.context(), batch_size=cfg.batch_size, seed=seed, task_share=share,
+def run_sampler(stores: str | Path, cfg: PriorBenchConfig, name: str, tcfg: TrainConfig):
+    """The training sampler of contender ``name``'s run over its corpus ``stores`` (``cfg``: the
+    contender's config, :func:`contender_config`; ``tcfg``: the run's, :func:`_train_config`, whose
+    seed, forecast share and splits it takes). The ``real-tasks`` contender's sampler holds the
+    benchmark's real tasks, training split only."""
+    return training_sampler(stores, tcfg.context(), batch_size=tcfg.batch_size, seed=tcfg.seed,
+                            task_share=tcfg.task_share,
                             tasks=tuple(cfg.tasks) if CONTENDERS[name]["source"] == "real" else (),
                             history_dropout=cfg.history_dropout, peer_parents=cfg.peer_parents,
                             forecast_splits=tcfg.forecast_splits)
@@ -818,12 +814,14 @@ def run_one(job: dict) -> dict:
         return done
     cfg = PriorBenchConfig.from_dict(job["cfg"])
     name, seed = job["contender"], int(job["seed"])
+    share = CONTENDERS[name]["task_share"]
+    share = cfg.task_share if share == "cfg" else share
     if cfg.device == "cpu":
         torch.set_num_threads(cfg.threads)
     cfg = contender_config(cfg, name)
-    tcfg = _train_config(cfg, seed, _task_share(cfg, name))
+    tcfg = _train_config(cfg, seed, share)
     t0 = time.perf_counter()
-    sampler = run_sampler(job["stores"], cfg, name, seed)
+    sampler = run_sampler(job["stores"], cfg, name, tcfg)
     n_fc = sum(t.n_seeds for t in sampler.tasks if t.kind == "forecast")
     n_all = sum(t.n_seeds for t in sampler.tasks)
     out = Path(job["run_dir"])
@@ -1007,9 +1005,6 @@ def run_prior_benchmark(cfg: PriorBenchConfig = PriorBenchConfig(), *, work: str
     if out is not None:
         write_results(res, out)
     return res
-
-
-CEILING = "real-tasks"
 
 
 def headroom(res: dict) -> dict:
